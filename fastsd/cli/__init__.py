@@ -1,0 +1,1 @@
+"""The fastsd command line: light to import, one module per command group."""

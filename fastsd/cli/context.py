@@ -1,0 +1,42 @@
+"""What every command handler receives: the data root and how to print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+from fastsd.layout import DataRoot
+from fastsd.secrets import redact, redact_obj
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    """Rows as a plain aligned text table."""
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+@dataclass
+class Context:
+    """The resolved global options of one CLI call."""
+
+    root: DataRoot
+    json: bool = False
+    debug: bool = False
+    runner: object | None = None  # tests put a RecordingRunner here
+
+    def emit(self, data, text: str) -> None:
+        """Print `data` as JSON with --json, else `text`; secrets redacted either way."""
+        if self.json:
+            sys.stdout.write(json.dumps(redact_obj(data), indent=2, sort_keys=True) + "\n")
+        elif text:
+            sys.stdout.write(redact(text).rstrip("\n") + "\n")
+        sys.stdout.flush()
+
+    def say(self, text: str) -> None:
+        """A progress line: stderr with --json (stdout stays machine-readable), else stdout."""
+        stream = sys.stderr if self.json else sys.stdout
+        stream.write(redact(text) + "\n")
+        stream.flush()

@@ -1,0 +1,93 @@
+"""`fastsd`: parse global options, dispatch to a command module, print errors as error/hint."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from fastsd import __version__
+from fastsd.errors import EXIT_BAD_INPUT, FastsdError, bad_input
+from fastsd.secrets import redact, remember_environment
+
+# Each module exposes register(subparsers); handlers take (args, ctx) and return an exit code.
+COMMAND_MODULES = ("models", "controlnet", "session", "plan")
+
+SECRET_FILE_OPTIONS = (
+    ("--hf-token-file", "HF_TOKEN"),
+    ("--ngrok-token-file", "NGROK_AUTHTOKEN"),
+    ("--web-password-file", "FASTSD_WEB_PASSWORD"),
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors become FastsdError (exit 2, error/hint lines)."""
+
+    def error(self, message):
+        raise bad_input(message, f"see: {self.prog} --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: global options and every command group."""
+    parser = Parser(prog="fastsd", description="DreamBooth fine-tuning and A1111 serving on one data volume.")
+    parser.add_argument("--version", action="version", version=f"fastsd {__version__}")
+    parser.add_argument("--data", metavar="DIR", help="data root (default: $FASTSD_DATA, else ./data)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    for option, env_var in SECRET_FILE_OPTIONS:
+        parser.add_argument(option, metavar="FILE", help=f"read {env_var} from FILE")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"fastsd.cli.{name.replace('-', '_')}").register(commands)
+    return parser
+
+
+def _load_secrets(args) -> None:
+    from fastsd.secrets import load_secret_file
+
+    for option, env_var in SECRET_FILE_OPTIONS:
+        path = getattr(args, option.lstrip("-").replace("-", "_"))
+        if path:
+            load_secret_file(env_var, path)
+    remember_environment()
+
+
+def _report(error: FastsdError) -> int:
+    sys.stderr.write(f"error: {redact(error.message)}\n")
+    if error.hint:
+        sys.stderr.write(f"hint: {redact(error.hint)}\n")
+    return error.code
+
+
+def main(argv: list[str] | None = None, *, runner=None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failure at run time, 2 bad input)."""
+    from fastsd.cli.context import Context
+    from fastsd.layout import resolve_data_root
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    remember_environment()
+    try:
+        args = build_parser().parse_args(argv)
+        _load_secrets(args)
+        ctx = Context(root=resolve_data_root(args.data), json=args.json, debug=args.debug, runner=runner)
+        return int(args.handler(args, ctx) or 0)
+    except FastsdError as error:
+        if debug:
+            traceback.print_exc()
+        return _report(error)
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except SystemExit as exit_:  # --help / --version
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_BAD_INPUT
+    except Exception as error:  # noqa: BLE001 - the last line of defence prints, never dumps
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"error: {redact(f'{type(error).__name__}: {error}')}\n")
+        sys.stderr.write("hint: run again with --debug for the traceback, and report it if it is a bug\n")
+        return 1
+    finally:
+        sys.stdout.flush()

@@ -1,0 +1,122 @@
+"""Atomic writes and disk-space checks for files that matter on the volume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastsd.errors import FastsdError
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries so a rename inside it survives a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file under `path` (and `path` itself when it is a file)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for file in files:
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; publish it by rename only if the block succeeds.
+
+    A crash or an exception at any point leaves `final` as it was (old content or absent).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}.tmp-"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        if directory and final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            _remove(old)
+        else:
+            os.replace(tmp, final)
+        fsync_dir(final.parent)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` atomically (temp file, fsync, rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+
+
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    """Write `obj` as indented JSON to `path` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def clean_stale_temps(folder: Path) -> None:
+    """Remove temporary files and folders left in `folder` by an interrupted atomic write."""
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and (".tmp-" in entry.name or ".old-" in entry.name):
+                _remove(entry)
+
+
+def human_bytes(size: float) -> str:
+    """`size` bytes as a short human figure (1.5 GB)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system holding `path` (or its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def require_free_space(path: Path, needed: int, what: str) -> None:
+    """Raise a FastsdError naming the figures when `needed` bytes do not fit at `path`."""
+    free = free_bytes(path)
+    if needed > free:
+        raise FastsdError(
+            f"not enough disk space for {what}: needs {human_bytes(needed)}, "
+            f"{human_bytes(free)} free on {path}",
+            "free some space on the volume or choose a larger one",
+        )

@@ -1,0 +1,178 @@
+"""The data volume's layout: the one place that knows where things live under the data root."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastsd.errors import bad_input
+
+CONTAINER_ROOT = Path("/data")
+WEBUI_MODEL_KINDS = ("Stable-diffusion", "Lora", "VAE", "ControlNet", "embeddings", "ESRGAN")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def validate_name(name: str, what: str = "session name") -> str:
+    """Return `name` when it is a safe single path component, else raise naming the rule."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
+        raise bad_input(
+            f"invalid {what} {name!r}",
+            "use 1-64 letters, digits, '-', '_' or '.', not starting with '.'",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    """Every path of one session under `sessions/<name>/`."""
+
+    name: str
+    root: Path
+
+    @property
+    def yaml(self) -> Path:
+        return self.root / "session.yaml"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def instance_images(self) -> Path:
+        return self.root / "instance_images"
+
+    @property
+    def captions_jsonl(self) -> Path:
+        return self.root / "captions.jsonl"
+
+    @property
+    def heatmaps(self) -> Path:
+        return self.root / "heatmaps"
+
+    @property
+    def previews(self) -> Path:
+        return self.root / "previews"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, step: int) -> Path:
+        """The folder of the checkpoint written at `step`."""
+        return self.checkpoints / f"step-{int(step)}"
+
+    @property
+    def final(self) -> Path:
+        return self.root / "final"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    def sample(self, step: int) -> Path:
+        """The preview image rendered at `step`."""
+        return self.samples / f"step-{int(step)}.png"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    def export(self, step: int, suffix: str = ".safetensors") -> Path:
+        """The single-file export of this session at `step`."""
+        return self.exports / f"{self.name}-step{int(step)}{suffix}"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def metrics(self) -> Path:
+        return self.logs / "metrics.jsonl"
+
+    @property
+    def train_log(self) -> Path:
+        return self.logs / "train.log"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """The data volume (`/data` in containers, `$FASTSD_DATA` or `./data` on a host)."""
+
+    root: Path
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def webui_models(self, kind: str) -> Path:
+        """The A1111 model folder of `kind` (Stable-diffusion, Lora, VAE, ControlNet, ...)."""
+        if kind not in WEBUI_MODEL_KINDS:
+            raise bad_input(f"unknown model folder {kind!r}", "valid: " + ", ".join(WEBUI_MODEL_KINDS))
+        return self.models_dir / kind
+
+    @property
+    def diffusers_models(self) -> Path:
+        return self.models_dir / "diffusers"
+
+    def diffusers_model(self, model_id: str) -> Path:
+        """The diffusers-format folder of a base model used for training."""
+        return self.diffusers_models / validate_name(model_id, "model name")
+
+    @property
+    def model_index(self) -> Path:
+        return self.models_dir / "index.json"
+
+    @property
+    def model_locks(self) -> Path:
+        return self.models_dir / ".locks"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def hf_home(self) -> Path:
+        return self.cache / "huggingface"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "sessions"
+
+    def session(self, name: str) -> SessionPaths:
+        """The paths of session `name` (validated as a safe name)."""
+        return SessionPaths(validate_name(name), self.sessions_dir / name)
+
+    def ensure(self) -> DataRoot:
+        """Create the top-level folders of the volume; returns self."""
+        for path in (self.sessions_dir, self.diffusers_models, self.hf_home, self.outputs):
+            path.mkdir(parents=True, exist_ok=True)
+        for kind in WEBUI_MODEL_KINDS:
+            self.webui_models(kind).mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def resolve_data_root(cli_value: str | os.PathLike | None = None) -> DataRoot:
+    """The data root from `--data`, else `$FASTSD_DATA`, else `./data`."""
+    value = cli_value or os.environ.get("FASTSD_DATA") or "data"
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise bad_input(f"data root {path} is not a folder", "pass --data DIR or set FASTSD_DATA")
+    return DataRoot(path.absolute())

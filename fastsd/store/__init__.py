@@ -1,0 +1,1 @@
+"""The model store: what is on the volume under models/, recorded in models/index.json."""
