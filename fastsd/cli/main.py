@@ -11,8 +11,15 @@ from fastsd import __version__
 from fastsd.errors import EXIT_BAD_INPUT, FastsdError, bad_input
 from fastsd.secrets import redact, remember_environment
 
-# Each module exposes register(subparsers); handlers take (args, ctx) and return an exit code.
-COMMAND_MODULES = ("models", "controlnet", "session", "plan")
+
+def command_modules() -> list[str]:
+    """Every module of fastsd.cli.commands; each exposes register(subparsers)."""
+    import pkgutil
+
+    from fastsd.cli import commands
+
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+
 
 SECRET_FILE_OPTIONS = (
     ("--hf-token-file", "HF_TOKEN"),
@@ -39,9 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(option, metavar="FILE", help=f"read {env_var} from FILE")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"fastsd.cli.{name.replace('-', '_')}").register(commands)
+    for name in command_modules():
+        importlib.import_module(f"fastsd.cli.commands.{name}").register(commands)
     return parser
+
+
+GLOBAL_FLAGS = ("--json", "--debug")
+GLOBAL_VALUED = ("--data", *(option for option, _ in SECRET_FILE_OPTIONS))
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options given after the command (`fastsd models list --json`) to the front."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in GLOBAL_VALUED and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        elif arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 def _load_secrets(args) -> None:
@@ -70,7 +102,7 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
     debug = "--debug" in argv
     remember_environment()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(hoist_global_options(argv))
         _load_secrets(args)
         ctx = Context(root=resolve_data_root(args.data), json=args.json, debug=args.debug, runner=runner)
         return int(args.handler(args, ctx) or 0)
