@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,11 +57,3 @@ def cli(data_root, capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-def run_fastsd(*argv, env=None, timeout=600, **kwargs) -> subprocess.CompletedProcess:
-    """Run `python -m fastsd ...` as a real subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "fastsd", *map(str, argv)],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout, **kwargs,
-    )
