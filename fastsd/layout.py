@@ -48,6 +48,11 @@ class SessionPaths:
         return self.root / "instance_images"
 
     @property
+    def prepared_jsonl(self) -> Path:
+        """One line per imported photo: original, prepared file, crop box, faces, caption source."""
+        return self.root / "prepared.jsonl"
+
+    @property
     def captions_jsonl(self) -> Path:
         return self.root / "captions.jsonl"
 
