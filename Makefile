@@ -32,3 +32,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+.PHONY: generate
+generate: install  ## regenerate checked-in artefacts: compiled registry, JSON schemas
+	$(PY) scripts/compile_registry.py
+	$(PY) scripts/gen_schemas.py

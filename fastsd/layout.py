@@ -16,6 +16,10 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
 def validate_name(name: str, what: str = "session name") -> str:
     """Return `name` when it is a safe single path component, else raise naming the rule."""
+    from fastsd.secrets import is_secret
+
+    if isinstance(name, str) and is_secret(name):
+        raise bad_input(f"refusing a {what} equal to a secret value", "choose another name")
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
         raise bad_input(
             f"invalid {what} {name!r}",

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastsd.errors import FastsdError
@@ -44,7 +44,7 @@ def hold_lock(path: Path, label: str, *, wait: float = 0.0, poll: float = 0.1) -
                         "wait for the other fastsd command to finish, or stop it",
                     ) from None
                 time.sleep(poll)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode(), 0)
         yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePosixPath
 from types import MappingProxyType
 
@@ -67,9 +67,10 @@ class Plan:
 
     def to_dict(self) -> dict:
         """A JSON-ready view of the plan with secret-looking values redacted."""
-        data = asdict(self)
-        data["env"] = dict(self.env)
-        data["labels"] = dict(self.labels)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(env=dict(self.env), labels=dict(self.labels), command=list(self.command),
+                    mounts=[asdict(m) for m in self.mounts], secret_env=list(self.secret_env),
+                    ports=list(self.ports), profiles=list(self.profiles))
         return redact_obj(data)
 
     def digest(self) -> str:

@@ -42,6 +42,11 @@ def load_secret_file(env_var: str, path: str | os.PathLike, environ=os.environ) 
     environ[env_var] = value
 
 
+def is_secret(value: str) -> bool:
+    """True when `value` is one of the known secret values."""
+    return value in _known
+
+
 def redact(text: str) -> str:
     """`text` with every known secret value and token-shaped string replaced by ***."""
     for value in sorted(_known, key=len, reverse=True):

@@ -7,7 +7,8 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Literal
 
 import yaml
@@ -76,7 +77,7 @@ class SessionFile(Strict):
 
 def default_training(model: ModelInfo) -> TrainingSettings:
     """The registry's training defaults for `model`."""
-    values = {k: v for k, v in model.defaults.model_dump().items() if v is not None}
+    values = {k: v for k, v in asdict(model.defaults).items() if v is not None}
     return TrainingSettings(mode=model.default_mode, **values)
 
 
@@ -135,7 +136,7 @@ def create_session(
             prediction=model.prediction,
             resolution=px,
             token=token or "sks",
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             training=training,
         )
     except ValueError as exc:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-import traceback
 
 from fastsd import __version__
 from fastsd.errors import EXIT_BAD_INPUT, FastsdError, bad_input
@@ -14,11 +14,9 @@ from fastsd.secrets import redact, remember_environment
 
 def command_modules() -> list[str]:
     """Every module of fastsd.cli.commands; each exposes register(subparsers)."""
-    import pkgutil
-
-    from fastsd.cli import commands
-
-    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+    folder = os.path.join(os.path.dirname(__file__), "commands")
+    names = (entry[:-3] for entry in os.listdir(folder) if entry.endswith(".py"))
+    return sorted(name for name in names if not name.startswith("_"))
 
 
 SECRET_FILE_OPTIONS = (
@@ -86,6 +84,12 @@ def _load_secrets(args) -> None:
     remember_environment()
 
 
+def _print_traceback() -> None:
+    import traceback
+
+    sys.stderr.write(redact(traceback.format_exc()))
+
+
 def _report(error: FastsdError) -> int:
     sys.stderr.write(f"error: {redact(error.message)}\n")
     if error.hint:
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
         return int(args.handler(args, ctx) or 0)
     except FastsdError as error:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         return _report(error)
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001 - the last line of defence prints, never dumps
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         sys.stderr.write(f"error: {redact(f'{type(error).__name__}: {error}')}\n")
         sys.stderr.write("hint: run again with --debug for the traceback, and report it if it is a bug\n")
         return 1

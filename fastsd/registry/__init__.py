@@ -6,44 +6,19 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from fastsd import __version__
 from fastsd.errors import FastsdError, bad_input, unknown_choice
+from fastsd.registry.loader import load_files
 from fastsd.registry.schema import (
     FAMILIES,
-    REGISTRY_FILES,
     BaseModelEntry,
     CaptionerEntry,
     ControlNetEntry,
+    ImagesFile,
     TunnelEntry,
 )
 
 REGISTRY_DIR = Path(__file__).parent
-
-
-def format_validation_error(source: str, error: ValidationError) -> str:
-    """Every problem of a pydantic error as `source: field.path: message` lines."""
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{source}: {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
-def load_registry_file(path: Path):
-    """Parse and validate one registry file, reporting every problem at once."""
-    schema = REGISTRY_FILES.get(path.name)
-    if schema is None:
-        raise unknown_choice("registry file", path.name, REGISTRY_FILES)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return schema.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise FastsdError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        raise FastsdError(format_validation_error(str(path), exc)) from None
 
 
 @dataclass(frozen=True)
@@ -54,14 +29,14 @@ class Registry:
     deleted_repos: tuple[str, ...]
     controlnets: dict[str, tuple[ControlNetEntry, ...]]
     captioners: dict[str, CaptionerEntry]
-    images: object
+    images: ImagesFile
     tunnels: dict[str, TunnelEntry]
 
 
 @cache
 def load_registry(folder: Path = REGISTRY_DIR) -> Registry:
     """Load every registry file in `folder` (cached; the shipped files by default)."""
-    files = {name: load_registry_file(folder / name) for name in REGISTRY_FILES}
+    files = load_files(folder)
     models_file = files["models.yaml"]
     registry = Registry(
         models={m.id: m for m in models_file.models},

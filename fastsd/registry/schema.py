@@ -1,24 +1,29 @@
-"""The schema every registry file is validated against at load time."""
+"""The schema every registry file is validated against (frozen dataclasses, checked by pydantic)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Family = Literal["sd1", "sd2", "sdxl", "flux"]
 Prediction = Literal["epsilon", "v_prediction", "flow_matching"]
 TrainingMode = Literal["full", "lora"]
-FAMILIES: tuple[str, ...] = Family.__args__
+FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "flux")
+PREDICTIONS: tuple[str, ...] = ("epsilon", "v_prediction", "flow_matching")
+_REPO = re.compile(r"[\w.-]+/[\w.-]+")
+_ID = re.compile(r"[a-z0-9][a-z0-9.-]*")
+STRICT = {"extra": "forbid"}  # pydantic config: unknown keys are errors
 
 
-class Strict(BaseModel):
-    """A frozen model that refuses unknown keys."""
+def _check_repo(repo: str, what: str) -> None:
+    if not _REPO.fullmatch(repo):
+        raise ValueError(f"{what} {repo!r} is not an owner/name repository id")
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class TrainingDefaults(Strict):
+@dataclass(frozen=True, kw_only=True)
+class TrainingDefaults:
+    __pydantic_config__ = STRICT
     text_encoder_steps: int | None = None
     text_encoder_lr: float | None = None
     unet_steps: int | None = None
@@ -28,98 +33,125 @@ class TrainingDefaults(Strict):
     lora_lr: float | None = None
 
 
-class BaseModelEntry(Strict):
+@dataclass(frozen=True, kw_only=True)
+class BaseModelEntry:
     """A base model version: where it lives and how it trains."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    __pydantic_config__ = STRICT
+    id: str
     title: str
     family: Family
-    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
-    single_file: str | None = None
-    vae: str | None = None
+    repo: str
     prediction: Prediction
-    native_resolution: int = Field(gt=0)
-    training_resolutions: tuple[int, ...] = Field(min_length=1)
-    training_modes: tuple[TrainingMode, ...] = Field(min_length=1)
+    native_resolution: int
+    training_resolutions: tuple[int, ...]
+    training_modes: tuple[TrainingMode, ...]
     defaults: TrainingDefaults
     gated: bool
     licence: str
     licence_url: str
-    download_bytes: int = Field(gt=0)
+    download_bytes: int
+    single_file: str | None = None
+    vae: str | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if any(px % 64 for px in self.training_resolutions):
+    def __post_init__(self):
+        if not _ID.fullmatch(self.id):
+            raise ValueError(f"id {self.id!r} must be lower-case letters, digits, '.' or '-'")
+        _check_repo(self.repo, "repo")
+        if self.vae:
+            _check_repo(self.vae, "vae")
+        if self.native_resolution <= 0 or self.download_bytes <= 0:
+            raise ValueError("native_resolution and download_bytes must be positive")
+        if not self.training_resolutions or not self.training_modes:
+            raise ValueError("training_resolutions and training_modes must not be empty")
+        if any(px <= 0 or px % 64 for px in self.training_resolutions):
             raise ValueError("training_resolutions must be multiples of 64")
         if "full" in self.training_modes and self.defaults.unet_steps is None:
             raise ValueError("a model trainable in full mode needs unet_steps defaults")
         if "lora" in self.training_modes and self.defaults.lora_rank is None:
             raise ValueError("a model trainable in lora mode needs lora defaults")
-        return self
 
     @property
     def default_mode(self) -> str:
         return self.training_modes[0]
 
 
-class ModelsFile(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ModelsFile:
+    __pydantic_config__ = STRICT
     models: tuple[BaseModelEntry, ...]
     deleted_repos: tuple[str, ...]
 
 
-class ControlNetEntry(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ControlNetEntry:
     """One ControlNet model of a base family."""
 
+    __pydantic_config__ = STRICT
     name: str
-    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
-    file: str | None = None
+    repo: str
     format: Literal["safetensors", "pth", "diffusers"]
+    file: str | None = None
 
-    @model_validator(mode="after")
-    def _file_matches_format(self):
+    def __post_init__(self):
+        _check_repo(self.repo, f"{self.name}: repo")
         if self.format == "diffusers" and self.file:
             raise ValueError(f"{self.name}: a diffusers-format ControlNet has no single file")
         if self.format != "diffusers" and not (self.file or "").endswith(f".{self.format}"):
             raise ValueError(f"{self.name}: file must end in .{self.format}")
-        return self
 
 
-class ControlNetsFile(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ControlNetsFile:
+    __pydantic_config__ = STRICT
     controlnets: dict[Family, tuple[ControlNetEntry, ...]]
 
 
-class CaptionerEntry(Strict):
+@dataclass(frozen=True, kw_only=True)
+class CaptionerEntry:
+    __pydantic_config__ = STRICT
     id: str
-    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    repo: str
     task: Literal["caption", "match"]
     image_size: int
 
+    def __post_init__(self):
+        _check_repo(self.repo, f"{self.id}: repo")
+        if self.image_size <= 0:
+            raise ValueError(f"{self.id}: image_size must be positive")
 
-class CaptionersFile(Strict):
+
+@dataclass(frozen=True, kw_only=True)
+class CaptionersFile:
+    __pydantic_config__ = STRICT
     captioners: tuple[CaptionerEntry, ...]
 
 
-class ImageEntry(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ImageEntry:
+    __pydantic_config__ = STRICT
     name: str
     gpu: Literal["none", "optional", "required"]
     service: str | None
     port: int | None = None
 
 
-class ImagesFile(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ImagesFile:
+    __pydantic_config__ = STRICT
     registry: str
     images: dict[str, ImageEntry]
-    workloads: dict[str, str]
+    workloads: dict[str, str] = field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _workloads_have_images(self):
+    def __post_init__(self):
         missing = sorted(set(self.workloads.values()) - set(self.images))
         if missing:
             raise ValueError(f"workloads name unknown images: {', '.join(missing)}")
-        return self
 
 
-class TunnelEntry(Strict):
+@dataclass(frozen=True, kw_only=True)
+class TunnelEntry:
+    __pydantic_config__ = STRICT
     kind: str
     public: bool
     image: str | None = None
@@ -128,11 +160,13 @@ class TunnelEntry(Strict):
     secret_env: str | None = None
 
 
-class TunnelsFile(Strict):
+@dataclass(frozen=True, kw_only=True)
+class TunnelsFile:
+    __pydantic_config__ = STRICT
     tunnels: tuple[TunnelEntry, ...]
 
 
-REGISTRY_FILES: dict[str, type[Strict]] = {
+REGISTRY_FILES: dict[str, type] = {
     "models.yaml": ModelsFile,
     "controlnets.yaml": ControlNetsFile,
     "captioners.yaml": CaptionersFile,

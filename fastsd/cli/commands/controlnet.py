@@ -16,11 +16,13 @@ def register(commands) -> None:
 
 def list_controlnets(args, ctx) -> int:
     """Print the ControlNet models of the base model's family."""
+    from dataclasses import asdict
+
     from fastsd.registry import controlnets_for, family_of
 
     family = family_of(args.base)
     entries = controlnets_for(family)
     rows = [[c.name, c.format, c.repo, c.file or ""] for c in entries]
-    data = {"family": family, "controlnets": [c.model_dump(mode="json") for c in entries]}
+    data = {"family": family, "controlnets": [asdict(c) for c in entries]}
     ctx.emit(data, f"ControlNet models for {family}:\n" + table(rows, ["NAME", "FORMAT", "REPO", "FILE"]))
     return 0

@@ -17,10 +17,12 @@ def register(commands) -> None:
 
 def list_models(args, ctx) -> int:
     """Print every registry base model, one line each."""
+    from dataclasses import asdict
+
     from fastsd.registry import load_registry
 
     models = list(load_registry().models.values())
-    data = [m.model_dump(mode="json") for m in models]
+    data = [asdict(m) for m in models]
     rows = [[m.id, m.family, m.prediction, m.native_resolution, "/".join(m.training_modes),
              "yes" if m.gated else "", m.repo] for m in models]
     ctx.emit({"models": data}, table(rows, ["ID", "FAMILY", "PREDICTION", "PX", "TRAINING", "GATED", "REPO"]))
@@ -29,6 +31,8 @@ def list_models(args, ctx) -> int:
 
 def show_model(args, ctx) -> int:
     """Print everything the registry says about one base model."""
+    from dataclasses import asdict
+
     from fastsd.registry import base_model
 
     m = base_model(args.model_id)
@@ -41,11 +45,11 @@ def show_model(args, ctx) -> int:
         f"  native px:     {m.native_resolution}",
         f"  training px:   {', '.join(str(px) for px in m.training_resolutions)}",
         f"  training mode: {', '.join(m.training_modes)} (default {m.default_mode})",
-        f"  defaults:      " + ", ".join(f"{k}={v}" for k, v in m.defaults.model_dump().items() if v is not None),
+        "  defaults:      " + ", ".join(f"{k}={v}" for k, v in asdict(m.defaults).items() if v is not None),
         f"  gated:         {'yes (needs HF_TOKEN and accepting the licence)' if m.gated else 'no'}",
         f"  licence:       {m.licence} <{m.licence_url}>",
     ]
     if m.vae:
         lines.insert(4, f"  vae:           {m.vae}")
-    ctx.emit(m.model_dump(mode="json"), "\n".join(lines))
+    ctx.emit(asdict(m), "\n".join(lines))
     return 0

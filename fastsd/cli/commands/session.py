@@ -88,7 +88,8 @@ def show_cmd(args, ctx) -> int:
 
 def remove_session(args, ctx) -> int:
     """Delete a session after --yes."""
-    from fastsd.session import remove_session as remove, session_paths
+    from fastsd.session import remove_session as remove
+    from fastsd.session import session_paths
 
     session_paths(ctx.root, args.name)
     if not args.yes:

@@ -1,0 +1,103 @@
+
+import pytest
+
+from tests.helpers import run_fastsd
+
+
+def test_models_list_and_show(cli):
+    listing = cli("models", "list")
+    assert listing.code == 0 and "sd21-768" in listing.out and "v_prediction" in listing.out
+    show = cli("models", "show", "sdxl", "--json")
+    assert show.json()["repo"] == "stabilityai/stable-diffusion-xl-base-1.0"
+
+
+def test_controlnet_list_by_model_or_family(cli):
+    by_model = cli("--json", "controlnet", "list", "--base", "sd15").json()
+    by_family = cli("--json", "controlnet", "list", "--base", "sd1").json()
+    assert by_model == by_family and by_model["family"] == "sd1"
+    assert "depth" in [c["name"] for c in by_model["controlnets"]]
+
+
+def test_session_lifecycle(cli):
+    assert cli("session", "create", "me", "--model", "sd21-512", "--token", "ohwx").code == 0
+    assert cli("session", "list", "--json").json()["sessions"][0]["token"] == "ohwx"
+    assert "text encoder 350 steps" in cli("session", "show", "me").out
+    refused = cli("session", "rm", "me")
+    assert refused.code == 2 and "--yes" in refused.err
+    assert cli("session", "rm", "me", "--yes").code == 0
+    assert cli("session", "list").out.strip() == "no sessions yet"
+
+
+@pytest.mark.parametrize(
+    "argv,error,hint",
+    [
+        (["models", "show", "sd16"], "error: unknown base model 'sd16'", "hint: did you mean 'sd15'?"),
+        (["session", "create", "../x", "--model", "sd15"], "error: invalid session name '../x'", "hint: use 1-64"),
+        (["session", "create", "x", "--model", "sd15", "--resolution", "768"],
+         "error: resolution 768 is not supported by sd15", "hint: use --resolution 512"),
+        (["session", "show", "ghost"], "error: no session named 'ghost'", "hint: create it"),
+        (["controlnet", "list", "--base", "sd3"], "error: unknown base model or family 'sd3'", "hint:"),
+        (["session", "create", "x"], "error: the following arguments are required: --model", "hint: see:"),
+        (["nosuch"], "error: argument COMMAND: invalid choice: 'nosuch'", "hint: see: fastsd --help"),
+        (["plan"], "error: fastsd plan needs a workload command", "hint:"),
+        (["plan", "models", "list"], "error: unrecognized arguments: --dry-run", "hint:"),
+    ],
+)
+def test_bad_input_exits_2_with_error_and_hint(cli, argv, error, hint):
+    result = cli(*argv)
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert lines[0].startswith(error) and lines[-1].startswith(hint)
+    assert "Traceback" not in result.err and result.out == ""
+
+
+def test_runtime_failures_exit_1_and_debug_shows_the_traceback(cli, data_root):
+    data_root.root.mkdir(parents=True)
+    (data_root.root / "models").mkdir()
+    (data_root.root / "models" / "index.json").write_text("{broken")
+    plain = cli("session", "create", "x", "--model", "sd15")
+    assert plain.code == 1 and "index.json is damaged" in plain.err and "Traceback" not in plain.err
+    debug = cli("--debug", "session", "create", "x", "--model", "sd15")
+    assert debug.code == 1 and "Traceback" in debug.err
+
+
+def test_data_root_from_env_and_flag(tmp_path):
+    env_root, flag_root = tmp_path / "env", tmp_path / "flag"
+    run_fastsd("session", "create", "a", "--model", "sd15", env={"FASTSD_DATA": str(env_root)})
+    run_fastsd("--data", flag_root, "session", "create", "b", "--model", "sd15", env={"FASTSD_DATA": str(env_root)})
+    assert (env_root / "sessions/a/session.yaml").exists() and (flag_root / "sessions/b/session.yaml").exists()
+
+
+def test_data_root_defaults_to_data_in_the_working_directory(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "FASTSD_DATA"}
+    done = run_fastsd("session", "create", "a", "--model", "sd15", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data/sessions/a/session.yaml").exists()
+
+
+def test_help_and_version_exit_0():
+    assert run_fastsd("--help").returncode == 0
+    version = run_fastsd("--version")
+    assert version.returncode == 0 and version.stdout.startswith("fastsd ")
+
+
+def test_the_cli_imports_no_ml_library():
+    code = ("import sys; from fastsd.cli.main import main; main(['--help'])\n")
+    probe = ("import sys, runpy, io, contextlib\nsys.argv=['fastsd','models','list','--json']\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try: runpy.run_module('fastsd', run_name='__main__')\n    except SystemExit: pass\n"
+             "heavy=[m for m in ('torch','diffusers','transformers','PIL','cv2','numpy','requests',"
+             "'huggingface_hub','pydantic','yaml') if m in sys.modules]\nprint(heavy)")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+    assert code
+
+
+def test_json_output_is_pure_json_on_stdout(cli):
+    result = cli("session", "create", "j", "--model", "sd15", "--json")
+    assert result.code == 0 and result.json()["name"] == "j"

@@ -1,0 +1,33 @@
+import json
+
+from fastsd.plan import Plan
+from fastsd.runtime.local import LocalRunner, local_argv, local_env
+
+
+def plan_for(data_root, command, **kw):
+    return Plan(workload="test", image="img", service="svc", command=command, data_root=str(data_root.root), **kw)
+
+
+def test_local_runner_runs_fastsd_with_the_data_root(data_root, capfd):
+    plan = plan_for(data_root, ("fastsd", "models", "list", "--json"))
+    assert LocalRunner().run(plan) == 0
+    assert "sd15" in [m["id"] for m in json.loads(capfd.readouterr().out)["models"]]
+
+
+def test_local_runner_returns_the_child_status(data_root):
+    assert LocalRunner().run(plan_for(data_root, ("fastsd", "models", "show", "nope"))) == 2
+
+
+def test_local_argv_uses_this_interpreter(data_root):
+    import sys
+
+    assert local_argv(plan_for(data_root, ("fastsd", "x")))[:3] == [sys.executable, "-m", "fastsd"]
+    assert local_argv(plan_for(data_root, ("accelerate", "launch")))[0] == "accelerate"
+
+
+def test_secrets_reach_the_child_only_when_the_plan_names_them(data_root):
+    environ = {"HF_TOKEN": "hf_secret", "NGROK_AUTHTOKEN": "ng_secret", "PATH": "/bin"}
+    env = local_env(plan_for(data_root, ("fastsd",), secret_env=("HF_TOKEN",), env={"X": "1"}), environ)
+    assert env["HF_TOKEN"] == "hf_secret" and "NGROK_AUTHTOKEN" not in env
+    assert env["FASTSD_DATA"] == str(data_root.root) and env["X"] == "1"
+    assert env["HF_HOME"] == str(data_root.hf_home)
