@@ -33,8 +33,41 @@ class Parser(argparse.ArgumentParser):
         raise bad_input(message, f"see: {self.prog} --help")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser: global options and every command group."""
+class _Swallow:
+    """Stands in for the parser of a command group that is not being run: ignores its set-up."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+class _OnlyOneGroup:
+    """Builds the full parser of one command group; the others get a help line only (fast start)."""
+
+    def __init__(self, commands, wanted: str | None):
+        self.commands, self.wanted = commands, wanted
+
+    def add_parser(self, name, **kwargs):
+        if self.wanted is None or name == self.wanted:
+            return self.commands.add_parser(name, **kwargs)
+        self.commands.add_parser(name, help=kwargs.get("help"))
+        return _Swallow()
+
+
+def wanted_command(argv: list[str]) -> str | None:
+    """The command group named in `argv` (global options already in front), or None."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in GLOBAL_VALUED:
+            i += 2
+            continue
+        if not argv[i].startswith("-"):
+            return argv[i]
+        i += 1
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser: global options and every command group (fully built only for the one in argv)."""
     parser = Parser(prog="fastsd", description="DreamBooth fine-tuning and A1111 serving on one data volume.")
     parser.add_argument("--version", action="version", version=f"fastsd {__version__}")
     parser.add_argument("--data", metavar="DIR", help="data root (default: $FASTSD_DATA, else ./data)")
@@ -44,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(option, metavar="FILE", help=f"read {env_var} from FILE")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
+    wanted = wanted_command(argv) if argv is not None else None
+    group = _OnlyOneGroup(commands, wanted) if wanted and wanted != "plan" else commands
     for name in command_modules():
-        importlib.import_module(f"fastsd.cli.commands.{name}").register(commands)
+        importlib.import_module(f"fastsd.cli.commands.{name}").register(group)
     return parser
 
 
@@ -106,7 +141,8 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
     debug = "--debug" in argv
     remember_environment()
     try:
-        args = build_parser().parse_args(hoist_global_options(argv))
+        argv = hoist_global_options(argv)
+        args = build_parser(argv).parse_args(argv)
         _load_secrets(args)
         ctx = Context(root=resolve_data_root(args.data), json=args.json, debug=args.debug, runner=runner)
         return int(args.handler(args, ctx) or 0)

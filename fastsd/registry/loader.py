@@ -8,6 +8,7 @@ hashes match is rebuilt without pydantic; any mismatch (an edited YAML) validate
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -50,10 +51,15 @@ def validate_file(path: Path):
         raise FastsdError(format_validation_error(str(path), exc)) from None
 
 
+@functools.cache
+def _hints(kind) -> dict:
+    return typing.get_type_hints(kind)
+
+
 def _rebuild(kind, value):
     """Rebuild a value of type `kind` from its JSON form (lists back to tuples, dicts to dataclasses)."""
     if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
+        hints = _hints(kind)
         return kind(**{key: _rebuild(hints[key], item) for key, item in value.items()})
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is tuple:
