@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 export FASTSD_DATA ?= $(CURDIR)/data
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean browser
 
 install: $(STAMP)
 
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
-test: install
+test: install browser
 	$(PY) -m pytest -q
+
+# The report test renders a page in headless Chromium (Debian's package); install it when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "warning: could not install chromium; the browser test of the report will be skipped"
 
 lint: install
 	$(VENV)/bin/ruff check fastsd tests scripts

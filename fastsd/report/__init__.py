@@ -1,0 +1,1 @@
+"""The session report: one self-contained HTML page with everything a session produced."""

@@ -1,0 +1,135 @@
+"""The sections of the session report, each read from what the workloads wrote on the volume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from html import escape
+from pathlib import Path
+
+from fastsd.layout import SessionPaths
+from fastsd.report.images import boxed_figure, figure, png_uri, thumbnail_uri
+from fastsd.report.svg import line_chart
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every well-formed JSON object line of `path` (a torn last line is skipped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _empty(text: str) -> str:
+    return f'<p class="empty">{escape(text)}</p>'
+
+
+def photos_section(paths: SessionPaths) -> str:
+    """Each raw photo with its crop box and faces, beside the prepared crop."""
+    entries = read_jsonl(paths.prepared_jsonl)
+    if not entries:
+        return _empty("no photos imported yet (fastsd prepare)")
+    rows = []
+    for entry in entries:
+        boxes = [(entry["crop_box"], "crop")] + [(face, "face") for face in entry.get("faces", [])]
+        faces = len(entry.get("faces", []))
+        raw = boxed_figure(paths.root / entry["raw"], boxes,
+                           f"{entry.get('original', entry['raw'])}: {entry.get('method', '?')} crop, {faces} face(s)")
+        crop_file = paths.instance_images / entry["prepared"]
+        thumb = thumbnail_uri(crop_file)
+        crop = figure(thumb[0] if thumb else None, entry["prepared"], alt=entry["prepared"])
+        rows.append(f'<div class="pair">{raw}{crop}</div>')
+    legend = '<p class="legend"><span class="crop">crop box</span> <span class="face">detected face</span></p>'
+    return legend + "".join(rows)
+
+
+def captions_section(paths: SessionPaths) -> str:
+    """Each caption with its match scores and cross-attention heatmap."""
+    records = read_jsonl(paths.captions_jsonl)
+    if not records:
+        return _empty("no captions yet (fastsd caption)")
+    rows = []
+    for record in records:
+        image = paths.instance_images / record["image"]
+        thumb = thumbnail_uri(image, 160)
+        scores = " ".join(f"{k.upper()} {record[k]:.3f}" for k in ("itm", "itc") if record.get(k) is not None)
+        flag = ' <span class="flag">low score</span>' if record.get("flagged") else ""
+        heat = ""
+        if record.get("heatmap"):
+            heat_path = Path(record["heatmap"])
+            heat_path = heat_path if heat_path.is_absolute() else paths.root / heat_path
+            heat = figure(png_uri(heat_path), "cross-attention per token", alt=f"heatmap {record['image']}")
+        rows.append(
+            f'<tr><td>{figure(thumb[0] if thumb else None, record["image"], alt=record["image"])}</td>'
+            f'<td><p class="caption">{escape(record.get("caption", ""))}</p>'
+            f'<p class="meta">{escape(record.get("source", ""))} {escape(record.get("model") or "")} '
+            f'{escape(scores)}{flag}</p>{heat}</td></tr>'
+        )
+    return '<table class="captions">' + "".join(rows) + "</table>"
+
+
+def training_section(paths: SessionPaths) -> str:
+    """Loss per stage and learning rate, from logs/metrics.jsonl."""
+    metrics = [m for m in read_jsonl(paths.metrics) if "step" in m and "loss" in m]
+    if not metrics:
+        return _empty("no training metrics yet (fastsd train)")
+    loss: dict[str, list] = {}
+    lr: dict[str, list] = {}
+    for m in metrics:
+        stage = str(m.get("stage", "train"))
+        loss.setdefault(stage, []).append((float(m["step"]), float(m["loss"])))
+        if m.get("lr") is not None:
+            lr.setdefault(stage, []).append((float(m["step"]), float(m["lr"])))
+    last = metrics[-1]
+    speed = f", {last['it_s']:.2f} it/s" if isinstance(last.get("it_s"), (int, float)) else ""
+    summary = f'<p class="meta">{len(metrics)} logged steps, last step {last["step"]} ({last.get("stage", "")}{speed})</p>'
+    return summary + line_chart(loss, title="training loss per stage") + line_chart(lr, title="learning rate")
+
+
+def _step_of(path: Path) -> int:
+    match = re.search(r"(\d+)", path.stem)
+    return int(match.group(1)) if match else -1
+
+
+def samples_section(paths: SessionPaths) -> str:
+    """The preview images rendered at each checkpoint."""
+    samples = sorted(paths.samples.glob("step-*.png"), key=_step_of) if paths.samples.is_dir() else []
+    if not samples:
+        return _empty("no samples yet (fastsd train --sample-every N)")
+    figures = [figure(png_uri(p), f"step {_step_of(p)}", alt=p.name) for p in samples]
+    return '<div class="grid">' + "".join(figures) + "</div>"
+
+
+def export_metadata(path: Path) -> dict:
+    """The safetensors header metadata of an export ({} for other formats)."""
+    if path.suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as handle:
+        return dict(handle.metadata() or {})
+
+
+def exports_section(paths: SessionPaths) -> str:
+    """Each exported model with its metadata, size and sha256."""
+    files = sorted(p for p in paths.exports.glob("*") if p.suffix in (".safetensors", ".ckpt")) \
+        if paths.exports.is_dir() else []
+    if not files:
+        return _empty("no export yet (fastsd export)")
+    blocks = []
+    for file in files:
+        with open(file, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        rows = [("file", file.name), ("size", f"{file.stat().st_size:,} bytes"), ("sha256", digest)]
+        rows += sorted(export_metadata(file).items())
+        table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+        blocks.append(f'<table class="export">{table}</table>')
+    return "".join(blocks)
