@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import numpy as np
@@ -76,7 +77,13 @@ def test_line_chart_draws_one_polyline_per_series():
     assert "no data" in line_chart({}, title="empty")
 
 
-@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (make test installs it)")
+needs_browser = pytest.mark.skipif(
+    chromium() is None and not os.environ.get("FASTSD_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium (make test installs it; CI sets FASTSD_REQUIRE_BROWSER=1)",
+)
+
+
+@needs_browser
 def test_the_report_renders_in_headless_chromium(cli, finished_session, tmp_path):
     cli("report", "demo")
     dom = dump_dom(finished_session.report)
@@ -85,7 +92,7 @@ def test_the_report_renders_in_headless_chromium(cli, finished_session, tmp_path
     assert shot.std() > 10 and (shot < 128).mean() > 0.005  # not blank: text, pictures, charts
 
 
-@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (make test installs it)")
+@needs_browser
 def test_chromium_check_catches_a_broken_image(data_root, finished_session):
     html = render_report(data_root, "demo").replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1)
     finished_session.report.write_text(html)
