@@ -53,7 +53,7 @@ class FileServer:
         self.routes: dict[str, Route] = {}
         self.lock = threading.Lock()
         self.httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FileServer:
         self.thread.start()
