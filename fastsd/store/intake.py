@@ -43,7 +43,7 @@ def inspect_file(path: Path, filename: str, *, trust_pickle: bool) -> tuple[str,
     suffix = sniff_suffix(path, filename)
     if suffix not in PICKLE_SUFFIXES:
         return suffix, safetensors_keys(path)
-    keys = scan_pickle(path)
+    keys = scan_pickle(path, filename)
     if not trust_pickle:
         raise FastsdError(
             f"{filename} is a pickle checkpoint ({suffix}): pickles can run code when loaded, so fastsd "
@@ -90,7 +90,8 @@ def check_slot(root: DataRoot, name: str, source: str, final: Path) -> None:
 
 
 def place(source: Path, final: Path, *, how: str) -> None:
-    """Publish `source` at `final`: 'move' (same volume), 'link' (hard link, else symlink) or 'copy'."""
+    """Publish `source` at `final`: 'move' (same volume), 'link' (hard link, else symlink), 'copy',
+    or 'blob' (a hub cache blob: hard-linked when possible, so the volume holds it once)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     if how == "move":
         os.replace(source, final)
@@ -106,9 +107,14 @@ def place(source: Path, final: Path, *, how: str) -> None:
             shutil.copytree(source, tmp, dirs_exist_ok=True)
         return
     else:
+        import shutil
+
         with atomic_path(final) as tmp:
-            tmp.unlink()
-            link_or_copy(source, tmp)
+            if how == "blob":
+                tmp.unlink()
+                link_or_copy(source, tmp)
+            else:
+                shutil.copyfile(source, tmp)
     fsync_dir(final.parent)
 
 

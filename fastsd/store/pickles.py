@@ -89,31 +89,31 @@ def _load(handle, source: str):
                           "check that the download is complete and is a model file") from None
 
 
-def _objects(path: Path):
+def _objects(path: Path, label: str):
     """The unpickled top-level objects: data.pkl of the zip format, or the legacy stream."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.endswith("data.pkl")]
             if not names:
-                raise FastsdError(f"{path.name} is a zip file without data.pkl, not a PyTorch checkpoint")
+                raise FastsdError(f"{label} is a zip file without data.pkl, not a PyTorch checkpoint")
             for name in names:
                 with archive.open(name) as handle:
-                    yield _load(handle, path.name)
+                    yield _load(handle, label)
         return
     with open(path, "rb") as handle:
-        first = _load(handle, path.name)
+        first = _load(handle, label)
         if first != LEGACY_MAGIC:
             yield first  # a plain pickled dict
             return
-        _load(handle, path.name)  # protocol version
-        _load(handle, path.name)  # system info
-        yield _load(handle, path.name)
+        _load(handle, label)  # protocol version
+        _load(handle, label)  # system info
+        yield _load(handle, label)
 
 
-def scan_pickle(path: Path) -> dict[str, tuple[int, ...]]:
+def scan_pickle(path: Path, label: str | None = None) -> dict[str, tuple[int, ...]]:
     """Scan a pickle checkpoint without running it; returns {tensor key: shape}, refuses unsafe files."""
     found: dict[str, tuple[int, ...]] = {}
-    for obj in _objects(Path(path)):
+    for obj in _objects(Path(path), label or Path(path).name):
         _collect(obj, "", found)
     return found
 

@@ -160,7 +160,7 @@ def _pull_hub(root, parsed: Source, kind, name, sha256, trust_pickle, *, registr
     if parsed.file:
         blob = _gated_aware(parsed.repo, registry, lambda: hub.hub_file(root, parsed.repo, parsed.file))
         return _file_in(root, blob, Path(parsed.file).name, parsed.text, kind=kind, name=name, sha256=sha256,
-                        how="copy", trust_pickle=trust_pickle, registry=registry, family=family)
+                        how="blob", trust_pickle=trust_pickle, registry=registry, family=family)
     snapshot = _gated_aware(parsed.repo, registry, lambda: hub.hub_snapshot(root, parsed.repo))
     found = classify(detect_folder(snapshot), kind, parsed.repo, single_file=False)
     if family:

@@ -35,7 +35,7 @@ def parse_source(source: str) -> Source:
     if text.startswith("hf:"):
         parts = text[3:].strip("/").split("/")
         repo, file = "/".join(parts[:2]), "/".join(parts[2:]) or None
-        if not _REPO.fullmatch(repo) or (file and ".." in file.split("/")):
+        if not _REPO.fullmatch(repo) or any(p in (".", "..") for p in parts):
             raise bad_input(f"bad Hub source {source!r}", "write hf:owner/repo or hf:owner/repo/path/to/file")
         return hub_source(repo, file)
     if re.match(r"(?i)https?://", text):
