@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,7 +31,7 @@ class LocalModel(BaseModel):
     training_resolutions: tuple[int, ...] | None = None
     size: int = 0
     sha256: str | None = None
-    pulled_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    pulled_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     demo: bool = False
 
 

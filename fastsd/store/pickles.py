@@ -6,7 +6,6 @@ OrderedDict); the scan substitutes inert stand-ins for them, so no code from the
 
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from collections import OrderedDict

@@ -43,7 +43,7 @@ def pull_controlnet_models(args, ctx) -> int:
     if args.all and args.names:
         raise bad_input("give ControlNet names or --all, not both")
     paths = pull_controlnets(ctx.root, family, names)
-    rows = [[name, str(path.relative_to(ctx.root.root))] for name, path in zip(names, paths)]
-    data = {"family": family, "controlnets": [{"name": n, "path": str(p)} for n, p in zip(names, paths)]}
+    rows = [[name, str(path.relative_to(ctx.root.root))] for name, path in zip(names, paths, strict=True)]
+    data = {"family": family, "controlnets": [{"name": n, "path": str(p)} for n, p in zip(names, paths, strict=True)]}
     ctx.emit(data, f"ControlNet models for {family} on the volume:\n" + table(rows, ["NAME", "PATH"]))
     return 0

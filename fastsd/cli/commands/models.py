@@ -109,7 +109,7 @@ def show_model(args, ctx) -> int:
         f"  native px:     {m.native_resolution}",
         f"  training px:   {', '.join(str(px) for px in m.training_resolutions)}",
         f"  training mode: {', '.join(m.training_modes)} (default {m.default_mode})",
-        f"  defaults:      " + ", ".join(f"{k}={v}" for k, v in m.defaults.model_dump().items() if v is not None),
+        "  defaults:      " + ", ".join(f"{k}={v}" for k, v in m.defaults.model_dump().items() if v is not None),
         f"  gated:         {'yes (needs HF_TOKEN and accepting the licence)' if m.gated else 'no'}",
         f"  licence:       {m.licence} <{m.licence_url}>",
     ]
