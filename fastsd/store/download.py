@@ -53,7 +53,7 @@ class Downloaded:
 
     path: Path
     size: int
-    sha256: str
+    sha256: str | None
     filename: str
 
 
@@ -214,6 +214,29 @@ def _expected_total(resp, offset: int, part: Path, dest: Path) -> int | None:
     return int(length) if length and length.isdigit() else None
 
 
+class _WriteBehind:
+    """fdatasync on a side thread every so often, so the final fsync has little left to flush."""
+
+    EVERY = 64 << 20
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pending, self.thread = fd, 0, None
+
+    def wrote(self, count: int) -> None:
+        self.pending += count
+        if self.pending >= self.EVERY and (self.thread is None or not self.thread.is_alive()):
+            import threading
+
+            self.pending = 0
+            self.thread = threading.Thread(target=os.fdatasync, args=(self.fd,), daemon=True)
+            self.thread.start()
+
+    def finish(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+        os.fsync(self.fd)
+
+
 def _stream_body(resp, part, start, total, policy, progress, hasher, filename) -> None:
     """Append the body to the .part; on a broken connection, whatever arrived is kept for resume."""
     from tqdm import tqdm
@@ -230,8 +253,10 @@ def _stream_body(resp, part, start, total, policy, progress, hasher, filename) -
             out.write(block)
             hasher.update(block)
             bar.update(len(block))
+            behind.wrote(len(block))
 
     with bar, open(part, "ab", buffering=0) as out:
+        behind = _WriteBehind(out.fileno())
         try:
             buffered = 0
             # read1 hands over what has arrived, so a dropped connection loses no received byte
@@ -243,13 +268,16 @@ def _stream_body(resp, part, start, total, policy, progress, hasher, filename) -
                     buffered = 0
         finally:
             flush()
-            os.fsync(out.fileno())
+            behind.finish()
 
 
 def download(url: str, dest: Path, *, sha256: str | None = None, size: int | None = None,
              headers=(), policy: DownloadPolicy | None = None, progress: bool = True,
-             accept=None) -> Downloaded:
-    """Download `url` to `dest` through `dest.part`; rename only once size, sha256 and `accept` pass."""
+             accept=None, checksum: bool = True) -> Downloaded:
+    """Download `url` to `dest` through `dest.part`; rename only once size, sha256 and `accept` pass.
+
+    With `checksum` False and no expected `sha256`, the file is not hashed (Downloaded.sha256 None).
+    """
     import requests
 
     policy = policy or DownloadPolicy.from_env()
@@ -257,7 +285,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, size: int | Non
     dest.parent.mkdir(parents=True, exist_ok=True)
     part, request_headers = part_path(dest), parse_headers(headers)
     expected_sha = sha256.lower() if sha256 else None
-    failures, hasher = 0, StreamHasher()
+    failures, hasher = 0, StreamHasher(enabled=checksum or bool(expected_sha))
     with requests.Session() as http, hasher:
         while True:
             before = part.stat().st_size if part.exists() else 0
