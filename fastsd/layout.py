@@ -146,6 +146,11 @@ class DataRoot:
         return self.models_dir / ".locks"
 
     @property
+    def model_incoming(self) -> Path:
+        """Where downloads land (as `.part` files) before they are verified and filed by kind."""
+        return self.models_dir / ".incoming"
+
+    @property
     def cache(self) -> Path:
         return self.root / "cache"
 

@@ -1,22 +1,41 @@
-"""`fastsd models list|show`: the base models fastsd knows."""
+"""`fastsd models list|show|pull|rm`: the registry's base models and the models on the volume."""
 
 from __future__ import annotations
 
 from fastsd.cli.context import table
 
+PULL_KINDS = ("checkpoint", "diffusers", "controlnet", "lora", "vae")
+
 
 def register(commands) -> None:
-    parser = commands.add_parser("models", help="base models: list, show")
+    parser = commands.add_parser("models", help="base models and models on the volume: list, show, pull, rm")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="list the base models of the registry")
+    listing = sub.add_parser("list", help="list the base models of the registry (or, with --local, the volume)")
+    listing.add_argument("--local", action="store_true", help="list the models pulled onto the data volume")
     listing.set_defaults(handler=list_models)
     show = sub.add_parser("show", help="show one base model")
     show.add_argument("model_id", metavar="ID")
     show.set_defaults(handler=show_model)
+    pull = sub.add_parser("pull", help="put a model on the volume: registry id, hf:owner/repo[/file], URL or path")
+    pull.add_argument("source", metavar="ID-OR-SOURCE")
+    pull.add_argument("--kind", choices=PULL_KINDS, help="what it is (detected when left out)")
+    pull.add_argument("--name", help="the name to file it under (default: from the source)")
+    pull.add_argument("--sha256", help="expected sha256 of a single file; a mismatch deletes the download")
+    pull.add_argument("--header", action="append", default=[], metavar='"NAME: VALUE"',
+                      help="HTTP header for URL downloads; $VAR in the value is read from the environment")
+    pull.add_argument("--link", action="store_true", help="link a local path instead of copying it")
+    pull.add_argument("--trust-pickle", action="store_true",
+                      help="accept .ckpt/.pt/.pth/.bin pickles (still scanned; code is always refused)")
+    pull.set_defaults(handler=pull_model)
+    remove = sub.add_parser("rm", help="remove a model from the volume and the index")
+    remove.add_argument("name", metavar="NAME")
+    remove.set_defaults(handler=remove_model)
 
 
 def list_models(args, ctx) -> int:
-    """Print every registry base model, one line each."""
+    """Print every registry base model (or every model on the volume with --local)."""
+    if args.local:
+        return list_local(ctx)
     from dataclasses import asdict
 
     from fastsd.registry import load_registry
@@ -26,6 +45,55 @@ def list_models(args, ctx) -> int:
     rows = [[m.id, m.family, m.prediction, m.native_resolution, "/".join(m.training_modes),
              "yes" if m.gated else "", m.repo] for m in models]
     ctx.emit({"models": data}, table(rows, ["ID", "FAMILY", "PREDICTION", "PX", "TRAINING", "GATED", "REPO"]))
+    return 0
+
+
+def list_local(ctx) -> int:
+    """Print the models recorded in models/index.json, flagging files that went missing."""
+    from fastsd.fsutil import human_bytes
+    from fastsd.store.index import read_index
+
+    models = read_index(ctx.root)
+    data, rows = [], []
+    for m in models.values():
+        present = (ctx.root.root / m.path).exists()
+        data.append({**m.model_dump(mode="json"), "present": present})
+        rows.append([m.name, m.kind, m.family or "", m.prediction or "", m.native_resolution or "",
+                     human_bytes(m.size), m.path + ("" if present else "  (MISSING)"), m.source])
+    text = table(rows, ["NAME", "KIND", "FAMILY", "PREDICTION", "PX", "SIZE", "PATH", "SOURCE"]) if rows else \
+        "no models on the volume yet: fastsd models pull ID-OR-SOURCE"
+    ctx.emit({"models": data}, text)
+    return 0
+
+
+def describe(model) -> str:
+    """One line saying what a pulled model is."""
+    facts = [model.kind]
+    if model.family:
+        facts.append(f"family {model.family}")
+    if model.prediction:
+        facts.append(model.prediction)
+    if model.native_resolution:
+        facts.append(f"{model.native_resolution} px")
+    return f"{model.name}: " + ", ".join(facts) + f" -> {model.path}"
+
+
+def pull_model(args, ctx) -> int:
+    """Pull one model onto the volume and say what it is."""
+    from fastsd.store.pull import pull
+
+    model = pull(ctx.root, args.source, kind=args.kind, name=args.name, sha256=args.sha256,
+                 headers=tuple(args.header), link=args.link, trust_pickle=args.trust_pickle)
+    ctx.emit(model.model_dump(mode="json"), "pulled " + describe(model))
+    return 0
+
+
+def remove_model(args, ctx) -> int:
+    """Remove a pulled model's files and its index entry."""
+    from fastsd.store.remove import remove_model as remove
+
+    model = remove(ctx.root, args.name)
+    ctx.emit(model.model_dump(mode="json"), f"removed {model.name} ({model.path})")
     return 0
 
 
