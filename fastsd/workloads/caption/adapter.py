@@ -121,7 +121,7 @@ def train_adapter(captioner, pairs: list[Pair], out: Path, *, lang: str, steps: 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if progress:
             progress(step + 1, losses[-1])
     peft_model.eval()
