@@ -63,7 +63,12 @@ def test_adapter_makes_captions_match_the_targets(session, cli, caption, tiny_bl
 def test_adapter_lowers_the_loss_on_its_pairs(data_root, tiny_blip, pairs, tmp_path):
     import torch
 
-    from fastsd.workloads.caption.adapter import caption_batch, caption_loss, read_pairs, train_adapter
+    from fastsd.workloads.caption.adapter import (
+        caption_batch,
+        caption_loss,
+        read_pairs,
+        train_adapter,
+    )
     from fastsd.workloads.caption.dataset import open_rgb
     from fastsd.workloads.caption.loading import load_captioner
 
