@@ -77,3 +77,49 @@ def build_tiny_blip(folder: Path, *, seed: int = 0, image_size: int = 32) -> Tin
         model_class(config).eval().save_pretrained(path)
         processor.save_pretrained(path)
     return out
+
+
+# Public values of Salesforce/blip-image-captioning-base's config.json (no download needed).
+BLIP_BASE_TEXT = {
+    "vocab_size": 30524, "hidden_size": 768, "encoder_hidden_size": 768, "intermediate_size": 3072,
+    "projection_dim": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "max_position_embeddings": 512,
+    "hidden_act": "gelu", "layer_norm_eps": 1e-12, "bos_token_id": 30522, "eos_token_id": 2,
+    "pad_token_id": 0, "sep_token_id": 102,
+}
+BLIP_BASE_VISION = {
+    "hidden_size": 768, "intermediate_size": 3072, "projection_dim": 512, "num_hidden_layers": 12,
+    "num_attention_heads": 12, "image_size": 384, "patch_size": 16, "hidden_act": "gelu", "layer_norm_eps": 1e-5,
+}
+
+
+def write_bert_vocab(folder: Path, size: int = 30524) -> Path:
+    """A vocab.txt laid out like BLIP's (PAD 0, UNK 100, CLS 101, SEP 102, MASK 103, DEC 30522)."""
+    fixed = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]", 30522: "[DEC]", 30523: "[ENC]"}
+    words = iter(dict.fromkeys(WORDS))
+    tokens = [fixed.get(i) or next(words, None) or f"w{i}" for i in range(size)]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "vocab.txt"
+    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return path
+
+
+def build_blip_base_random(folder: Path, *, seed: int = 0) -> Path:
+    """Save a randomly initialised BLIP of blip-image-captioning-base's size (fp16) with its processor."""
+    import torch
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    folder = Path(folder)
+    tokenizer = BertTokenizer(str(write_bert_vocab(folder)), do_lower_case=True, bos_token="[DEC]", model_max_length=512)
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 384, "width": 384}), tokenizer=tokenizer)
+    torch.manual_seed(seed)
+    config = BlipConfig(text_config=BLIP_BASE_TEXT, vision_config=BLIP_BASE_VISION, projection_dim=512,
+                        image_text_hidden_size=256)
+    BlipForConditionalGeneration(config).to(torch.float16).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
