@@ -141,3 +141,13 @@ def test_registry_model_offline_and_uncached(session, cli, data_root, monkeypatc
     assert r.code == 1
     assert "Salesforce/blip-image-captioning-base" in r.err and "offline mode is on" in r.err
     assert str(data_root.hf_home) in r.err
+
+
+def test_real_cli_through_the_local_runner(session, tiny_blip, data_root):
+    from tests.helpers import run_fastsd
+
+    done = run_fastsd("--data", data_root.root, "caption", "s", "--model", tiny_blip.caption, "--max-length", "6",
+                      "--beams", "2", "--runtime", "local", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "4 images, 4 captioned" in done.stdout
+    assert all(row["decoding"]["strategy"] == "beam" for row in records(session).values())
