@@ -94,6 +94,18 @@ def scan_session(paths: SessionPaths) -> list[ImageItem]:
     return items
 
 
+def is_readable_image(path: Path) -> bool:
+    """Whether Pillow can read `path` as an image (checked without decoding all pixels)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return True
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
 def open_rgb(path: Path):
     """The image at `path` as RGB (prepared images already are; this guards hand-placed files)."""
     from PIL import Image

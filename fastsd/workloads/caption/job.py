@@ -10,7 +10,7 @@ from dataclasses import replace
 from fastsd.errors import FastsdError
 from fastsd.layout import DataRoot
 from fastsd.session import edit_session, session_paths
-from fastsd.workloads.caption.dataset import ImageItem, open_rgb, scan_session
+from fastsd.workloads.caption.dataset import ImageItem, is_readable_image, open_rgb, scan_session
 from fastsd.workloads.caption.options import CaptionOptions, apply_template, parse_layers
 from fastsd.workloads.caption.results import (
     CaptionRecord,
@@ -86,6 +86,17 @@ def draw_heatmaps(captioner, items, records: list[CaptionRecord], options: Capti
             bar.update(1)
 
 
+def readable_items(items: list[ImageItem], say) -> list[ImageItem]:
+    """The items whose image can be read; one line for each that cannot (the rest go on)."""
+    good = [i for i in items if is_readable_image(i.path)]
+    for item in items:
+        if item not in good:
+            say(f"skipped {item.path.name}: not a readable image (import it again with fastsd prepare)")
+    if not good:
+        raise FastsdError("none of the prepared images can be read", "import the photos again with fastsd prepare")
+    return good
+
+
 def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
     """Caption session `options.session`; returns the summary (images, seconds, images/s, ...)."""
     from fastsd.workloads.caption.loading import (
@@ -100,7 +111,7 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
     if options.decoding.sample and options.decoding.seed is None:
         options = replace(options, decoding=replace(options.decoding, seed=random.randrange(2**31)))
     with edit_session(root, options.session) as session:
-        scanned = scan_session(paths)
+        scanned = readable_items(scan_session(paths), say)
         items = {i.path.name: i for i in scanned}
         todo = [i for i in scanned if options.overwrite or not i.hand_written]
         kept = [i for i in scanned if i not in todo]

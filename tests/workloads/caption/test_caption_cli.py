@@ -151,3 +151,20 @@ def test_real_cli_through_the_local_runner(session, tiny_blip, data_root):
     assert done.returncode == 0, done.stderr
     assert "4 images, 4 captioned" in done.stdout
     assert all(row["decoding"]["strategy"] == "beam" for row in records(session).values())
+
+
+def test_unreadable_image_is_skipped_and_named(session, caption):
+    (session.instance_images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    r = caption("--json")
+    assert r.code == 0, r.err
+    assert "skipped broken.png: not a readable image" in r.err
+    assert r.json()["captioned"] == 4 and "broken.png" not in records(session)
+
+
+def test_a_busy_session_is_refused(session, caption, data_root):
+    from fastsd.session import session_lock
+
+    with session_lock(data_root, "s"):
+        r = caption()
+    assert r.code == 1 and "session s is busy" in r.err
+    assert not session.captions_jsonl.exists()
