@@ -1,0 +1,1 @@
+"""`fastsd caption`: BLIP captions, match scores, heatmaps and LoRA adapters for a session."""
