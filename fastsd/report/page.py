@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def render_report(root: DataRoot, name: str) -> str:
               f"({escape(session.family)}, {escape(session.prediction)}), {session.resolution} px, token "
               f"<b>{escape(session.token)}</b>, {escape(t.mode)} training; "
               f"{session.state.trained_steps}/{session.state.total_steps} steps. Generated "
-              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by fastsd {__version__}.</p>")
+              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by fastsd {__version__}.</p>")
     body = "".join(f'<section id="s{i}"><h2>{escape(title)}</h2>{html}</section>' for i, (title, html) in enumerate(parts))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>fastsd report: {escape(session.name)}</title><style>{STYLE}</style>"
