@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePosixPath
 from types import MappingProxyType
 
@@ -67,9 +67,10 @@ class Plan:
 
     def to_dict(self) -> dict:
         """A JSON-ready view of the plan with secret-looking values redacted."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["env"] = dict(self.env)
         data["labels"] = dict(self.labels)
+        data["mounts"] = [asdict(mount) for mount in self.mounts]
         return redact_obj(data)
 
     def digest(self) -> str:
