@@ -61,7 +61,7 @@ def require_auth_for_public(tunnel_kind: str, credentials: Credentials | None) -
     """Refuse a public tunnel (or a pod's public proxy) without credentials."""
     from fastsd.registry import tunnel
 
-    if credentials is None and tunnel(tunnel_kind).public:
+    if tunnel(tunnel_kind).public and credentials is None:
         raise FastsdError(
             f"the {tunnel_kind} tunnel is public: the web UI never starts on it without authentication",
             "leave --auth out (a password is generated) or pass --auth USER:PASS",

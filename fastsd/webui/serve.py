@@ -10,7 +10,7 @@ from fastsd.errors import FastsdError, bad_input
 from fastsd.layout import DataRoot
 from fastsd.plan import Plan
 from fastsd.webui.auth import PASSWORD_ENV, AuthSpec, check_user, ensure_credentials, parse_auth
-from fastsd.webui.flags import ATTENTIONS, CONTAINER_PORT, MEMORY_PRESETS, WebuiOptions
+from fastsd.webui.flags import ATTENTIONS, CONTAINER_PORT, MEMORY_PRESETS
 
 SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"

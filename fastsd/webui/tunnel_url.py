@@ -64,8 +64,9 @@ def poll(probe: Callable[[], object], timeout: float, interval: float = 1.0):
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
-def discover_url(kind: str, read_logs: Callable[[], str], ngrok_api: str, timeout: float) -> str | None:
+def discover_url(kind: str, read_logs: Callable[[], str], ngrok_api: str, timeout: float,
+                 interval: float = 1.0) -> str | None:
     """Wait up to `timeout` seconds for tunnel `kind` to report its public URL."""
     if kind == "ngrok":
-        return poll(lambda: url_from_ngrok_api(ngrok_api), timeout)
-    return poll(lambda: url_from_log(kind, read_logs()), timeout)
+        return poll(lambda: url_from_ngrok_api(ngrok_api), timeout, interval)
+    return poll(lambda: url_from_log(kind, read_logs()), timeout, interval)
