@@ -52,7 +52,12 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
         where = f"the {args.tunnel} tunnel is public" if entry.public else "a pod's proxy URL is public"
         raise bad_input(f"--auth none is refused: {where}",
                         "leave --auth out (a password is generated) or pass --auth USER:PASS")
-    if args.tunnel == "ngrok" and not environ.get("NGROK_AUTHTOKEN"):
+    if auth.mode == "none" and args.runtime == "docker" and not args.in_process:
+        raise bad_input("--auth none is refused with the docker runtime: the compose stack always "
+                        "asks for a login, since a tunnel sidecar can join it at any time",
+                        "leave --auth out (a password is generated), or use --runtime local")
+    # The token goes to the ngrok sidecar only; the webui container never has it.
+    if args.tunnel == "ngrok" and not args.in_process and not environ.get("NGROK_AUTHTOKEN"):
         raise bad_input("the ngrok tunnel needs an ngrok authtoken",
                         "export NGROK_AUTHTOKEN=... or pass --ngrok-token-file FILE")
     names = tuple(n.strip() for n in (args.controlnet or "").split(",") if n.strip())

@@ -128,12 +128,25 @@ def test_auth_none_is_refused_in_a_pod(cli, monkeypatch):
     assert result.code == 2 and "pod's proxy URL is public" in result.err
 
 
-def test_auth_none_without_tunnel_is_allowed(cli, fake_docker, ui, data_root):
-    result = cli("webui", "--runtime", "docker", "--auth", "none", "--port", port_of(ui), "--json")
+def test_auth_none_without_tunnel_is_allowed_locally_only(cli, fake_docker, data_root):
+    runner = RecordingRunner()
+    result = cli("webui", "--runtime", "local", "--auth", "none", runner=runner)
     assert result.code == 0, result.err
-    assert result.json()["user"] is None and result.json()["public_url"] is None
+    assert runner.plans[0].command[-3:] == ("--auth", "none", "--in-process")
     assert not data_root.webui_auth.exists()
-    assert fake_docker.compose_calls()[0]["argv"][-3:] == ["up", "--detach", "webui"]
+    refused = cli("webui", "--runtime", "docker", "--auth", "none")
+    assert refused.code == 2 and "always asks for a login" in refused.err
+    assert not fake_docker.compose_calls()
+
+
+def test_in_process_ngrok_needs_no_token(cli, fake_pull, tmp_path, monkeypatch):
+    a1111 = tmp_path / "a1111"
+    a1111.mkdir()
+    (a1111 / "launch.py").write_text("print('ok')")
+    monkeypatch.setenv("A1111_DIR", str(a1111))
+    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    result = cli("webui", "--in-process", "--tunnel", "ngrok")
+    assert result.code == 0, result.err
 
 
 def test_explicit_auth_is_stored_not_planned(cli, data_root):
