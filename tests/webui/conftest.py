@@ -1,15 +1,11 @@
+"""Fixtures for the web UI tests: fake docker, a fake model store, 127.0.0.1 HTTP servers."""
+
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.runtime.fake_docker import install_fake_docker
-
-
-@pytest.fixture
-def fake_docker(tmp_path, monkeypatch):
-    """The recording fake `docker`, first on PATH."""
-    return install_fake_docker(tmp_path / "fake-docker", monkeypatch)
+from tests.runtime.conftest import fake_docker  # noqa: F401 - the same fixture for the webui tests
 
 
 class FakePull:
