@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from fastsd.errors import FastsdError
@@ -49,7 +50,9 @@ def run_filtered(argv: list[str], cwd: Path, env: dict[str, str], out=None) -> i
     def forward(signum, _frame):
         process.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal() needs it
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)} \
+        if in_main_thread else {}
     try:
         for line in process.stdout:
             out.write(redact(line))

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastsd.errors import bad_input, did_you_mean
+from fastsd.errors import FastsdError, bad_input, did_you_mean
 from fastsd.layout import DataRoot
 
 REMOTE_PREFIXES = ("http://", "https://", "hf:")
@@ -29,11 +29,16 @@ def _checkpoints(root: DataRoot) -> Path:
 
 
 def _is_session(root: DataRoot, spec: str) -> bool:
+    return session_name(root, spec) is not None
+
+
+def session_name(root: DataRoot, spec: str) -> str | None:
+    """The session `spec` names (`NAME` or `NAME@STEP`), or None when it names no session."""
     name = spec.split("@", 1)[0]
     try:
-        return root.session(name).yaml.is_file()
-    except Exception:  # noqa: BLE001 - an invalid session name simply is not a session
-        return False
+        return name if root.session(name).yaml.is_file() else None
+    except FastsdError:  # not a valid session name, so not a session
+        return None
 
 
 def session_export(root: DataRoot, spec: str) -> Path:

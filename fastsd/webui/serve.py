@@ -108,7 +108,10 @@ def webui_plan(ctx, request: WebuiRequest, runtime: str, environ=os.environ) -> 
     if request.tunnel == "ngrok":
         secrets.append("NGROK_AUTHTOKEN")
     service = tunnel(request.tunnel).service
+    from fastsd.webui.models import session_name
+
     return make_plan(ctx, "webui", container_argv(request, port), env=compose_settings(request),
+                     session=session_name(ctx.root, request.model),
                      secret_env=tuple(secrets), ports=(f"{request.port}:{CONTAINER_PORT}",),
                      gpu="required", profiles=("webui", *([service] if service else [])))
 

@@ -153,3 +153,13 @@ def test_image_builds_and_runs_fastsd_help(name):
     done = subprocess.run(["docker", "run", "--rm", tag, "fastsd", "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "webui" in done.stdout
+
+
+@pytest.mark.docker
+def test_docker_compose_accepts_the_file(tmp_path):
+    env_file = ROOT / "compose" / ".env.example"
+    profiles = [arg for p in ("trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")
+                for arg in ("--profile", p)]
+    done = subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", "compose/docker-compose.yml",
+                           *profiles, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

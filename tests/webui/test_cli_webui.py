@@ -235,3 +235,28 @@ def test_in_process_without_a1111(cli, fake_pull, tmp_path, monkeypatch):
     monkeypatch.setenv("A1111_DIR", str(tmp_path / "nowhere"))
     result = cli("webui", "--in-process", "--model", "sd15")
     assert result.code == 1 and "AUTOMATIC1111 is not installed" in result.err
+
+
+def test_serving_a_session_labels_its_containers(cli, data_root):
+    assert cli("session", "create", "alice", "--model", "sd15").code == 0
+    runner = RecordingRunner()
+    assert cli("webui", "--model", "alice@500", runner=runner).code == 0
+    assert runner.plans[0].labels["fastsd.session"] == "alice"
+
+
+def test_in_process_in_a_runpod_pod_prints_the_proxy_url(cli, fake_pull, data_root, tmp_path, monkeypatch):
+    a1111 = tmp_path / "a1111"
+    a1111.mkdir()
+    (a1111 / "launch.py").write_text("print('started')")
+    (data_root.webui_models("Stable-diffusion")).mkdir(parents=True)
+    (data_root.webui_models("Stable-diffusion") / "v1-5-pruned-emaonly.safetensors").write_bytes(b"w")
+    monkeypatch.setenv("A1111_DIR", str(a1111))
+    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    monkeypatch.setenv("RUNPOD_POD_ID", "p0d1d")
+    result = cli("webui", "--in-process")
+    assert result.code == 0, result.err
+    assert "pod URL:     https://p0d1d-7860.proxy.runpod.net" in result.out
+    assert f"password generated now; in {data_root.webui_auth}" in result.out
+    password = data_root.webui_auth.read_text().strip().split(":", 1)[1]
+    assert password not in result.out  # in a pod the output is a log: the password stays in the file
+    assert fake_pull.calls == [] and "started" in result.out
