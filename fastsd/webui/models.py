@@ -101,7 +101,9 @@ def _registry_model(root: DataRoot, spec: str) -> UiModel:
                         "serve an sd1, sd2 or sdxl model (e.g. --model sd15 or --model sdxl)")
     path = _checkpoints(root) / entry.single_file
     if not path.is_file():
-        path, _ = _pull(root, spec, name=spec)
+        # No name: the store files it under the registry's file name (the path checked above),
+        # and the name `spec` stays free for the diffusers folder used in training.
+        path, _ = _pull(root, spec)
     return UiModel(spec, path, entry.family, f"hf:{entry.repo}/{entry.single_file}")
 
 

@@ -19,7 +19,11 @@ class FakePull:
         from fastsd.store.index import LocalModel, record_model
 
         self.calls.append(("pull", source, kind, name))
-        filename = (name or source.rstrip("/").split("/")[-1]).removesuffix(".safetensors") + ".safetensors"
+        from fastsd.registry import load_registry
+
+        registry = load_registry().models
+        filename = registry[source].single_file if source in registry else source.rstrip("/").split("/")[-1]
+        filename = (name or filename).removesuffix(".safetensors") + ".safetensors"
         path = root.webui_models("Stable-diffusion") / filename
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"fake weights")

@@ -219,8 +219,8 @@ def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root,
     result = cli("webui", "--in-process", "--model", "sdxl", "--controlnet", "canny", "--tunnel", "cloudflared",
                  "--memory-preset", "medium")
     assert result.code == 0, result.err
-    ckpt = data_root.webui_models("Stable-diffusion") / "sdxl.safetensors"
-    assert fake_pull.calls == [("pull", "sdxl", "checkpoint", "sdxl"), ("pull_controlnets", "sdxl", ["canny"])]
+    ckpt = data_root.webui_models("Stable-diffusion") / "sd_xl_base_1.0.safetensors"
+    assert fake_pull.calls == [("pull", "sdxl", "checkpoint", None), ("pull_controlnets", "sdxl", ["canny"])]
     launched = next(line for line in result.out.splitlines() if line.startswith("Launching Web UI"))
     assert f"--ckpt {ckpt} --no-half-vae --xformers --medvram-sdxl" in launched
     assert f"--gradio-auth-path {data_root.webui_auth} --api-auth admin:***" in launched

@@ -25,9 +25,11 @@ def test_registry_model_already_on_the_volume_needs_no_pull(root, fake_pull):
 
 def test_registry_model_is_pulled_when_absent(root, fake_pull):
     model = resolve_ui_model(root, "sdxl")
-    assert fake_pull.calls == [("pull", "sdxl", "checkpoint", "sdxl")]
+    assert fake_pull.calls == [("pull", "sdxl", "checkpoint", None)]
     assert model.family == "sdxl" and model.path.is_file()
-    assert model.path.parent == root.webui_models("Stable-diffusion")
+    assert model.path == root.webui_models("Stable-diffusion") / "sd_xl_base_1.0.safetensors"
+    resolve_ui_model(root, "sdxl")
+    assert len(fake_pull.calls) == 1  # now on the volume: no second pull
 
 
 @pytest.mark.parametrize("model_id", ["flux-dev", "flux-schnell"])
