@@ -44,3 +44,30 @@ clean:
 generate: install  ## regenerate checked-in artefacts: compiled registry, JSON schemas
 	$(PY) scripts/compile_registry.py
 	$(PY) scripts/gen_schemas.py
+
+# --- container images (images/, compose/) ---
+REGISTRY ?= ghcr.io/fastsd
+VERSION ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' fastsd/__init__.py)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGES := base trainer converter captioner webui
+
+.PHONY: images push lock lint-images
+
+# base first: the other images build FROM it.
+images:
+	for name in $(IMAGES); do \
+	  DOCKER_BUILDKIT=1 docker build -f images/$$name/Dockerfile \
+	    --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	    --build-arg BASE_IMAGE=$(REGISTRY)/fastsd-base:$(VERSION) \
+	    -t $(REGISTRY)/fastsd-$$name:$(VERSION) . || exit 1; \
+	done
+
+push:
+	for name in $(IMAGES); do docker push $(REGISTRY)/fastsd-$$name:$(VERSION) || exit 1; done
+
+lock: install
+	$(PY) scripts/lock_images.py
+
+lint-images: install
+	$(VENV)/bin/hadolint images/*/Dockerfile
+	$(VENV)/bin/shellcheck -x images/*/*.sh

@@ -163,6 +163,11 @@ class DataRoot:
         return self.root / "secrets"
 
     @property
+    def webui_auth(self) -> Path:
+        """The web UI's credentials (A1111 auth-file format, mode 0600)."""
+        return self.secrets / "webui-auth"
+
+    @property
     def outputs(self) -> Path:
         return self.root / "outputs"
 

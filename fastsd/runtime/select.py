@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from fastsd.errors import FastsdError, unknown_choice
@@ -39,7 +40,11 @@ def choose_runtime(runtime: str) -> str:
         raise unknown_choice("runtime", runtime, RUNTIMES)
     if runtime != "auto":
         return runtime
-    if in_container() or not docker_engine_answers():
+    if in_container():
+        return "local"
+    if not docker_engine_answers():
+        sys.stderr.write("note: no Docker engine answers here, so this runs locally "
+                         "(start Docker for the container images, or pass --runtime local)\n")
         return "local"
     return "docker"
 

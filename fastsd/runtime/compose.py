@@ -1,0 +1,217 @@
+"""The compose runner: plans become `docker compose` command lines over compose/docker-compose.yml."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from fastsd.errors import FastsdError
+from fastsd.plan import Plan
+from fastsd.secrets import SECRET_ENV_VARS
+
+PROJECT = "fastsd"
+REPO_COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "docker-compose.yml"
+# Services that stay up (started with `up -d`); the others run once (`run --rm`).
+LONG_RUNNING = ("webui",)
+TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
+WORKLOAD_SERVICES = ("trainer", "converter", "captioner", "webui")
+ALL_PROFILES = (*WORKLOAD_SERVICES, *TUNNEL_SERVICES)
+NVIDIA_FIX = (
+    "install the NVIDIA Container Toolkit and register it with Docker: "
+    "`sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure "
+    "--runtime=docker && sudo systemctl restart docker` (or pass --runtime local on a pod)"
+)
+
+
+def compose_file() -> Path:
+    """The compose file: $FASTSD_COMPOSE_FILE, else compose/docker-compose.yml of this checkout."""
+    configured = os.environ.get("FASTSD_COMPOSE_FILE")
+    path = Path(configured).expanduser() if configured else REPO_COMPOSE_FILE
+    if not path.is_file():
+        raise FastsdError(f"compose file {path} not found",
+                          "set FASTSD_COMPOSE_FILE to the docker-compose.yml of a fastsd checkout")
+    return path
+
+
+def project_name() -> str:
+    """The compose project name ($FASTSD_PROJECT, default fastsd)."""
+    return os.environ.get("FASTSD_PROJECT") or PROJECT
+
+
+def compose_base(profiles=ALL_PROFILES) -> list[str]:
+    """`docker compose -f FILE -p PROJECT --profile P...`."""
+    argv = ["docker", "compose", "-f", str(compose_file()), "-p", project_name()]
+    for profile in profiles:
+        argv += ["--profile", profile]
+    return argv
+
+
+def plan_labels(plan: Plan) -> dict[str, str]:
+    """The labels of a plan's containers: its own plus the plan hash."""
+    return {**plan.labels, "fastsd.plan": plan.digest()}
+
+
+def run_argv(plan: Plan) -> list[str]:
+    """`docker compose ... run --rm` for a one-off workload."""
+    argv = [*compose_base(plan.profiles), "run", "--rm"]
+    for key, value in sorted(plan_labels(plan).items()):
+        argv += ["--label", f"{key}={value}"]
+    for mount in plan.mounts:
+        argv += ["--volume", f"{mount.source}:{mount.target}{':ro' if mount.read_only else ''}"]
+    for key, value in sorted(plan.env.items()):
+        argv += ["--env", f"{key}={value}"]
+    for name in plan.secret_env:
+        argv += ["--env", name]  # by name: docker takes the value from our environment
+    for port in plan.ports:
+        argv += ["--publish", port]
+    return [*argv, plan.service, *plan.container_command()]
+
+
+def up_services(plan: Plan) -> list[str]:
+    """The services to start for a long-running plan: its own and its tunnel sidecar."""
+    return [plan.service, *(p for p in plan.profiles if p in TUNNEL_SERVICES)]
+
+
+def up_argv(plan: Plan) -> list[str]:
+    """`docker compose ... up --detach SERVICE [TUNNEL]` for the web UI."""
+    return [*compose_base(plan.profiles), "up", "--detach", *up_services(plan)]
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """`registry/name:tag` as (registry, tag)."""
+    name, _, tag = image.rpartition(":")
+    if "/" in tag or not name:
+        name, tag = image, "latest"
+    return name.rpartition("/")[0], tag
+
+
+def compose_env(plan: Plan | None = None, environ=os.environ) -> dict[str, str]:
+    """The environment of `docker compose`: ours less unrequested secrets, plus the plan's values."""
+    wanted = plan.secret_env if plan else ()
+    env = {k: v for k, v in environ.items() if k not in SECRET_ENV_VARS or k in wanted}
+    if plan is None:
+        return env
+    registry, tag = split_image(plan.image)
+    env.update(plan.env)
+    env.update({
+        "FASTSD_DATA_DIR": plan.data_root,
+        "FASTSD_REGISTRY": registry,
+        "FASTSD_TAG": tag,
+        "FASTSD_PLAN_HASH": plan.digest(),
+        "FASTSD_SESSION": plan.labels.get("fastsd.session", ""),
+    })
+    return env
+
+
+def docker_info(fmt: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
+    """`docker info --format FMT`, captured."""
+    try:
+        return subprocess.run(["docker", "info", "--format", fmt], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise FastsdError("the docker client is not installed",
+                          "install Docker (with the compose plugin) or pass --runtime local") from None
+    except subprocess.TimeoutExpired:
+        raise FastsdError("the Docker engine did not answer `docker info` in time",
+                          "start Docker (`sudo systemctl start docker`) or pass --runtime local") from None
+
+
+def check_engine() -> None:
+    """Raise unless a Docker engine answers."""
+    done = docker_info("{{.ServerVersion}}")
+    if done.returncode != 0:
+        reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no answer"]
+        raise FastsdError(f"the Docker engine does not answer: {reason[0]}",
+                          "start Docker (`sudo systemctl start docker`), check you may use it "
+                          "(`docker info`), or pass --runtime local")
+
+
+def check_nvidia_runtime() -> None:
+    """Raise with the fix when Docker has no NVIDIA container runtime."""
+    done = docker_info("{{json .Runtimes}}")
+    try:
+        runtimes = json.loads(done.stdout or "{}") if done.returncode == 0 else {}
+    except ValueError:
+        runtimes = {}
+    if "nvidia" not in (runtimes or {}):
+        found = ", ".join(sorted(runtimes or {})) or "none"
+        raise FastsdError(f"Docker has no NVIDIA container runtime (runtimes: {found}); "
+                          "GPU containers cannot start", NVIDIA_FIX)
+
+
+def parse_ps(text: str) -> list[dict]:
+    """`docker compose ps --format json` output (a JSON array or one object per line)."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def parse_labels(value) -> dict[str, str]:
+    """Container labels from ps output ("k=v,k=v" or a mapping)."""
+    if isinstance(value, dict):
+        return value
+    pairs = (item.split("=", 1) for item in (value or "").split(",") if "=" in item)
+    return {k: v for k, v in pairs}
+
+
+class ComposeRunner:
+    """Runs plans with `docker compose` and answers up/down/status/logs for the CLI."""
+
+    name = "docker"
+
+    def __init__(self, environ=None):
+        self.environ = os.environ if environ is None else environ
+
+    def _call(self, argv: list[str], plan: Plan | None = None, capture: bool = False):
+        env = compose_env(plan, self.environ)
+        try:
+            return subprocess.run(argv, env=env, check=False, text=True, capture_output=capture)
+        except FileNotFoundError:
+            raise FastsdError("the docker client is not installed", "install Docker or pass --runtime local") from None
+
+    def preflight(self, plan: Plan) -> None:
+        """Check the engine (and the NVIDIA runtime for GPU plans) before anything starts."""
+        check_engine()
+        if plan.gpu != "none" and not self.environ.get("FASTSD_SKIP_GPU_CHECK"):
+            check_nvidia_runtime()
+
+    def argv_for(self, plan: Plan) -> list[str]:
+        """The exact docker compose argv that runs `plan`."""
+        return up_argv(plan) if plan.service in LONG_RUNNING else run_argv(plan)
+
+    def run(self, plan: Plan) -> int:
+        """Run `plan`: `run --rm` for workloads (waits), `up -d` for the web UI (returns at once)."""
+        self.preflight(plan)
+        return self._call(self.argv_for(plan), plan).returncode
+
+    def down(self) -> int:
+        """Stop and remove every container of the project (the volume stays)."""
+        check_engine()
+        return self._call([*compose_base(), "down", "--remove-orphans"]).returncode
+
+    def ps(self) -> list[dict]:
+        """The project's containers, as docker compose reports them."""
+        check_engine()
+        done = self._call([*compose_base(), "ps", "--all", "--format", "json"], capture=True)
+        if done.returncode != 0:
+            raise FastsdError(f"docker compose ps failed: {done.stderr.strip()}")
+        return parse_ps(done.stdout)
+
+    def logs(self, services: list[str], follow: bool = False, tail: int | None = None) -> int:
+        """Stream the logs of `services` (all when empty) to our output."""
+        argv = [*compose_base(), "logs", "--no-color"]
+        if follow:
+            argv.append("--follow")
+        if tail is not None:
+            argv += ["--tail", str(tail)]
+        return self._call([*argv, *services]).returncode
+
+    def service_logs(self, service: str) -> str:
+        """The log text of one service so far (stdout and stderr)."""
+        done = self._call([*compose_base(), "logs", "--no-color", service], capture=True)
+        return (done.stdout or "") + (done.stderr or "")

@@ -1,0 +1,95 @@
+"""AUTOMATIC1111's command line, computed from what the user asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastsd.errors import FastsdError, unknown_choice
+from fastsd.layout import DataRoot
+from fastsd.webui.auth import Credentials
+
+MEMORY_PRESETS = ("high", "medium", "low")
+ATTENTIONS = ("xformers", "sdp", "auto")
+CONTAINER_PORT = 7860
+# A1111 options fastsd refuses to pass: unsafe pickle loading runs code from model files.
+FORBIDDEN_FLAGS = ("--disable-safe-unpickle",)
+# Folders passed explicitly, so A1111 reads the volume even where the entrypoint did not link.
+MODEL_DIR_FLAGS = (
+    ("--ckpt-dir", "Stable-diffusion"),
+    ("--lora-dir", "Lora"),
+    ("--vae-dir", "VAE"),
+    ("--embeddings-dir", "embeddings"),
+    ("--esrgan-models-path", "ESRGAN"),
+    ("--controlnet-dir", "ControlNet"),
+)
+
+
+@dataclass(frozen=True)
+class WebuiOptions:
+    """Everything that shapes A1111's command line."""
+
+    checkpoint: Path | None = None
+    family: str | None = None
+    memory_preset: str = "high"
+    attention: str = "xformers"
+    credentials: Credentials | None = None
+    tunnel: str = "none"
+    port: int = CONTAINER_PORT
+    insecure_extension_access: bool = False
+
+
+def memory_flags(preset: str, family: str | None) -> list[str]:
+    """Flags for a memory preset: high = none, medium = --medvram(-sdxl), low = --lowvram."""
+    if preset not in MEMORY_PRESETS:
+        raise unknown_choice("memory preset", preset, MEMORY_PRESETS)
+    if preset == "medium":
+        return ["--medvram-sdxl"] if family == "sdxl" else ["--medvram"]
+    if preset == "low":
+        return ["--lowvram"]
+    return []
+
+
+def attention_flags(attention: str) -> list[str]:
+    """Flags for the attention implementation (auto lets A1111 choose)."""
+    if attention not in ATTENTIONS:
+        raise unknown_choice("attention", attention, ATTENTIONS)
+    return {"xformers": ["--xformers"], "sdp": ["--opt-sdp-attention"], "auto": []}[attention]
+
+
+def require_auth_for_public(tunnel_kind: str, credentials: Credentials | None) -> None:
+    """Refuse a public tunnel (or a pod's public proxy) without credentials."""
+    from fastsd.registry import tunnel
+
+    if tunnel(tunnel_kind).public and credentials is None:
+        raise FastsdError(
+            f"the {tunnel_kind} tunnel is public: the web UI never starts on it without authentication",
+            "leave --auth out (a password is generated) or pass --auth USER:PASS",
+            code=2,
+        )
+
+
+def a1111_flags(root: DataRoot, options: WebuiOptions) -> list[str]:
+    """The exact A1111 arguments for `options` (the password appears only in --api-auth)."""
+    require_auth_for_public(options.tunnel, options.credentials)
+    flags = ["--listen", "--port", str(options.port), "--api", "--no-download-sd-model",
+             "--skip-prepare-environment", "--skip-version-check"]
+    for flag, kind in MODEL_DIR_FLAGS:
+        flags += [flag, str(root.webui_models(kind))]
+    if options.checkpoint is not None:
+        flags += ["--ckpt", str(options.checkpoint)]
+    if options.family == "sdxl":
+        flags.append("--no-half-vae")  # the original SDXL VAE overflows in fp16 (black images)
+    flags += attention_flags(options.attention)
+    flags += memory_flags(options.memory_preset, options.family)
+    if options.credentials is not None:
+        creds = options.credentials
+        flags += ["--gradio-auth-path", str(creds.path), "--api-auth", f"{creds.user}:{creds.password}"]
+    if options.tunnel == "gradio":
+        flags.append("--share")
+    if options.insecure_extension_access:
+        flags.append("--enable-insecure-extension-access")
+    bad = [flag for flag in flags if flag in FORBIDDEN_FLAGS]
+    if bad:
+        raise FastsdError(f"refusing unsafe A1111 flags: {', '.join(bad)}")
+    return flags

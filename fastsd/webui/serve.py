@@ -1,0 +1,171 @@
+"""`fastsd webui`: the host side (auth, plan, start, wait, URL) and the in-container side (A1111)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from fastsd.errors import FastsdError, bad_input
+from fastsd.layout import DataRoot
+from fastsd.plan import Plan
+from fastsd.webui.auth import PASSWORD_ENV, AuthSpec, check_user, ensure_credentials, parse_auth
+from fastsd.webui.flags import ATTENTIONS, CONTAINER_PORT, MEMORY_PRESETS
+
+SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
+NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
+
+
+@dataclass(frozen=True)
+class WebuiRequest:
+    """The checked options of one `fastsd webui` call."""
+
+    model: str
+    controlnets: tuple[str, ...]
+    tunnel: str
+    auth: AuthSpec
+    port: int
+    memory_preset: str
+    attention: str
+    insecure_extension_access: bool
+
+
+def in_pod(environ=os.environ) -> bool:
+    """True on RunPod / Vast.ai, where the published port is public through the provider's proxy."""
+    return bool(environ.get("RUNPOD_POD_ID") or environ.get("VAST_CONTAINERLABEL"))
+
+
+def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
+    """Every option checked cheaply (nothing pulled, nothing written)."""
+    from fastsd.registry import tunnel
+    from fastsd.webui.models import check_controlnets, family_hint
+
+    entry = tunnel(args.tunnel)
+    if args.memory_preset not in MEMORY_PRESETS:
+        raise bad_input(f"unknown memory preset {args.memory_preset!r}", "valid: " + ", ".join(MEMORY_PRESETS))
+    if args.attention not in ATTENTIONS:
+        raise bad_input(f"unknown attention {args.attention!r}", "valid: " + ", ".join(ATTENTIONS))
+    if not 1 <= args.port <= 65535:
+        raise bad_input(f"--port {args.port} is not a TCP port", "use 1-65535, e.g. --port 7860")
+    auth = parse_auth(args.auth, check_user(args.user))
+    if auth.mode == "none" and (entry.public or in_pod(environ)):
+        where = f"the {args.tunnel} tunnel is public" if entry.public else "a pod's proxy URL is public"
+        raise bad_input(f"--auth none is refused: {where}",
+                        "leave --auth out (a password is generated) or pass --auth USER:PASS")
+    if auth.mode == "none" and args.runtime == "docker" and not args.in_process:
+        raise bad_input("--auth none is refused with the docker runtime: the compose stack always "
+                        "asks for a login, since a tunnel sidecar can join it at any time",
+                        "leave --auth out (a password is generated), or use --runtime local")
+    # The token goes to the ngrok sidecar only; the webui container never has it.
+    if args.tunnel == "ngrok" and not args.in_process and not environ.get("NGROK_AUTHTOKEN"):
+        raise bad_input("the ngrok tunnel needs an ngrok authtoken",
+                        "export NGROK_AUTHTOKEN=... or pass --ngrok-token-file FILE")
+    names = tuple(n.strip() for n in (args.controlnet or "").split(",") if n.strip())
+    family = family_hint(root, args.model)
+    if family == "flux":
+        raise bad_input(f"{args.model} is a flux model, which AUTOMATIC1111 v1.10 cannot load",
+                        "serve an sd1, sd2 or sdxl model")
+    if family is not None:
+        check_controlnets(family, list(names), args.model)
+    return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
+                        args.attention, args.insecure_extension_access)
+
+
+def container_argv(request: WebuiRequest, port: int) -> list[str]:
+    """The `fastsd webui ...` arguments the container or child runs (never a password)."""
+    argv = ["webui", "--model", request.model, "--tunnel", request.tunnel, "--user", request.auth.user,
+            "--port", str(port), "--memory-preset", request.memory_preset, "--attention", request.attention]
+    if request.controlnets:
+        argv += ["--controlnet", ",".join(request.controlnets)]
+    if request.auth.mode == "none":
+        argv += ["--auth", "none"]
+    if request.insecure_extension_access:
+        argv.append("--enable-insecure-extension-access")
+    return argv
+
+
+def compose_settings(request: WebuiRequest) -> dict[str, str]:
+    """The env the compose file's webui service reads (the same settings as the argv)."""
+    return {
+        "FASTSD_WEBUI_MODEL": request.model,
+        "FASTSD_WEBUI_CONTROLNET": ",".join(request.controlnets),
+        "FASTSD_WEBUI_TUNNEL": request.tunnel,
+        "FASTSD_WEBUI_USER": request.auth.user,
+        "FASTSD_WEBUI_PORT": str(request.port),
+        "FASTSD_WEBUI_MEMORY": request.memory_preset,
+        "FASTSD_WEBUI_ATTENTION": request.attention,
+        "FASTSD_WEBUI_INSECURE_EXTENSIONS": "1" if request.insecure_extension_access else "0",
+    }
+
+
+def webui_plan(ctx, request: WebuiRequest, runtime: str, environ=os.environ) -> Plan:
+    """The plan: the webui service, its tunnel profile, secrets by name only."""
+    from fastsd.cli.workload import make_plan
+    from fastsd.registry import tunnel
+
+    port = CONTAINER_PORT if runtime == "docker" else request.port
+    secrets = [name for name in (PASSWORD_ENV, "HF_TOKEN") if environ.get(name)]
+    if request.tunnel == "ngrok":
+        secrets.append("NGROK_AUTHTOKEN")
+    service = tunnel(request.tunnel).service
+    from fastsd.webui.models import session_name
+
+    return make_plan(ctx, "webui", container_argv(request, port), env=compose_settings(request),
+                     session=session_name(ctx.root, request.model),
+                     secret_env=tuple(secrets), ports=(f"{request.port}:{CONTAINER_PORT}",),
+                     gpu="required", profiles=("webui", *([service] if service else [])))
+
+
+def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=os.environ) -> int:
+    """Store the credentials, start the plan, then (compose) wait for the UI and its public URL."""
+    if runner.name == "local" and request.tunnel in SIDECAR_TUNNELS:
+        raise bad_input(f"the {request.tunnel} tunnel runs as a compose sidecar, not with --runtime local",
+                        "use --runtime docker, --tunnel gradio, or the pod's own proxy URL (--tunnel none)")
+    credentials = None
+    if request.auth.mode != "none" and not environ.get(PASSWORD_ENV):
+        credentials = ensure_credentials(ctx.root, request.auth, environ)
+        if credentials.generated and not ctx.json:
+            # The one and only time the generated password is shown (redaction would hide it).
+            sys.stdout.write(f"web UI password for {credentials.user}: {credentials.password}\n"
+                             f"  (generated now, stored in {credentials.path} with mode 0600)\n")
+            sys.stdout.flush()
+    status = runner.run(plan)
+    if status != 0:
+        raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})",
+                          "read the output above; `fastsd logs webui` shows the container's log")
+    if runner.name != "docker":
+        return 0
+    return report_urls(args, ctx, request, runner, credentials, environ)
+
+
+def report_urls(args, ctx, request: WebuiRequest, runner, credentials, environ=os.environ) -> int:
+    """Wait until the UI answers, discover the tunnel's public URL, print both and the user."""
+    from fastsd.registry import tunnel
+    from fastsd.webui.tunnel_url import discover_url, http_answers, poll
+
+    local_url = f"http://127.0.0.1:{request.port}/"
+    ctx.say(f"waiting up to {args.wait}s for the web UI at {local_url} ...")
+    if not poll(lambda: http_answers(local_url), args.wait, interval=2.0):
+        raise FastsdError(f"the web UI did not answer at {local_url} within {args.wait}s",
+                          "it may still be pulling the model: `fastsd logs webui --follow`, then "
+                          "`fastsd status`")
+    public_url = None
+    entry = tunnel(request.tunnel)
+    if entry.public and entry.service:
+        api = f"http://127.0.0.1:{environ.get(NGROK_API_PORT_ENV, '4040')}"
+        public_url = discover_url(request.tunnel, lambda: runner.service_logs(entry.service), api,
+                                  timeout=args.tunnel_wait)
+        if public_url is None:
+            raise FastsdError(f"the {request.tunnel} tunnel reported no public URL in {args.tunnel_wait}s",
+                              f"`fastsd logs {entry.service}` shows why; the UI is up at {local_url}")
+    user = credentials.user if credentials else request.auth.user
+    data = {"local_url": local_url, "public_url": public_url, "tunnel": request.tunnel,
+            "user": None if request.auth.mode == "none" else user,
+            "password_file": str(ctx.root.webui_auth) if request.auth.mode != "none" else None}
+    lines = [f"web UI:     {local_url}"]
+    if public_url:
+        lines.append(f"public URL: {public_url}")
+    if data["user"]:
+        lines.append(f"user:       {user} (password in {data['password_file']})")
+    ctx.emit(data, "\n".join(lines))
+    return 0

@@ -1,0 +1,129 @@
+"""compose/docker-compose.yml: valid against the Compose Specification, consistent with the registries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from fastsd import __version__
+from fastsd.registry import load_registry
+from fastsd.secrets import SECRET_ENV_VARS
+from tests.compose.interpolate import interpolate_obj, read_env_file, referenced_variables
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_DIR = ROOT / "compose"
+COMPOSE_FILES = sorted(COMPOSE_DIR.glob("*.yml")) + sorted(COMPOSE_DIR.glob("*.yaml"))
+SCHEMA = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
+VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
+EXAMPLE_ENV = read_env_file(COMPOSE_DIR / ".env.example")
+
+
+def load(path: Path, env: dict[str, str]) -> dict:
+    """The compose file as docker compose sees it: YAML (merge keys resolved), then interpolated."""
+    return interpolate_obj(yaml.safe_load(path.read_text()), env)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return load(COMPOSE_DIR / "docker-compose.yml", EXAMPLE_ENV)
+
+
+def test_there_is_a_compose_file():
+    assert COMPOSE_DIR / "docker-compose.yml" in COMPOSE_FILES
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("env_name", ["example", "empty"])
+def test_every_compose_file_validates_against_the_spec(path, env_name):
+    env = EXAMPLE_ENV if env_name == "example" else {}
+    VALIDATOR.validate(load(path, env))
+
+
+def test_the_schema_refuses_a_broken_file(compose):
+    broken = {**compose, "services": {**compose["services"], "webui": {**compose["services"]["webui"], "profile": ["x"]}}}
+    with pytest.raises(jsonschema.ValidationError, match="profile"):
+        VALIDATOR.validate(broken)
+
+
+def test_the_schema_copy_is_the_official_one():
+    assert SCHEMA["$id"] == "compose_spec.json"
+    assert "services" in SCHEMA["properties"]
+
+
+def test_env_example_defines_every_variable_the_file_uses():
+    used = referenced_variables((COMPOSE_DIR / "docker-compose.yml").read_text())
+    missing = sorted(used - set(EXAMPLE_ENV) - set(SECRET_ENV_VARS))
+    assert not missing, f"add to compose/.env.example: {missing}"
+
+
+def test_no_secret_values_in_the_env_example():
+    assert not set(EXAMPLE_ENV) & set(SECRET_ENV_VARS)
+
+
+def test_every_service_has_its_own_profile(compose):
+    expected = {"trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel"}
+    assert set(compose["services"]) == expected
+    for name, service in compose["services"].items():
+        assert service["profiles"] == [name]
+
+
+def test_workload_services_share_the_data_volume_and_env(compose):
+    for name in ("trainer", "converter", "captioner", "webui"):
+        service = compose["services"][name]
+        (volume,) = service["volumes"]
+        assert volume["target"] == "/data" and volume["source"] == "../data"
+        assert service["environment"]["FASTSD_DATA"] == "/data"
+        assert service["environment"]["HF_HOME"] == "/data/cache/huggingface"
+        assert service["environment"]["HF_TOKEN"] is None  # passed through by name only
+
+
+def test_gpu_reservation_without_hard_coded_device_ids(compose):
+    for name in ("trainer", "captioner", "webui"):
+        (device,) = compose["services"][name]["deploy"]["resources"]["reservations"]["devices"]
+        assert device["capabilities"] == ["gpu"] and device["driver"] == "nvidia"
+        assert "device_ids" not in device and device["count"] == "all"
+    assert "deploy" not in compose["services"]["converter"]
+
+
+def test_images_follow_the_image_registry(compose):
+    images = load_registry().images
+    for name in ("trainer", "converter", "captioner", "webui"):
+        expected = f"{images.registry}/{images.images[name].name}:{__version__}"
+        assert compose["services"][name]["image"] == expected
+
+
+def test_tunnel_images_follow_the_tunnel_registry(compose):
+    for kind in ("cloudflared", "ngrok", "localtunnel"):
+        assert compose["services"][kind]["image"] == load_registry().tunnels[kind].image
+        assert compose["services"][kind]["depends_on"]["webui"]["condition"] == "service_healthy"
+
+
+def test_webui_listens_on_localhost_by_default_and_has_settings(compose):
+    webui = compose["services"]["webui"]
+    assert webui["ports"] == ["127.0.0.1:7860:7860"]
+    assert webui["command"] == ["fastsd", "webui", "--in-process", "--port", "7860"]
+    assert webui["environment"]["FASTSD_WEB_PASSWORD"] is None
+    assert webui["restart"] == "unless-stopped"
+
+
+def test_cloudflared_points_at_the_webui_service(compose):
+    assert compose["services"]["cloudflared"]["command"][-2:] == ["--url", "http://webui:7860"]
+
+
+def test_ngrok_exposes_its_agent_api_locally_and_takes_its_token_by_name(compose):
+    ngrok = compose["services"]["ngrok"]
+    assert ngrok["environment"] == {"NGROK_AUTHTOKEN": None}
+    assert ngrok["ports"] == ["127.0.0.1:4040:4040"]
+    assert "0.0.0.0:4040" in compose["configs"]["ngrok"]["content"]
+
+
+def test_env_overrides_reach_the_file():
+    env = {**EXAMPLE_ENV, "FASTSD_WEBUI_PORT": "8000", "FASTSD_TAG": "9.9", "FASTSD_DATA_DIR": "/srv/x"}
+    compose = load(COMPOSE_DIR / "docker-compose.yml", env)
+    assert compose["services"]["webui"]["ports"] == ["127.0.0.1:8000:7860"]
+    assert compose["services"]["trainer"]["image"].endswith(":9.9")
+    assert compose["services"]["trainer"]["volumes"][0]["source"] == "/srv/x"

@@ -1,0 +1,165 @@
+"""The Dockerfiles and entrypoints: hadolint, shellcheck, and the rules the images promise."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ("base", "trainer", "converter", "captioner", "webui")
+WORKLOAD_IMAGES = IMAGES[1:]
+DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in IMAGES]
+SCRIPTS = sorted((ROOT / "images").glob("*/*.sh"))
+BIN = Path(sys.executable).parent
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def text(name: str) -> str:
+    return (ROOT / "images" / name / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_hadolint_passes(dockerfile):
+    done = subprocess.run([str(BIN / "hadolint"), "--no-color", str(dockerfile)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_every_ignored_rule_is_explained(dockerfile):
+    lines = dockerfile.read_text().splitlines()
+    for i, line in enumerate(lines):
+        match = re.search(r"hadolint (?:global )?ignore=([A-Z0-9,]+)", line)
+        if match:
+            following = "\n".join(lines[i + 1 : i + 4])
+            for rule in match.group(1).split(","):
+                assert re.search(rf"#\s*{rule}\b.*:", following), f"{dockerfile}: explain why {rule} is ignored"
+
+
+def test_hadolint_really_lints():
+    bad = "FROM ubuntu\nRUN apt-get install curl\nCMD echo hi\n"
+    done = subprocess.run([str(BIN / "hadolint"), "--no-color", "-"], input=bad, capture_output=True, text=True)
+    assert done.returncode != 0 and "DL3006" in done.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_shellcheck_passes(script):
+    done = subprocess.run([str(BIN / "shellcheck"), "-x", str(script)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", WORKLOAD_IMAGES)
+def test_entrypoint_is_strict_and_ends_in_exec(name):
+    script = (ROOT / "images" / name / "entrypoint.sh").read_text()
+    assert script.startswith("#!/usr/bin/env bash\n")
+    assert "set -Eeuo pipefail" in script
+    assert script.rstrip().splitlines()[-1].startswith("exec_fastsd ")
+    assert "exec fastsd " in (ROOT / "images" / "base" / "volume.sh").read_text()
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_oci_labels_and_non_root_user(name):
+    dockerfile = text(name)
+    for label in ("version", "revision", "source", "title"):
+        assert f"org.opencontainers.image.{label}=" in dockerfile
+    users = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert users and users[-1] == "1000:1000"
+
+
+@pytest.mark.parametrize("name", WORKLOAD_IMAGES)
+def test_exec_form_entrypoint_with_buildkit_cache(name):
+    dockerfile = text(name)
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/entrypoint.sh"]' in dockerfile
+    assert re.search(r"^CMD \[", dockerfile, re.M)
+    assert "--mount=type=cache,target=/root/.cache/pip" in dockerfile
+    assert f"images/requirements/{name}.txt" in dockerfile
+    assert "--require-hashes" in dockerfile
+    assert "FROM ${BASE_IMAGE}" in dockerfile
+
+
+def test_base_sets_hf_home_on_the_volume_and_pins_torch():
+    dockerfile = text("base")
+    assert "HF_HOME=/data/cache/huggingface" in dockerfile
+    assert "FASTSD_DATA=/data" in dockerfile
+    assert "nvidia/cuda:" in dockerfile and "runtime" in dockerfile
+    assert "python3.11" in dockerfile
+
+
+def test_webui_pins():
+    dockerfile = text("webui")
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)", dockerfile, re.M))
+    env = dict(re.findall(r"^\s+(\w+)=(\S+?)(?: \\)?$", dockerfile, re.M))
+    assert args["A1111_TAG"] == "v1.10.1"
+    assert FULL_SHA.match(args["A1111_COMMIT"]) and FULL_SHA.match(args["CONTROLNET_COMMIT"])
+    for name in ("ASSETS", "STABLE_DIFFUSION", "STABLE_DIFFUSION_XL", "K_DIFFUSION", "BLIP"):
+        assert env[f"{name}_REPO"].startswith("https://github.com/"), name
+        assert FULL_SHA.match(env[f"{name}_COMMIT_HASH"]), name
+        assert f'"${{{name}_REPO}}"' in dockerfile, f"{name} is pre-cloned at build time"
+    assert "Stability-AI/stablediffusion" not in env["STABLE_DIFFUSION_REPO"]
+    assert "Mikubill/sd-webui-controlnet" in dockerfile
+
+
+def test_webui_never_disables_safe_unpickle_and_has_a_healthcheck():
+    dockerfile = text("webui")
+    assert "--disable-safe-unpickle" not in dockerfile
+    assert "--enable-insecure-extension-access" not in dockerfile
+    assert re.search(r"^HEALTHCHECK .*\n\s+CMD \[.*7860", dockerfile, re.M)
+    assert "EXPOSE 7860" in dockerfile
+    assert "--exit" in dockerfile  # A1111's install step runs at build time
+
+
+LOCKS = ("base", "trainer", "converter", "captioner", "webui", "webui-a1111")
+
+
+@pytest.mark.parametrize("name", LOCKS)
+def test_lock_files_are_pinned_with_hashes(name):
+    lock = (ROOT / "images" / "requirements" / f"{name}.txt").read_text()
+    requirements = [line for line in lock.splitlines() if line and not line.startswith(("#", " "))]
+    assert requirements
+    for line in requirements:
+        assert re.match(r"^[a-z0-9._-]+==[^ ]+ \\$", line), line
+    assert lock.count("--hash=sha256:") == len(requirements)
+
+
+def test_torch_and_xformers_pins_agree():
+    import tomllib
+
+    for name in ("base", "trainer", "converter", "captioner", "webui-a1111"):
+        lock = (ROOT / "images" / "requirements" / f"{name}.txt").read_text()
+        if name != "webui-a1111":
+            assert "\ntorch==2.13.0 \\" in lock, name
+    webui = (ROOT / "images" / "requirements" / "webui-a1111.txt").read_text()
+    assert "xformers==0.0.35 \\" in webui
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "xformers==0.0.35" in extras["gpu"]
+    assert "pydantic" not in webui  # fastsd lives in its own venv beside A1111's pydantic 1
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", IMAGES)
+def test_image_builds_and_runs_fastsd_help(name):
+    from fastsd import __version__
+
+    tag = f"ghcr.io/fastsd/fastsd-{name}:{__version__}"
+    build = subprocess.run(["docker", "build", "-f", f"images/{name}/Dockerfile", "--build-arg",
+                            f"BASE_IMAGE=ghcr.io/fastsd/fastsd-base:{__version__}", "-t", tag, "."],
+                           cwd=ROOT, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-4000:]
+    if name == "base":
+        return
+    done = subprocess.run(["docker", "run", "--rm", tag, "fastsd", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "webui" in done.stdout
+
+
+@pytest.mark.docker
+def test_docker_compose_accepts_the_file(tmp_path):
+    env_file = ROOT / "compose" / ".env.example"
+    profiles = [arg for p in ("trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")
+                for arg in ("--profile", p)]
+    done = subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", "compose/docker-compose.yml",
+                           *profiles, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,116 @@
+"""The entrypoints run for real against temporary folders: volume checks, model links, exec."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fastsd.layout import WEBUI_MODEL_KINDS, DataRoot
+
+ROOT = Path(__file__).resolve().parents[2]
+VOLUME_LIB = ROOT / "images" / "base" / "volume.sh"
+
+
+def run_entrypoint(name: str, *args, data: Path, extra_env=None, path_dir: Path | None = None):
+    env = {**os.environ, "FASTSD_DATA": str(data), "FASTSD_VOLUME_LIB": str(VOLUME_LIB), **(extra_env or {})}
+    if path_dir is not None:
+        env["PATH"] = f"{path_dir}{os.pathsep}{env['PATH']}"
+    script = ROOT / "images" / name / "entrypoint.sh"
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def fake_fastsd(tmp_path):
+    """A `fastsd` on PATH that prints its arguments and HF_HOME."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    script = folder / "fastsd"
+    script.write_text('#!/usr/bin/env bash\necho "args: $*"\necho "hf_home: $HF_HOME"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+def make_a1111(tmp_path) -> Path:
+    a1111 = tmp_path / "a1111"
+    (a1111 / "models" / "Stable-diffusion").mkdir(parents=True)
+    (a1111 / "models" / "Stable-diffusion" / "Put Stable Diffusion checkpoints here.txt").write_text("x")
+    (a1111 / "launch.py").write_text("")
+    return a1111
+
+
+def test_webui_link_step_shows_the_volume_to_a1111(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    a1111 = make_a1111(tmp_path)
+    done = run_entrypoint("webui", "link-models", data=data, extra_env={"A1111_DIR": str(a1111)})
+    assert done.returncode == 0, done.stderr
+    root = DataRoot(data)
+    expected = {
+        "models/Stable-diffusion": root.webui_models("Stable-diffusion"),
+        "models/Lora": root.webui_models("Lora"),
+        "models/VAE": root.webui_models("VAE"),
+        "models/ControlNet": root.webui_models("ControlNet"),
+        "models/ESRGAN": root.webui_models("ESRGAN"),
+        "embeddings": root.webui_models("embeddings"),
+        "outputs": root.outputs,
+    }
+    for inside, volume in expected.items():
+        link = a1111 / inside
+        assert link.is_symlink(), inside
+        assert link.resolve() == volume.resolve(), inside
+    assert {k for k in WEBUI_MODEL_KINDS} <= {v.name for v in expected.values()}
+    # A model put on the volume is what A1111 sees; the image's own folder content is kept aside.
+    (root.webui_models("Stable-diffusion") / "mine.safetensors").write_bytes(b"weights")
+    assert (a1111 / "models" / "Stable-diffusion" / "mine.safetensors").read_bytes() == b"weights"
+    kept = a1111 / "models" / "Stable-diffusion.image-default" / "Put Stable Diffusion checkpoints here.txt"
+    assert kept.read_text() == "x"
+
+
+def test_webui_link_step_is_repeatable(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    a1111 = make_a1111(tmp_path)
+    for _ in range(2):
+        done = run_entrypoint("webui", "link-models", data=data, extra_env={"A1111_DIR": str(a1111)})
+        assert done.returncode == 0, done.stderr
+    assert (a1111 / "models" / "Lora").resolve() == (data / "models" / "Lora").resolve()
+    assert not (data / "models" / "Lora" / "Lora").exists()  # ln -n: no link inside the target
+
+
+@pytest.mark.parametrize("name", ["trainer", "converter", "captioner", "webui"])
+@pytest.mark.parametrize("args", [("train", "s1"), ("fastsd", "train", "s1")])
+def test_entrypoint_execs_fastsd_with_the_arguments(tmp_path, fake_fastsd, name, args):
+    data = tmp_path / "data"
+    data.mkdir()
+    a1111 = make_a1111(tmp_path)
+    done = run_entrypoint(name, *args, data=data, path_dir=fake_fastsd, extra_env={"A1111_DIR": str(a1111)})
+    assert done.returncode == 0, done.stderr
+    assert "args: train s1" in done.stdout
+    assert f"hf_home: {data}/cache/huggingface" in done.stdout
+    for folder in ("sessions", "models/diffusers", "models/Stable-diffusion", "cache/huggingface", "outputs"):
+        assert (data / folder).is_dir(), folder
+    assert stat.S_IMODE((data / "secrets").stat().st_mode) == 0o700
+
+
+def test_entrypoint_refuses_a_missing_volume(tmp_path, fake_fastsd):
+    done = run_entrypoint("trainer", "train", "s1", data=tmp_path / "absent", path_dir=fake_fastsd)
+    assert done.returncode == 1
+    assert "error: the data volume" in done.stderr and "is not mounted" in done.stderr
+    assert "hint:" in done.stderr
+    assert "args:" not in done.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_entrypoint_refuses_a_read_only_volume(tmp_path, fake_fastsd):
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o555)
+    try:
+        done = run_entrypoint("converter", "convert", data=data, path_dir=fake_fastsd)
+    finally:
+        data.chmod(0o755)
+    assert done.returncode == 1 and "not writable" in done.stderr

@@ -1,0 +1,262 @@
+"""`fastsd webui` / `fastsd up` end to end on the host, through the fake `docker` and real HTTP servers."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+
+import pytest
+
+from fastsd.runtime.compose import REPO_COMPOSE_FILE
+from fastsd.runtime.fake import RecordingRunner
+from tests.webui.test_tunnel_url import CLOUDFLARED_LOG, LOCALTUNNEL_LOG, NGROK_TUNNELS
+
+PLANTED = "planted-Web-Secret-7Q2x9"
+COMPOSE = ["compose", "-f", str(REPO_COMPOSE_FILE), "-p", "fastsd"]
+
+
+@pytest.fixture
+def ui(server):
+    """A web UI stand-in on 127.0.0.1 (answers / with a login page)."""
+    return server({"/": (200, b"<html>login</html>")})
+
+
+@pytest.fixture
+def logs(tmp_path, monkeypatch):
+    def put(text):
+        path = tmp_path / "compose-logs.txt"
+        path.write_text(text)
+        monkeypatch.setenv("FAKE_DOCKER_LOGS", str(path))
+
+    return put
+
+
+def port_of(server):
+    return server.url.rsplit(":", 1)[1]
+
+
+def test_cloudflared_end_to_end(cli, fake_docker, ui, logs, data_root):
+    logs(CLOUDFLARED_LOG)
+    result = cli("webui", "--runtime", "docker", "--tunnel", "cloudflared", "--controlnet", "canny,depth",
+                 "--port", port_of(ui), "--tunnel-wait", "5")
+    assert result.code == 0, result.err
+    up = fake_docker.compose_calls()[0]
+    assert up["argv"] == [*COMPOSE, "--profile", "webui", "--profile", "cloudflared", "up", "--detach",
+                          "webui", "cloudflared"]
+    assert up["env"]["FASTSD_WEBUI_MODEL"] == "sd15"
+    assert up["env"]["FASTSD_WEBUI_CONTROLNET"] == "canny,depth"
+    assert up["env"]["FASTSD_WEBUI_TUNNEL"] == "cloudflared"
+    assert up["env"]["FASTSD_WEBUI_PORT"] == port_of(ui)
+    assert up["env"]["FASTSD_DATA_DIR"] == str(data_root.root)
+    assert fake_docker.compose_calls()[1]["argv"] == [*COMPOSE, *sum((["--profile", p] for p in (
+        "trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")), []),
+        "logs", "--no-color", "cloudflared"]
+    assert "public URL: https://gentle-river-ancient-sample.trycloudflare.com" in result.out
+    assert "user:       admin" in result.out
+    # The generated password: printed once, stored 0600, never sent to docker.
+    password = data_root.webui_auth.read_text().strip().split(":", 1)[1]
+    assert result.out.count(password) == 1
+    assert stat.S_IMODE(data_root.webui_auth.stat().st_mode) == 0o600
+    assert password not in json.dumps(fake_docker.calls())
+    again = cli("webui", "--runtime", "docker", "--tunnel", "cloudflared", "--port", port_of(ui), "--json")
+    assert again.code == 0, again.err
+    assert password not in again.out + again.err
+    assert again.json()["public_url"] == "https://gentle-river-ancient-sample.trycloudflare.com"
+    assert again.json()["password_file"] == str(data_root.webui_auth)
+
+
+def test_localtunnel_url(cli, fake_docker, ui, logs):
+    logs(LOCALTUNNEL_LOG)
+    result = cli("webui", "--runtime", "docker", "--tunnel", "localtunnel", "--port", port_of(ui), "--json")
+    assert result.code == 0, result.err
+    assert result.json()["public_url"] == "https://odd-walls-sing.loca.lt"
+
+
+def test_ngrok_url_from_the_agent_api_and_token_by_name(cli, fake_docker, ui, server, monkeypatch):
+    api = server({"/api/tunnels": (200, json.dumps(NGROK_TUNNELS).encode())})
+    monkeypatch.setenv("FASTSD_NGROK_API_PORT", port_of(api))
+    result = cli("webui", "--runtime", "docker", "--tunnel", "ngrok", "--port", port_of(ui), "--json")
+    assert result.code == 2 and "needs an ngrok authtoken" in result.err
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "2abcNGROKplantedTOKEN_xyz")
+    result = cli("webui", "--runtime", "docker", "--tunnel", "ngrok", "--port", port_of(ui), "--json")
+    assert result.code == 0, result.err
+    assert result.json()["public_url"] == "https://1a2b-203-0-113-7.ngrok-free.app"
+    up = fake_docker.compose_calls()[0]
+    assert up["argv"][-3:] == ["--detach", "webui", "ngrok"]
+    assert up["secrets"] == {"NGROK_AUTHTOKEN": "2abcNGROKplantedTOKEN_xyz"}
+    assert "2abcNGROK" not in json.dumps(up["argv"]) + result.out + result.err
+
+
+def test_planted_web_password_never_leaks(cli, fake_docker, ui, logs, data_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("FASTSD_WEB_PASSWORD", PLANTED)
+    logs(CLOUDFLARED_LOG)
+    outputs = []
+    for argv in (["webui", "--tunnel", "cloudflared", "--dry-run"],
+                 ["webui", "--tunnel", "cloudflared", "--dry-run", "--json"],
+                 ["plan", "webui", "--tunnel", "cloudflared"],
+                 ["--json", "plan", "webui", "--tunnel", "cloudflared"],
+                 ["webui", "--runtime", "docker", "--tunnel", "cloudflared", "--port", port_of(ui)],
+                 ["webui", "--runtime", "docker", "--tunnel", "cloudflared", "--port", port_of(ui), "--json"]):
+        result = cli(*argv)
+        assert result.code == 0, (argv, result.err)
+        outputs.append(result.out + result.err)
+    assert all(PLANTED not in out for out in outputs)
+    assert "FASTSD_WEB_PASSWORD" in outputs[0]  # named as a secret passed by name
+    plan = json.loads(outputs[1])["plan"]
+    assert plan["secret_env"] == ["FASTSD_WEB_PASSWORD"]
+    recorded = fake_docker.calls()
+    assert PLANTED not in json.dumps([c["argv"] for c in recorded] + [c["env"] for c in recorded])
+    assert all(c["secrets"].get("FASTSD_WEB_PASSWORD") == PLANTED for c in fake_docker.compose_calls()[:1])
+    written = [p for p in list(data_root.root.rglob("*")) + list(REPO_COMPOSE_FILE.parent.rglob("*"))
+               if p.is_file()]
+    assert all(PLANTED.encode() not in p.read_bytes() for p in written)
+    assert not data_root.webui_auth.exists()  # the container writes it from the env var
+
+
+@pytest.mark.parametrize("tunnel", ["cloudflared", "ngrok", "localtunnel", "gradio"])
+def test_public_tunnel_with_auth_none_is_refused(cli, fake_docker, tunnel, monkeypatch):
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "2abcNGROKplantedTOKEN_xyz")
+    result = cli("webui", "--runtime", "docker", "--tunnel", tunnel, "--auth", "none")
+    assert result.code == 2 and "--auth none is refused" in result.err
+    assert not fake_docker.compose_calls()
+
+
+def test_auth_none_is_refused_in_a_pod(cli, monkeypatch):
+    monkeypatch.setenv("RUNPOD_POD_ID", "abc123")
+    result = cli("webui", "--auth", "none", "--dry-run")
+    assert result.code == 2 and "pod's proxy URL is public" in result.err
+
+
+def test_auth_none_without_tunnel_is_allowed_locally_only(cli, fake_docker, data_root):
+    runner = RecordingRunner()
+    result = cli("webui", "--runtime", "local", "--auth", "none", runner=runner)
+    assert result.code == 0, result.err
+    assert runner.plans[0].command[-3:] == ("--auth", "none", "--in-process")
+    assert not data_root.webui_auth.exists()
+    refused = cli("webui", "--runtime", "docker", "--auth", "none")
+    assert refused.code == 2 and "always asks for a login" in refused.err
+    assert not fake_docker.compose_calls()
+
+
+def test_in_process_ngrok_needs_no_token(cli, fake_pull, tmp_path, monkeypatch):
+    a1111 = tmp_path / "a1111"
+    a1111.mkdir()
+    (a1111 / "launch.py").write_text("print('ok')")
+    monkeypatch.setenv("A1111_DIR", str(a1111))
+    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    result = cli("webui", "--in-process", "--tunnel", "ngrok")
+    assert result.code == 0, result.err
+
+
+def test_explicit_auth_is_stored_not_planned(cli, data_root):
+    runner = RecordingRunner()
+    result = cli("webui", "--auth", "bob:correct-horse-battery", "--tunnel", "gradio", runner=runner)
+    assert result.code == 0, result.err
+    (plan,) = runner.plans
+    assert "correct-horse-battery" not in json.dumps(plan.to_dict())
+    assert plan.command == ("fastsd", "webui", "--model", "sd15", "--tunnel", "gradio", "--user", "bob",
+                            "--port", "7860", "--memory-preset", "high", "--attention", "xformers",
+                            "--in-process")
+    assert data_root.webui_auth.read_text() == "bob:correct-horse-battery\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "flux-dev"], "AUTOMATIC1111 v1.10 cannot load"),
+    (["--model", "sdxl", "--controlnet", "hed"], "exists only for sd2, flux"),
+    (["--model", "sd15", "--controlnet", "canny-full"], "exists only for sdxl"),
+    (["--tunnel", "frp"], "unknown tunnel 'frp'"),
+    (["--memory-preset", "huge"], "unknown memory preset"),
+    (["--port", "70000"], "is not a TCP port"),
+    (["--auth", "x"], "is not USER:PASS"),
+])
+def test_bad_input_is_refused_before_anything_starts(cli, fake_docker, argv, message):
+    result = cli("webui", "--runtime", "docker", *argv)
+    assert result.code == 2 and message in result.err
+    assert fake_docker.calls() == []
+
+
+def test_sidecar_tunnel_with_the_local_runtime_is_refused(cli, data_root):
+    result = cli("webui", "--runtime", "local", "--tunnel", "cloudflared")
+    assert result.code == 2 and "runs as a compose sidecar" in result.err
+
+
+def test_ui_that_never_answers(cli, fake_docker):
+    result = cli("webui", "--runtime", "docker", "--port", "9", "--wait", "0.2")
+    assert result.code == 1 and "did not answer" in result.err and "fastsd logs webui" in result.err
+
+
+def test_missing_nvidia_runtime(cli, fake_docker, monkeypatch):
+    monkeypatch.setenv("FAKE_DOCKER_NO_NVIDIA", "1")
+    result = cli("up")
+    assert result.code == 1 and "no NVIDIA container runtime" in result.err and "nvidia-ctk" in result.err
+
+
+def test_up_uses_compose_and_env_defaults(cli, fake_docker, ui, monkeypatch):
+    monkeypatch.setenv("FASTSD_WEBUI_MODEL", "sdxl")
+    monkeypatch.setenv("FASTSD_WEBUI_MEMORY", "medium")
+    result = cli("up", "--port", port_of(ui))
+    assert result.code == 0, result.err
+    env = fake_docker.compose_calls()[0]["env"]
+    assert (env["FASTSD_WEBUI_MODEL"], env["FASTSD_WEBUI_MEMORY"]) == ("sdxl", "medium")
+
+
+FAKE_LAUNCH = """\
+import sys
+print("Launching Web UI with arguments: " + " ".join(sys.argv[1:]))
+print("ENV_PASSWORD=" + str(__import__("os").environ.get("FASTSD_WEB_PASSWORD")))
+sys.exit(int(__import__("os").environ.get("FAKE_A1111_EXIT", "0")))
+"""
+
+
+def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root, tmp_path, monkeypatch):
+    a1111 = tmp_path / "a1111"
+    a1111.mkdir()
+    (a1111 / "launch.py").write_text(FAKE_LAUNCH)
+    monkeypatch.setenv("A1111_DIR", str(a1111))
+    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    monkeypatch.setenv("FASTSD_WEB_PASSWORD", PLANTED)
+    result = cli("webui", "--in-process", "--model", "sdxl", "--controlnet", "canny", "--tunnel", "cloudflared",
+                 "--memory-preset", "medium")
+    assert result.code == 0, result.err
+    ckpt = data_root.webui_models("Stable-diffusion") / "sd_xl_base_1.0.safetensors"
+    assert fake_pull.calls == [("pull", "sdxl", "checkpoint", None), ("pull_controlnets", "sdxl", ["canny"])]
+    launched = next(line for line in result.out.splitlines() if line.startswith("Launching Web UI"))
+    assert f"--ckpt {ckpt} --no-half-vae --xformers --medvram-sdxl" in launched
+    assert f"--gradio-auth-path {data_root.webui_auth} --api-auth admin:***" in launched
+    assert PLANTED not in result.out + result.err
+    assert "ENV_PASSWORD=None" in result.out  # A1111 itself never sees fastsd's secrets
+    assert data_root.webui_auth.read_text() == f"admin:{PLANTED}\n"
+    monkeypatch.setenv("FAKE_A1111_EXIT", "3")
+    assert cli("webui", "--in-process", "--model", "sdxl").code == 3
+
+
+def test_in_process_without_a1111(cli, fake_pull, tmp_path, monkeypatch):
+    monkeypatch.setenv("A1111_DIR", str(tmp_path / "nowhere"))
+    result = cli("webui", "--in-process", "--model", "sd15")
+    assert result.code == 1 and "AUTOMATIC1111 is not installed" in result.err
+
+
+def test_serving_a_session_labels_its_containers(cli, data_root):
+    assert cli("session", "create", "alice", "--model", "sd15").code == 0
+    runner = RecordingRunner()
+    assert cli("webui", "--model", "alice@500", runner=runner).code == 0
+    assert runner.plans[0].labels["fastsd.session"] == "alice"
+
+
+def test_in_process_in_a_runpod_pod_prints_the_proxy_url(cli, fake_pull, data_root, tmp_path, monkeypatch):
+    a1111 = tmp_path / "a1111"
+    a1111.mkdir()
+    (a1111 / "launch.py").write_text("print('started')")
+    (data_root.webui_models("Stable-diffusion")).mkdir(parents=True)
+    (data_root.webui_models("Stable-diffusion") / "v1-5-pruned-emaonly.safetensors").write_bytes(b"w")
+    monkeypatch.setenv("A1111_DIR", str(a1111))
+    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    monkeypatch.setenv("RUNPOD_POD_ID", "p0d1d")
+    result = cli("webui", "--in-process")
+    assert result.code == 0, result.err
+    assert "pod URL:     https://p0d1d-7860.proxy.runpod.net" in result.out
+    assert f"password generated now; in {data_root.webui_auth}" in result.out
+    password = data_root.webui_auth.read_text().strip().split(":", 1)[1]
+    assert password not in result.out  # in a pod the output is a log: the password stays in the file
+    assert fake_pull.calls == [] and "started" in result.out

@@ -1,0 +1,92 @@
+"""A1111 flags computed for a table of inputs are exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fastsd.errors import FastsdError
+from fastsd.layout import DataRoot
+from fastsd.webui.auth import Credentials
+from fastsd.webui.flags import WebuiOptions, a1111_flags
+
+ROOT = DataRoot(Path("/data"))
+BASE = ["--listen", "--port", "7860", "--api", "--no-download-sd-model", "--skip-prepare-environment",
+        "--skip-version-check",
+        "--ckpt-dir", "/data/models/Stable-diffusion", "--lora-dir", "/data/models/Lora",
+        "--vae-dir", "/data/models/VAE", "--embeddings-dir", "/data/models/embeddings",
+        "--esrgan-models-path", "/data/models/ESRGAN", "--controlnet-dir", "/data/models/ControlNet"]
+SD15 = Path("/data/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors")
+SDXL = Path("/data/models/Stable-diffusion/sd_xl_base_1.0.safetensors")
+EXPORT = Path("/data/models/Stable-diffusion/alice-step1500.safetensors")
+CREDS = Credentials("admin", "s3cret-pass-word", Path("/data/secrets/webui-auth"))
+AUTH = ["--gradio-auth-path", "/data/secrets/webui-auth", "--api-auth", "admin:s3cret-pass-word"]
+
+TABLE = [
+    ("sd15 defaults",
+     WebuiOptions(checkpoint=SD15, family="sd1"),
+     ["--ckpt", str(SD15), "--xformers"]),
+    ("no model chosen",
+     WebuiOptions(),
+     ["--xformers"]),
+    ("sdxl keeps the VAE in fp32",
+     WebuiOptions(checkpoint=SDXL, family="sdxl"),
+     ["--ckpt", str(SDXL), "--no-half-vae", "--xformers"]),
+    ("session export, medium memory",
+     WebuiOptions(checkpoint=EXPORT, family="sd1", memory_preset="medium"),
+     ["--ckpt", str(EXPORT), "--xformers", "--medvram"]),
+    ("sdxl, medium memory",
+     WebuiOptions(checkpoint=SDXL, family="sdxl", memory_preset="medium"),
+     ["--ckpt", str(SDXL), "--no-half-vae", "--xformers", "--medvram-sdxl"]),
+    ("low memory, sdp attention",
+     WebuiOptions(checkpoint=SD15, family="sd1", memory_preset="low", attention="sdp"),
+     ["--ckpt", str(SD15), "--opt-sdp-attention", "--lowvram"]),
+    ("auto attention, family unknown",
+     WebuiOptions(checkpoint=SD15, family=None, attention="auto"),
+     ["--ckpt", str(SD15)]),
+    ("auth, no tunnel",
+     WebuiOptions(checkpoint=SD15, family="sd1", credentials=CREDS),
+     ["--ckpt", str(SD15), "--xformers", *AUTH]),
+    ("cloudflared tunnel with auth",
+     WebuiOptions(checkpoint=SD15, family="sd1", credentials=CREDS, tunnel="cloudflared"),
+     ["--ckpt", str(SD15), "--xformers", *AUTH]),
+    ("gradio share with auth",
+     WebuiOptions(checkpoint=SD15, family="sd1", credentials=CREDS, tunnel="gradio"),
+     ["--ckpt", str(SD15), "--xformers", *AUTH, "--share"]),
+    ("extension access on explicit request",
+     WebuiOptions(checkpoint=SD15, family="sd1", credentials=CREDS, insecure_extension_access=True),
+     ["--ckpt", str(SD15), "--xformers", *AUTH, "--enable-insecure-extension-access"]),
+    ("local port in a pod",
+     WebuiOptions(checkpoint=SD15, family="sd1", port=3000),
+     ["--ckpt", str(SD15), "--xformers"]),
+]
+
+
+@pytest.mark.parametrize("options, expected", [(o, e) for _, o, e in TABLE], ids=[t[0] for t in TABLE])
+def test_flag_table(options, expected):
+    flags = a1111_flags(ROOT, options)
+    base = list(BASE)
+    base[2] = str(options.port)
+    assert flags == base + expected
+    assert "--disable-safe-unpickle" not in flags
+    assert ("--enable-insecure-extension-access" in flags) == options.insecure_extension_access
+
+
+@pytest.mark.parametrize("tunnel", ["cloudflared", "ngrok", "localtunnel", "gradio"])
+def test_public_tunnel_without_auth_is_impossible(tunnel):
+    with pytest.raises(FastsdError) as error:
+        a1111_flags(ROOT, WebuiOptions(checkpoint=SD15, family="sd1", tunnel=tunnel))
+    assert "never starts on it without authentication" in error.value.message
+
+
+@pytest.mark.parametrize("field, value", [("memory_preset", "huge"), ("attention", "flash")])
+def test_unknown_choices_are_refused(field, value):
+    with pytest.raises(FastsdError) as error:
+        a1111_flags(ROOT, WebuiOptions(**{field: value}))
+    assert error.value.code == 2 and "valid:" in error.value.hint
+
+
+def test_unknown_tunnel_is_refused():
+    with pytest.raises(FastsdError, match="unknown tunnel"):
+        a1111_flags(ROOT, WebuiOptions(tunnel="frp", credentials=CREDS))
