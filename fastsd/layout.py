@@ -137,6 +137,10 @@ class DataRoot:
         """The diffusers-format folder of a base model used for training."""
         return self.diffusers_models / validate_name(model_id, "model name")
 
+    def captioner_model(self, name: str) -> Path:
+        """The folder of a captioning model on the volume (`caption/` and `match/` inside)."""
+        return self.models_dir / "captioners" / validate_name(name, "model name")
+
     @property
     def model_index(self) -> Path:
         return self.models_dir / "index.json"

@@ -13,7 +13,7 @@ from fastsd.fsutil import atomic_write_json
 from fastsd.layout import DataRoot
 from fastsd.registry.schema import Family, Prediction
 
-ModelKind = Literal["checkpoint", "diffusers", "controlnet", "lora", "vae"]
+ModelKind = Literal["checkpoint", "diffusers", "controlnet", "lora", "vae", "captioner"]
 
 
 class LocalModel(BaseModel):

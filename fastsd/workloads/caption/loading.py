@@ -27,9 +27,23 @@ def looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
 
 
-def resolve_source(name: str, task: str) -> ModelSource:
-    """A registry id of `task` (caption | match) or a local transformers folder."""
+def indexed_source(root: DataRoot, name: str, task: str) -> ModelSource | None:
+    """A captioner recorded in models/index.json (e.g. the demo's tiny-blip), or None."""
+    from fastsd.store.index import read_index
+
+    entry = read_index(root).get(name)
+    if entry is None or entry.kind != "captioner":
+        return None
+    folder = root.root / entry.path
+    return ModelSource(name, str(folder / task if (folder / task).is_dir() else folder), local=True)
+
+
+def resolve_source(name: str, task: str, root: DataRoot | None = None) -> ModelSource:
+    """A registry id of `task` (caption | match), a captioner on the volume, or a local folder."""
     from fastsd.registry import load_registry
+
+    if root is not None and (found := indexed_source(root, name, task)):
+        return found
 
     entries = {e.id: e for e in load_registry().captioners.values() if e.task == task}
     if name in entries:
@@ -127,7 +141,7 @@ def load_captioner(root: DataRoot, name: str, device: str, adapter: str | None =
     """A Captioner for model `name` (registry id or folder), with a LoRA adapter merged in."""
     from fastsd.workloads.caption.generate import Captioner
 
-    source = resolve_source(name, "caption")
+    source = resolve_source(name, "caption", root)
     model, processor = load_pretrained(source, "caption", root, device)
     if adapter:
         from fastsd.workloads.caption.adapter import merge_adapter
@@ -140,5 +154,5 @@ def load_matcher(root: DataRoot, name: str, device: str):
     """A Matcher for image-text matching model `name` (registry id or folder)."""
     from fastsd.workloads.caption.scoring import Matcher
 
-    model, processor = load_pretrained(resolve_source(name, "match"), "match", root, device)
+    model, processor = load_pretrained(resolve_source(name, "match", root), "match", root, device)
     return Matcher(model=model, processor=processor, device=device)

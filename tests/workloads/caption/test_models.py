@@ -100,3 +100,16 @@ def test_scores_have_shapes_and_ranges_and_match_the_model(tiny_blip, data_root,
             itc = matcher.model(**inputs, use_itm_head=False).itm_score[0, 0]
         assert score.itm == pytest.approx(float(itm), abs=1e-4)
         assert score.itc == pytest.approx(float(itc), abs=1e-4)
+
+
+def test_a_captioner_recorded_on_the_volume_resolves_by_name(data_root):
+    from fastsd.store.index import LocalModel, record_model
+    from fastsd.workloads.caption.loading import resolve_source
+
+    folder = data_root.captioner_model("tiny-blip")
+    (folder / "caption").mkdir(parents=True)
+    (folder / "match").mkdir()
+    record_model(data_root, LocalModel(name="tiny-blip", kind="captioner", source="demo",
+                                       path="models/captioners/tiny-blip", demo=True))
+    assert resolve_source("tiny-blip", "caption", data_root).location == str(folder / "caption")
+    assert resolve_source("tiny-blip", "match", data_root).location == str(folder / "match")
