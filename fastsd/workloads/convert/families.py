@@ -10,7 +10,12 @@ from pathlib import Path
 from fastsd.errors import bad_input, unknown_choice
 from fastsd.workloads.convert.keymap import UNET_PREFIX, VAE_PREFIX, unet_pieces, vae_pieces
 from fastsd.workloads.convert.keymap_text import (
-    SD1_CLIP_PREFIX, SD2_OPENCLIP_PREFIX, SDXL_CLIP_PREFIX, SDXL_OPENCLIP_PREFIX, clip_pieces, openclip_pieces,
+    SD1_CLIP_PREFIX,
+    SD2_OPENCLIP_PREFIX,
+    SDXL_CLIP_PREFIX,
+    SDXL_OPENCLIP_PREFIX,
+    clip_pieces,
+    openclip_pieces,
 )
 
 PIPELINES = {"StableDiffusionPipeline": ("sd1", "sd2"), "StableDiffusionXLPipeline": ("sdxl",)}

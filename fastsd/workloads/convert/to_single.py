@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -13,7 +12,14 @@ from fastsd.fsutil import atomic_path, require_free_space
 from fastsd.workloads.convert.families import Family, detect_folder_family, folder_facts, read_json
 from fastsd.workloads.convert.keymap import Piece, apply_op, piece_shape
 from fastsd.workloads.convert.safetensors_io import (
-    CAST_CHOICES, FLOAT_DTYPES, OutputTensor, StreamReader, TensorInfo, file_size, read_header, write_stream,
+    CAST_CHOICES,
+    FLOAT_DTYPES,
+    OutputTensor,
+    StreamReader,
+    TensorInfo,
+    file_size,
+    read_header,
+    write_stream,
 )
 from fastsd.workloads.convert.validate import validate_single_file
 
@@ -131,7 +137,7 @@ def write_ckpt(plan: SingleFilePlan, path: Path) -> None:
 
 
 def convert_to_single_file(src: Path, out: Path, *, dtype: str | None = None, fmt: str = "safetensors",
-                           extra_metadata: dict | None = None, say=print) -> dict:
+                           extra_metadata: dict | None = None, verify: bool = False, say=print) -> dict:
     """Convert diffusers folder `src` to `out`: plan, check disk, stream beside, validate, rename."""
     out = Path(out)
     plan = plan_single_file(src, dtype)
@@ -147,7 +153,8 @@ def convert_to_single_file(src: Path, out: Path, *, dtype: str | None = None, fm
             write_ckpt(plan, tmp)
         else:
             write_stream_checked(plan, tmp, metadata)
-    return {"family": plan.family.name, "prediction": plan.prediction, "resolution": plan.resolution,
+        checked = verify_before_publish(tmp, src, plan, say) if verify and fmt == "safetensors" else {}
+    return {**checked, "family": plan.family.name, "prediction": plan.prediction, "resolution": plan.resolution,
             "tensors": len(plan.outputs), "bytes": out.stat().st_size, "path": str(out), "format": fmt,
             "dtype": dtype or "source", "metadata": metadata}
 
@@ -159,6 +166,16 @@ def write_stream_checked(plan: SingleFilePlan, tmp: Path, metadata: dict[str, st
     validate_single_file(tmp, plan.family, expected)
 
 
-def describe(plan: SingleFilePlan) -> str:
-    """A short JSON summary of a plan (for --debug output)."""
-    return json.dumps({"family": plan.family.name, "tensors": len(plan.outputs), "largest": plan.largest_tensor})
+def verify_before_publish(tmp: Path, src: Path, plan: SingleFilePlan, say) -> dict:
+    """Run --verify on the unpublished file (through a .safetensors-named link diffusers recognises)."""
+    import tempfile
+
+    from fastsd.workloads.convert.verify import verify_single_file
+
+    say("verifying: loading the file back with diffusers' single-file loader")
+    with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".verify-") as folder:
+        link = Path(folder) / "model.safetensors"
+        link.symlink_to(tmp.resolve())
+        result = verify_single_file(link, Path(src), plan)
+    say(f"verified: {result['verified_tensors']} tensors equal")
+    return result

@@ -8,7 +8,10 @@ from pathlib import Path
 from fastsd.errors import FastsdError
 from fastsd.workloads.convert.keymap import UNET_PREFIX, VAE_PREFIX
 from fastsd.workloads.convert.keymap_text import (
-    SD1_CLIP_PREFIX, SD2_OPENCLIP_PREFIX, SDXL_CLIP_PREFIX, SDXL_OPENCLIP_PREFIX,
+    SD1_CLIP_PREFIX,
+    SD2_OPENCLIP_PREFIX,
+    SDXL_CLIP_PREFIX,
+    SDXL_OPENCLIP_PREFIX,
 )
 from fastsd.workloads.convert.safetensors_io import read_header
 
