@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -119,14 +118,14 @@ class StreamReader:
             self._handle.close()
             self._handle = None
 
-    def get(self, name: str):
-        """The tensor `name` as a fresh torch tensor."""
+    def get(self, name: str, into=None):
+        """The tensor `name`: a fresh tensor, or a view of `into` (a uint8 scratch buffer) when given."""
         import torch
 
         info = self.tensors[name]
         handle = self._handle or open(self.path, "rb")
         try:
-            buffer = torch.empty(info.nbytes, dtype=torch.uint8)
+            buffer = torch.empty(info.nbytes, dtype=torch.uint8) if into is None else into[: info.nbytes]
             handle.seek(info.start)
             got = handle.readinto(memoryview(buffer.numpy()))
         finally:
@@ -182,5 +181,4 @@ def write_stream(path: Path, tensors: list[OutputTensor], produce: Callable, met
                 raise FastsdError(f"internal: {out.name} has shape {tuple(tensor.shape)}, header says {out.shape}")
             handle.write(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
             del tensor
-        handle.flush()
-        os.fsync(handle.fileno())
+        handle.flush()  # callers publish through fsutil.atomic_path, which fsyncs before the rename

@@ -107,9 +107,16 @@ def write_plan(plan: SingleFilePlan, path: Path, metadata: dict[str, str]) -> No
                 readers[file] = stack.enter_context(StreamReader(file))
             return readers[file]
 
+        import torch
+
+        # One scratch buffer, reused: a single-source tensor is read into it and written (cast or not)
+        # before the next read, so memory stays at the largest tensor and pages are not faulted anew.
+        scratch = torch.empty(max(info.nbytes for _, info in plan.sources.values()), dtype=torch.uint8)
+
         def produce(out: OutputTensor):
             piece = plan.pieces[out.name]
-            tensors = [reader(plan.sources[ref][0]).get(plan.sources[ref][1].name) for ref in piece.sources]
+            into = scratch if len(piece.sources) == 1 else None
+            tensors = [reader(plan.sources[ref][0]).get(plan.sources[ref][1].name, into) for ref in piece.sources]
             return apply_op(piece, tensors)
 
         write_stream(path, plan.outputs, produce, metadata)

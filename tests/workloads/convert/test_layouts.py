@@ -60,3 +60,21 @@ def test_sd2_text_encoder_keeps_its_23_layers():
     blocks = {k.split(".")[4] for k in layout if ".transformer.resblocks." in k}
     assert blocks == {str(i) for i in range(23)}
     assert layout["cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight"] == (3072, 1024)
+
+
+@pytest.mark.slow
+def test_full_size_sd15_conversion_has_1130_keys(tmp_path):
+    """The real SD1.5 architecture (random fp16 weights, public config) converts to the 1130 single-file keys."""
+    from fastsd.workloads.convert.fullsize import build_full_size
+    from fastsd.workloads.convert.safetensors_io import read_header
+    from fastsd.workloads.convert.to_single import convert_to_single_file
+
+    torch.set_num_threads(2)
+    folder = build_full_size(tmp_path / "sd15", "sd15", "fp16")
+    out = tmp_path / "sd15.safetensors"
+    result = convert_to_single_file(folder, out, dtype="fp16", say=lambda _: None)
+    tensors, meta = read_header(out)
+    expected = single_file_layout("sd15")
+    assert result["tensors"] == len(tensors) == 1130
+    assert {k: t.shape for k, t in tensors.items()} == expected
+    assert {t.dtype for t in tensors.values()} == {"F16"} and meta["fastsd.family"] == "sd1"
