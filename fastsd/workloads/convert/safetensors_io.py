@@ -16,6 +16,7 @@ FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 CAST_CHOICES = {"fp16": "F16", "bf16": "BF16", "fp32": "F32"}
 MAX_HEADER = 100 * 1024 * 1024
 ALIGN = 8
+CAST_CHUNK = 16 * 1024 * 1024  # bytes of cast output held at once
 
 
 @dataclass(frozen=True)
@@ -170,15 +171,27 @@ def file_size(tensors: list[OutputTensor], metadata: dict[str, str] | None) -> i
 
 
 def write_stream(path: Path, tensors: list[OutputTensor], produce: Callable, metadata: dict[str, str] | None = None) -> None:
-    """Write `tensors` to `path`: header first, then each tensor from `produce(out)`, one at a time."""
+    """Write `tensors` to `path`: header first, then each tensor from `produce(out)`, one at a time.
+
+    A cast goes through one reused chunk buffer, so it adds CAST_CHUNK bytes, not a second tensor.
+    """
     import torch
 
+    chunk = torch.empty(CAST_CHUNK, dtype=torch.uint8)
     with open(path, "wb") as handle:
         handle.write(build_header(tensors, metadata))
         for out in tensors:
-            tensor = produce(out).to(torch_dtype(out.dtype)).contiguous()
+            tensor = produce(out)
             if tuple(tensor.shape) != out.shape:
                 raise FastsdError(f"internal: {out.name} has shape {tuple(tensor.shape)}, header says {out.shape}")
-            handle.write(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
-            del tensor
+            flat, dtype = tensor.contiguous().reshape(-1), torch_dtype(out.dtype)
+            if flat.dtype == dtype:
+                handle.write(memoryview(flat.view(torch.uint8).numpy()))
+                continue
+            step = CAST_CHUNK // DTYPE_BYTES[out.dtype]
+            for begin in range(0, flat.numel(), step):
+                part = flat[begin : begin + step]
+                target = chunk[: part.numel() * DTYPE_BYTES[out.dtype]].view(dtype)
+                target.copy_(part)
+                handle.write(memoryview(target.view(torch.uint8).numpy()))
         handle.flush()  # callers publish through fsutil.atomic_path, which fsyncs before the rename
