@@ -30,7 +30,10 @@ def test_key_count_and_diffusers_detection(model_id):
 @pytest.mark.parametrize("model_id", ["sd15", "sdxl"])
 def test_diffusers_own_conversion_maps_every_name_back(model_id):
     """diffusers' ldm->diffusers functions turn our UNet and VAE names into exactly the model's names."""
-    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+    )
 
     state, shapes = meta_state(single_file_layout(model_id)), component_shapes(model_id)
     folder = registry_config(model_id)
