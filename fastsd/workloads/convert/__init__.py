@@ -1,0 +1,1 @@
+"""The converter: diffusers folders <-> single-file checkpoints, streaming and validated."""

@@ -1,0 +1,134 @@
+"""`fastsd export`: a session's trained weights as one file for the web UI, linked into models/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fastsd.errors import bad_input
+from fastsd.fsutil import atomic_path, require_free_space
+from fastsd.layout import DataRoot, SessionPaths
+from fastsd.workloads.convert.families import read_json
+from fastsd.workloads.convert.safetensors_io import (
+    OutputTensor,
+    StreamReader,
+    file_size,
+    read_header,
+    write_stream,
+)
+
+V_YAML = Path(__file__).resolve().parents[2] / "registry" / "configs" / "a1111" / "v2-inference-v.yaml"
+TRAINED_COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+
+
+def trained_folder(paths: SessionPaths, step: int | None) -> tuple[Path, dict]:
+    """The trained weights folder to export (final/, else the newest checkpoint) and its trained.json."""
+    candidates = []
+    if paths.final.is_dir() and (paths.final / "trained.json").is_file():
+        candidates.append(paths.final)
+    if paths.checkpoints.is_dir():
+        steps = sorted((int(p.name[5:]) for p in paths.checkpoints.glob("step-*") if p.name[5:].isdigit()), reverse=True)
+        candidates += [paths.checkpoint(s) for s in steps if (paths.checkpoint(s) / "trained.json").is_file()]
+    if not candidates:
+        raise bad_input(f"session {paths.name!r} has no trained weights (no final/ or checkpoints/step-N/)",
+                        f"train it first: fastsd train {paths.name}")
+    for folder in candidates:
+        info = read_json(folder / "trained.json", "trained weights")
+        if step is None or int(info.get("step", -1)) == step:
+            return folder, info
+    found = sorted({int(read_json(f / "trained.json", "trained weights").get("step", -1)) for f in candidates})
+    raise bad_input(f"session {paths.name!r} has no weights of step {step}", "steps: " + ", ".join(map(str, found)))
+
+
+def merged_view(base: Path, trained: Path, into: Path) -> Path:
+    """A diffusers folder of links: the base model with the trained components in place of its own."""
+    if not (base / "model_index.json").is_file():
+        raise bad_input(f"base model folder {base} is missing", "pull the base model first: fastsd models pull MODEL")
+    into.mkdir(parents=True, exist_ok=True)
+    for entry in base.iterdir():
+        replacement = trained / entry.name
+        source = replacement if entry.name in TRAINED_COMPONENTS and replacement.is_dir() else entry
+        (into / entry.name).symlink_to(source.resolve())
+    return into
+
+
+def write_v_yaml(checkpoint: Path) -> Path:
+    """The A1111 companion .yaml (`parameterization: "v"`) beside `checkpoint`."""
+    target = checkpoint.with_suffix(".yaml")
+    with atomic_path(target) as tmp:
+        shutil.copyfile(V_YAML, tmp)
+    return target
+
+
+def link_into(folder: Path, target: Path) -> Path:
+    """A relative symlink `folder/target.name` -> `target`, replaced atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / target.name
+    tmp = folder / f".{target.name}.tmp-link-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(target, folder))
+    os.replace(tmp, link)
+    return link
+
+
+def copy_lora(src: Path, out: Path, metadata: dict[str, str]) -> None:
+    """Copy a kohya LoRA file tensor by tensor, adding `metadata` to what it already carries."""
+    tensors, old = read_header(src)
+    outputs = [OutputTensor(name, info.dtype, info.shape) for name, info in sorted(tensors.items())]
+    merged = {**old, **metadata}
+    require_free_space(out.parent, file_size(outputs, merged), out.name)
+    with StreamReader(src) as reader, atomic_path(out) as tmp:
+        write_stream(tmp, outputs, lambda o: reader.get(o.name), merged)
+
+
+def export_session(root: DataRoot, name: str, step: int | None = None, dtype: str | None = "fp16",
+                   verify: bool = False, say=print) -> dict:
+    """Export session `name` at `step` (default: final, else newest) and link it for the web UI."""
+    from fastsd import __version__
+    from fastsd.models import resolve_model
+    from fastsd.session import edit_session, load_session, session_paths
+    from fastsd.workloads.convert.to_single import convert_to_single_file
+
+    paths = session_paths(root, name)
+    session = load_session(root, name)
+    folder, info = trained_folder(paths, step)
+    step = int(info.get("step", 0))
+    mode = info.get("mode", "full")
+    metadata = {"base_model": session.model, "family": session.family, "prediction": session.prediction,
+                "resolution": session.resolution, "session": name, "step": step, "mode": mode}
+    say(f"exporting {name} step {step} ({mode}) from {folder.relative_to(root.root)}")
+    if mode == "lora":
+        lora = folder / "lora.safetensors"
+        if not lora.is_file():
+            raise bad_input(f"{folder} has no lora.safetensors", "the trainer writes it with each LoRA checkpoint")
+        out = paths.export(step, "-lora.safetensors")
+        meta = {f"fastsd.{k}": str(v) for k, v in metadata.items()} | {"fastsd.version": __version__}
+        copy_lora(lora, out, meta)
+        result = {"path": str(out), "tensors": len(read_header(out)[0]), "bytes": out.stat().st_size}
+        kind = "Lora"
+    else:
+        base = resolve_model(root, session.model).local_path
+        out = paths.export(step)
+        paths.exports.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=paths.exports, prefix=".merge-") as tmp:
+            view = merged_view(Path(base), folder, Path(tmp) / "model")
+            result = convert_to_single_file(view, out, dtype=dtype, extra_metadata=metadata, verify=verify, say=say)
+        kind = "Stable-diffusion"
+    link = link_into(root.webui_models(kind), out)
+    extras = []
+    if mode != "lora" and session.prediction == "v_prediction":
+        if session.family == "sd2":
+            extras = [write_v_yaml(out)]
+            link_into(root.webui_models(kind), extras[0])
+        else:
+            say(f"note: no A1111 .yaml template for a {session.family} v-prediction model; set it in the UI")
+    relative = str(out.relative_to(root.root))
+    with edit_session(root, name) as edited:
+        if relative not in edited.state.exports:
+            edited.state.exports = [*edited.state.exports, relative]
+    say(f"wrote {relative}, linked as {link.relative_to(root.root)}")
+    return {**result, "session": name, "step": step, "mode": mode, "link": str(link),
+            "companions": [str(p) for p in extras], "trained": json.loads(json.dumps(info))}
