@@ -109,6 +109,11 @@ class SessionPaths:
         return self.logs / "train.log"
 
     @property
+    def run_state(self) -> Path:
+        """What `fastsd run` finished, with the fingerprint of each step's inputs."""
+        return self.root / "run.json"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.html"
 

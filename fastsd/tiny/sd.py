@@ -10,7 +10,7 @@ FAMILY_PREDICTIONS = {"sd1": "epsilon", "sd2": "epsilon", "sdxl": "epsilon"}
 TINY_RESOLUTION = 64  # pixels; the VAE halves it once (latents 32x32)
 
 
-def _text_config(vocab_size: int, hidden: int, *, openclip: bool, projection: int | None = None):
+def _text_config(vocab_size: int, hidden: int, *, openclip: bool, projection: int | None = None, layers: int = 3):
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
@@ -18,7 +18,7 @@ def _text_config(vocab_size: int, hidden: int, *, openclip: bool, projection: in
         hidden_size=hidden,
         intermediate_size=hidden * 2,
         num_attention_heads=4,
-        num_hidden_layers=3,
+        num_hidden_layers=layers,
         max_position_embeddings=77,
         projection_dim=projection or hidden,
         hidden_act="gelu" if openclip else "quick_gelu",
@@ -105,10 +105,13 @@ def build_tiny_sd(folder: Path, family: str = "sd1", prediction: str | None = No
         write_clip_tokenizer(folder / "tokenizer_2")
         tokenizer_2 = CLIPTokenizer.from_pretrained(folder / "tokenizer_2")
         text_encoder = CLIPTextModel(_text_config(vocab_size, 32, openclip=False))
-        text_encoder_2 = CLIPTextModelWithProjection(_text_config(vocab_size, 32, openclip=True, projection=32))
+        # Wider and deeper than the first encoder, as in SDXL: diffusers' single-file loader tells
+        # the two apart by width and detects SDXL by the second encoder's resblock 9.
+        text_encoder_2 = CLIPTextModelWithProjection(
+            _text_config(vocab_size, 48, openclip=True, projection=32, layers=10))
         pipe = StableDiffusionXLPipeline(
             vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
-            tokenizer_2=tokenizer_2, unet=_unet(family, 64), scheduler=scheduler,
+            tokenizer_2=tokenizer_2, unet=_unet(family, 32 + 48), scheduler=scheduler,
         )
     else:
         text_encoder = CLIPTextModel(_text_config(vocab_size, 32, openclip=family == "sd2"))

@@ -2,30 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
-
-
-def _sdxl_with_distinct_encoders(folder):
-    """Tiny SDXL whose second text encoder differs from the first (width 48, 10 layers).
-
-    diffusers' single-file loader tells the two encoders apart by width, and detects SDXL by
-    resblock 9 of the second encoder: the shared tiny model has equal widths and 3 layers.
-    """
-    import torch
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
-
-    config = json.loads((folder / "text_encoder_2" / "config.json").read_text())
-    config.update(hidden_size=48, intermediate_size=96, num_hidden_layers=10, projection_dim=32)
-    torch.manual_seed(1)
-    shutil.rmtree(folder / "text_encoder_2")
-    CLIPTextModelWithProjection(CLIPTextConfig.from_dict(config)).save_pretrained(folder / "text_encoder_2")
-    unet_config = dict(UNet2DConditionModel.load_config(folder / "unet"), cross_attention_dim=32 + 48)
-    shutil.rmtree(folder / "unet")
-    UNet2DConditionModel.from_config(unet_config).save_pretrained(folder / "unet")
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +15,6 @@ def tiny_models(tmp_path_factory):
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("tiny")
     models = {family: build_tiny_sd(base / family, family) for family in ("sd1", "sd2", "sdxl")}
-    _sdxl_with_distinct_encoders(models["sdxl"])
     return models
 
 

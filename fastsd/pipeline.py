@@ -1,0 +1,199 @@
+"""`fastsd run`: session, prepare, caption, train, export (and serve), skipping finished steps.
+
+Each step is the ordinary fastsd command, so it runs where that command runs (its own
+container with the docker runtime, a subprocess with the local one). A step is skipped when
+its output is already complete, so a re-run after an interruption picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fastsd.errors import FastsdError, bad_input
+from fastsd.fsutil import atomic_write_json
+from fastsd.layout import DataRoot, SessionPaths
+from fastsd.report.sections import read_jsonl
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything `fastsd run` was asked to do, already parsed."""
+
+    session: str
+    photos: tuple[str, ...]
+    model: str | None = None
+    resolution: int | None = None
+    token: str | None = None
+    prepare_argv: tuple[str, ...] = ()
+    caption: bool = True
+    caption_argv: tuple[str, ...] = ()
+    train_argv: tuple[str, ...] = ()
+    export_argv: tuple[str, ...] = ()
+    serve: bool = False
+    webui_argv: tuple[str, ...] = ()
+    runtime_argv: tuple[str, ...] = field(default=("--runtime", "auto"))
+
+
+def photos_fingerprint(photos: tuple[str, ...]) -> str:
+    """A hash of every photo file under `photos` (path, size, mtime): changes when photos do."""
+    digest = hashlib.sha256()
+    for given in photos:
+        root = Path(given).expanduser()
+        if not root.exists():
+            raise bad_input(f"--photos {given}: no such file or folder", "give a folder of photos or photo files")
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def read_state(paths: SessionPaths) -> dict:
+    """The run state of the session ({} before the first run)."""
+    try:
+        return json.loads(paths.run_state.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def mark_done(paths: SessionPaths, step: str, **facts) -> None:
+    """Record that `step` finished (atomically)."""
+    state = read_state(paths)
+    state[step] = {**facts, "done_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_json(paths.run_state, state)
+
+
+def trained_step(paths: SessionPaths) -> int | None:
+    """The step of the final trained weights, or None when training has not finished."""
+    info = paths.final / "trained.json"
+    if not info.is_file():
+        return None
+    return int(json.loads(info.read_text(encoding="utf-8"))["step"])
+
+
+def has_checkpoint(paths: SessionPaths) -> bool:
+    """True when an interrupted training left a complete checkpoint to resume from."""
+    return paths.checkpoints.is_dir() and any(p.name.startswith("step-") for p in paths.checkpoints.iterdir())
+
+
+def export_of(paths: SessionPaths, step: int) -> Path | None:
+    """The export written for `step` (full model or LoRA), or None."""
+    for suffix in (".safetensors", "-lora.safetensors", ".ckpt"):
+        if paths.export(step, suffix).is_file():
+            return paths.export(step, suffix)
+    return None
+
+
+def uncaptioned(paths: SessionPaths) -> list[str]:
+    """Prepared images without a record in captions.jsonl."""
+    captioned = {row.get("image") for row in read_jsonl(paths.captions_jsonl)}
+    return [row["prepared"] for row in read_jsonl(paths.prepared_jsonl) if row["prepared"] not in captioned]
+
+
+class Pipeline:
+    """Runs the steps of one request through `invoke` (the fastsd CLI), saying what it does."""
+
+    def __init__(self, root: DataRoot, request: RunRequest, invoke: Callable[[list[str]], int],
+                 say: Callable[[str], None]):
+        self.root, self.request, self.invoke, self.say = root, request, invoke, say
+        self.paths = root.session(request.session)
+        self.done: list[str] = []
+        self.skipped: list[str] = []
+
+    def step(self, name: str, argv: list[str]) -> None:
+        """Run one fastsd command as a step; a failure stops the run naming the step."""
+        self.say(f"== {name}: fastsd {' '.join(argv)}")
+        code = self.invoke(argv)
+        if code != 0:
+            raise FastsdError(f"step {name} failed (exit status {code})",
+                              f"fix the cause above, then run the same fastsd run command again: "
+                              f"finished steps are skipped", code=code if code in (1, 2) else 1)
+        self.done.append(name)
+
+    def skip(self, name: str, why: str) -> None:
+        self.say(f"== {name}: skipped, {why}")
+        self.skipped.append(name)
+
+    def ensure_session(self) -> None:
+        from fastsd.session import create_session, load_session
+
+        r = self.request
+        if self.paths.yaml.exists():
+            session = load_session(self.root, r.session)
+            if r.model and r.model != session.model:
+                raise bad_input(f"session {r.session} exists for model {session.model}, not {r.model}",
+                                f"drop --model, or use another session name than {r.session}")
+            self.skip("session", f"reusing session {r.session} ({session.model})")
+            return
+        if not r.model:
+            raise bad_input(f"session {r.session} does not exist and no --model was given",
+                            f"fastsd run {r.session} --photos DIR --model sd15")
+        self.say(f"== session: creating {r.session} for {r.model}")
+        create_session(self.root, r.session, r.model, r.resolution, r.token)
+        self.done.append("session")
+
+    def prepare(self) -> None:
+        fingerprint = photos_fingerprint(self.request.photos)
+        if read_state(self.paths).get("prepare", {}).get("photos") == fingerprint and read_jsonl(self.paths.prepared_jsonl):
+            self.skip("prepare", "these photos are already imported")
+            return
+        self.step("prepare", ["prepare", self.request.session, *self.request.photos,
+                              *self.request.prepare_argv, *self.request.runtime_argv])
+        mark_done(self.paths, "prepare", photos=fingerprint)
+
+    def caption(self) -> None:
+        if not self.request.caption:
+            self.skip("caption", "--no-caption")
+            return
+        missing = uncaptioned(self.paths)
+        if not missing:
+            self.skip("caption", "every prepared image has its caption")
+            return
+        self.step("caption", ["caption", self.request.session, *self.request.caption_argv,
+                              *self.request.runtime_argv])
+
+    def train(self) -> int:
+        step = trained_step(self.paths)
+        if step is not None:
+            self.skip("train", f"final weights at step {step} (fastsd train {self.request.session} --overwrite to redo)")
+            return step
+        resume = ["--resume"] if has_checkpoint(self.paths) else []
+        if resume:
+            self.say("   resuming from the newest checkpoint")
+        self.step("train", ["train", self.request.session, *self.request.train_argv, *resume,
+                            *self.request.runtime_argv])
+        step = trained_step(self.paths)
+        if step is None:
+            raise FastsdError("training ended without final weights", f"look at {self.paths.train_log}")
+        return step
+
+    def export(self, step: int) -> Path:
+        existing = export_of(self.paths, step)
+        if existing:
+            self.skip("export", f"{existing.name} exists")
+            return existing
+        self.step("export", ["export", self.request.session, *self.request.export_argv, *self.request.runtime_argv])
+        exported = export_of(self.paths, step)
+        if exported is None:
+            raise FastsdError(f"export of step {step} did not appear in {self.paths.exports}")
+        return exported
+
+    def run(self) -> dict:
+        """Every step in order; returns what was done, skipped and produced."""
+        self.ensure_session()
+        self.prepare()
+        self.caption()
+        step = self.train()
+        exported = self.export(step)
+        if self.request.serve:
+            self.step("serve", ["webui", "--model", self.request.session, *self.request.webui_argv,
+                                *self.request.runtime_argv])
+        return {"session": self.request.session, "done": self.done, "skipped": self.skipped,
+                "step": step, "export": str(exported)}
