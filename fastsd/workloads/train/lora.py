@@ -9,6 +9,7 @@ DENOISER_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER = "default"
 # kohya key prefixes per family: (denoiser, text encoder)
 KOHYA_PREFIX = {"sd1": ("lora_unet", "lora_te"), "sd2": ("lora_unet", "lora_te"),
                 "sdxl": ("lora_unet", "lora_te1"), "flux": ("lora_unet", "lora_te1")}
@@ -16,10 +17,11 @@ KOHYA_PREFIX = {"sd1": ("lora_unet", "lora_te"), "sd2": ("lora_unet", "lora_te")
 
 def add_lora(model, rank: int, targets: list[str]) -> list:
     """Add a rank-`rank` LoRA adapter (alpha = rank) to `model`; returns its trainable parameters."""
-    from peft import LoraConfig
+    from peft import LoraConfig, inject_adapter_in_model
 
     config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=list(targets))
-    model.add_adapter(config)
+    inject_adapter_in_model(config, model, adapter_name=ADAPTER)
+    model.fastsd_lora_config = config
     params = [p for n, p in model.named_parameters() if "lora_" in n]
     for p in params:
         p.requires_grad_(True)
@@ -28,10 +30,10 @@ def add_lora(model, rank: int, targets: list[str]) -> list:
 
 
 def adapter_state(model) -> dict:
-    """The adapter's tensors (peft key names, no adapter name)."""
-    from peft import get_peft_model_state_dict
-
-    return {k: v.detach().float().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+    """The adapter's tensors under peft's saved key names (`...to_q.lora_A.weight`)."""
+    marker = f".{ADAPTER}."
+    return {k.replace(marker, "."): v.detach().float().contiguous().cpu()
+            for k, v in model.state_dict().items() if "lora_" in k}
 
 
 def save_adapter(model, folder: Path) -> None:
@@ -40,20 +42,25 @@ def save_adapter(model, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file(adapter_state(model), str(folder / ADAPTER_WEIGHTS))
-    config = model.peft_config["default"].to_dict()
+    config = model.fastsd_lora_config.to_dict()
     config["target_modules"] = sorted(config.get("target_modules") or [])
     (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
 
 
 def load_adapter(model, folder: Path) -> None:
     """Set `model`'s adapter weights from a peft folder written by save_adapter."""
-    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    result = set_peft_model_state_dict(model, load_file(str(Path(folder) / ADAPTER_WEIGHTS)))
-    unexpected = getattr(result, "unexpected_keys", None)
-    if unexpected:
-        raise ValueError(f"adapter keys not in the model: {unexpected[:3]}")
+    saved = load_file(str(Path(folder) / ADAPTER_WEIGHTS))
+    renamed = {}
+    for key, tensor in saved.items():
+        for part in ("lora_A", "lora_B"):
+            key = key.replace(f".{part}.", f".{part}.{ADAPTER}.")
+        renamed[key] = tensor
+    expected = {k for k in model.state_dict() if "lora_" in k}
+    if set(renamed) != expected:
+        raise ValueError(f"adapter in {folder} does not match the model ({len(renamed)} vs {len(expected)} tensors)")
+    model.load_state_dict(renamed, strict=False)
 
 
 def _kohya_module(module: str, text: bool) -> str:
