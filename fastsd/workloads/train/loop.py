@@ -119,7 +119,8 @@ class Trainer:
                                   "use --attention sdpa (the default)") from None
         if s.checkpointing_on():
             c.denoiser.enable_gradient_checkpointing()
-            c.text_encoders[0].gradient_checkpointing_enable()
+            encoder = c.text_encoders[0]
+            (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
         self.trainables = Trainables(c.denoiser, c.text_encoders[0])
 
     def _stage(self, name: str, start: int, end: int, state: TrainState, resumed: dict | None) -> None:
