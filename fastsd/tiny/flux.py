@@ -49,8 +49,14 @@ def build_tiny_flux(folder: Path, seed: int = 0, guidance: bool = False) -> Path
     """Build a tiny random Flux model and save it as a diffusers folder at `folder`."""
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, PreTrainedTokenizerFast, T5Config
-    from transformers import T5EncoderModel
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        PreTrainedTokenizerFast,
+        T5Config,
+        T5EncoderModel,
+    )
 
     folder = Path(folder)
     clip_vocab = write_clip_tokenizer(folder / "tokenizer")

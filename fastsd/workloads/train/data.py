@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastsd.workloads.train.components import encode_images, encode_text, scale_latents, tokenize
 
+ORDER_STREAM = 0xFFFF  # the generator stream of data orders, apart from every process rank
+
 
 def load_pixels(path, resolution: int):
     """An image as a (3, px, px) tensor in [-1, 1] (centre-cropped and resized when needed)."""
@@ -30,7 +32,7 @@ def epoch_order(seed: int, epoch: int, count: int) -> list[int]:
     """The shuffled order of the `count` examples in `epoch`."""
     import torch
 
-    return torch.randperm(count, generator=step_generator(seed, epoch, rank=-1 & 0xFFFF)).tolist()
+    return torch.randperm(count, generator=step_generator(seed, epoch, rank=ORDER_STREAM)).tolist()
 
 
 def batch_indices(seed: int, step: int, batch: int, rank: int, world: int, count: int) -> list[int]:
@@ -65,8 +67,8 @@ class LatentCache:
         """Scaled latents for a batch, drawn from each image's posterior with `generator`."""
         import torch
 
-        means = torch.cat([self.entries[(i, bool(f))][0] for i, f in zip(indices, flips)])
-        stds = torch.cat([self.entries[(i, bool(f))][1] for i, f in zip(indices, flips)])
+        means = torch.cat([self.entries[(i, bool(f))][0] for i, f in zip(indices, flips, strict=True)])
+        stds = torch.cat([self.entries[(i, bool(f))][1] for i, f in zip(indices, flips, strict=True)])
         latents = means + stds * torch.randn(means.shape, generator=generator)
         return scale_latents(self.comps, latents).to(device, dtype)
 

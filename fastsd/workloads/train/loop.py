@@ -6,9 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastsd.errors import FastsdError
-from fastsd.workloads.train.checkpoint import TrainState, kill_point, load_state, prune_checkpoints, write_trained_folder
+from fastsd.workloads.train.checkpoint import (
+    TrainState,
+    kill_point,
+    load_state,
+    prune_checkpoints,
+    write_trained_folder,
+)
 from fastsd.workloads.train.components import encode_text, load_components, predict, sample_pipeline
-from fastsd.workloads.train.data import LatentCache, TextCache, TokenCache, batch_indices, epoch_order, step_generator
+from fastsd.workloads.train.data import (
+    LatentCache,
+    TextCache,
+    TokenCache,
+    batch_indices,
+    epoch_order,
+    step_generator,
+)
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
 from fastsd.workloads.train.losses import make_noise, mse, noisy_input
 from fastsd.workloads.train.progress import Progress, render_sample, trim_metrics
@@ -44,7 +57,7 @@ def make_optimizer(settings, params, lr: float):
             raise FastsdError("8-bit Adam needs bitsandbytes, which is not installed here",
                               "use the trainer image, or pass --optimizer adamw") from None
         return bitsandbytes.optim.AdamW8bit(params, lr=lr)
-    return torch.optim.AdamW(params, lr=lr)
+    return torch.optim.AdamW(params, lr=lr, fused=True)
 
 
 def linear_schedule(optimizer, steps: int):

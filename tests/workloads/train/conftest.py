@@ -47,8 +47,13 @@ def tiny_folders(tmp_path_factory):
     return get
 
 
-def write_photos(folder, count=len(PHOTOS), caption="a photo of sks person", captions=True):
+def write_photos(folder, count=4, caption="a photo of sks person", captions=True):
     """`count` 64 px photos from skimage.data with <stem>.txt captions."""
+    write_photos_at(folder, 64, count, caption, captions)
+
+
+def write_photos_at(folder, px, count=4, caption="a photo of sks person", captions=True):
+    """`count` photos of `px` pixels from skimage.data with <stem>.txt captions."""
     import numpy as np
     from PIL import Image
     from skimage import data
@@ -58,7 +63,7 @@ def write_photos(folder, count=len(PHOTOS), caption="a photo of sks person", cap
         array = getattr(data, name)()
         if array.ndim == 2:
             array = np.stack([array] * 3, axis=-1)
-        Image.fromarray(array[..., :3]).resize((64, 64), Image.Resampling.LANCZOS).save(folder / f"sks_{i}.png")
+        Image.fromarray(array[..., :3]).resize((px, px), Image.Resampling.LANCZOS).save(folder / f"sks_{i}.png")
         if captions:
             (folder / f"sks_{i}.txt").write_text(f"{caption}\n")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.helpers import run_fastsd
 from tests.workloads.train.conftest import assert_same_weights
 
