@@ -1,0 +1,117 @@
+"""`fastsd train SESSION`: DreamBooth fine-tuning of the session's base model (trainer image)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fastsd.cli.workload import add_workload_options, make_plan, run_workload
+
+# setting name -> (flag, type, help); every flag defaults to None = "not given"
+OPTIONS = (
+    ("mode", "--mode", str, "full (two stages) or lora (default: the model's first mode)"),
+    ("resolution", "--resolution", int, "training resolution in px (default: the session's)"),
+    ("text_encoder_steps", "--text-encoder-steps", int, "stage 1 steps: text encoder, UNet frozen (full mode)"),
+    ("text_encoder_lr", "--text-encoder-lr", float, "stage 1 learning rate"),
+    ("unet_steps", "--unet-steps", int, "stage 2 steps: UNet, text encoder frozen (full mode)"),
+    ("unet_lr", "--unet-lr", float, "stage 2 learning rate"),
+    ("lora_steps", "--steps", int, "LoRA steps (lora mode)"),
+    ("lora_rank", "--rank", int, "LoRA rank"),
+    ("lora_lr", "--lora-lr", float, "LoRA learning rate"),
+    ("lora_text_encoder", "--lora-text-encoder", bool, "also train a text-encoder LoRA"),
+    ("captions", "--captions", str, "external (<stem>.txt, default), token, or filenames"),
+    ("flip", "--flip", bool, "random horizontal flips"),
+    ("offset_noise", "--offset-noise", float, "offset noise strength (e.g. 0.05)"),
+    ("seed", "--seed", int, "seed for a reproducible run (default 0)"),
+    ("batch_size", "--batch-size", int, "images per step and process (default 1)"),
+    ("memory_preset", "--memory-preset", str, "8gb, 12gb, 16gb or 24gb: checkpointing, attention, offload"),
+    ("mixed_precision", "--mixed-precision", str, "no, fp16 or bf16 (default: fp16 on GPU, no on CPU)"),
+    ("optimizer", "--optimizer", str, "adamw or adamw8bit (default: adamw8bit on GPU, adamw on CPU)"),
+    ("gradient_checkpointing", "--gradient-checkpointing", str, "auto (by resolution), on or off"),
+    ("attention", "--attention", str, "sdpa (default) or xformers"),
+    ("save_every", "--save-every", int, "checkpoint every N steps (default 500; 0 = never)"),
+    ("save_from", "--save-from", int, "first step that may be checkpointed (default 500)"),
+    ("keep", "--keep", int, "checkpoints to keep (default 2)"),
+    ("sample_every", "--sample-every", int, "render a preview every N steps (0 = never)"),
+    ("sample_prompt", "--sample-prompt", str, "prompt of the previews"),
+    ("sample_seed", "--sample-seed", int, "seed of the previews"),
+    ("sample_steps", "--sample-steps", int, "inference steps of the previews (default 20)"),
+    ("processes", "--processes", int, "processes under accelerate launch (GPUs; default 1)"),
+    ("cpu", "--cpu", bool, "train on the CPU (no GPU required; slow)"),
+)
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("train", help="fine-tune the session's base model (DreamBooth / LoRA)")
+    parser.add_argument("session")
+    for dest, flag, kind, text in OPTIONS:
+        if kind is bool:
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="start over, deleting earlier checkpoints")
+    parser.add_argument("--accelerate-config", metavar="FILE", help="accelerate config file (multi-node)")
+    add_workload_options(parser)
+    parser.set_defaults(handler=train_cmd)
+
+
+def settings_argv(settings) -> list[str]:
+    """Every resolved setting as explicit flags (floats written so they round-trip exactly)."""
+    argv = []
+    for dest, flag, kind, _ in OPTIONS:
+        value = getattr(settings, dest)
+        if value is None:
+            continue
+        if kind is bool:
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv += [flag, repr(value) if kind is float else str(value)]
+    return argv
+
+
+def launch_command(settings, command: tuple[str, ...], config: str | None) -> tuple[str, ...]:
+    """`accelerate launch ... -m fastsd ...` for a run with several processes."""
+    head = ["accelerate", "launch", "--num_processes", str(settings.processes)]
+    if config:
+        head += ["--config_file", config]
+    else:
+        head += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", settings.mixed_precision,
+                 "--dynamo_backend", "no"]
+    return (*head, "-m", *command)
+
+
+def train_cmd(args, ctx) -> int:
+    """Resolve the settings, check the inputs, then train here or plan the trainer."""
+    from dataclasses import replace
+
+    from fastsd.models import resolve_model
+    from fastsd.session import load_session
+    from fastsd.workloads.train.checkpoint import complete_checkpoints, read_checkpoint_settings
+    from fastsd.workloads.train.run import check_run_inputs
+    from fastsd.workloads.train.settings import resolve_settings
+
+    session = load_session(ctx.root, args.session)
+    model = resolve_model(ctx.root, session.model)
+    resumed = None
+    if args.resume:
+        found = complete_checkpoints(ctx.root.session(args.session).checkpoints)
+        if found:
+            resumed = read_checkpoint_settings(found[-1][1])
+    flags = {dest: getattr(args, dest) for dest, *_ in OPTIONS}
+    settings = resolve_settings(session, model, flags, resumed)
+    check_run_inputs(ctx.root, settings)
+    extra = (["--resume"] if args.resume else []) + (["--overwrite"] if args.overwrite else [])
+    plan = make_plan(ctx, "train", ["train", session.name, *settings_argv(settings), *extra],
+                     session=session.name, gpu="none" if settings.cpu else "required")
+    if settings.processes > 1:
+        plan = replace(plan, command=launch_command(settings, plan.command, args.accelerate_config))
+
+    def execute() -> int:
+        from fastsd.workloads.train.run import train
+
+        result = train(ctx.root, settings, resume=args.resume, overwrite=args.overwrite, say=ctx.say)
+        if result:
+            ctx.emit(result, "")
+        return 0
+
+    return run_workload(args, ctx, plan, execute)

@@ -1,0 +1,1 @@
+"""DreamBooth / LoRA training (trainer image)."""

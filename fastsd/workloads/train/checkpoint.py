@@ -1,0 +1,148 @@
+"""Trained-weights folders (checkpoints and final) and the exact training state for resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastsd import __version__
+from fastsd.errors import FastsdError
+from fastsd.fsutil import atomic_path, clean_stale_temps
+from fastsd.workloads.train.lora import save_adapter, write_kohya_file
+
+_STEP_DIR = re.compile(r"step-(\d+)")
+TRAINED_JSON = "trained.json"
+STATE_DIR = "state"
+KILL_ENV = "FASTSD_TEST_KILL_AT"  # tests: "checkpoint-write:N" or "step:N" -> SIGKILL there
+
+
+@dataclass
+class TrainState:
+    """Where a run stands: global step, stage, elapsed time, the current epoch's data order."""
+
+    step: int = 0
+    stage: str = ""
+    elapsed_s: float = 0.0
+    data_order: list = field(default_factory=list)
+
+
+def kill_point(point: str, step: int) -> None:
+    """Die by SIGKILL at `point` of `step` when the test hook asks for it (never otherwise)."""
+    if os.environ.get(KILL_ENV) == f"{point}:{step}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _write_weights(folder: Path, settings, models) -> None:
+    if settings.mode == "full":
+        models.denoiser.save_pretrained(folder / "unet", safe_serialization=True)
+        models.text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+        return
+    save_adapter(models.denoiser, folder / "lora" / "unet")
+    if settings.lora_text_encoder:
+        save_adapter(models.text_encoder, folder / "lora" / "text_encoder")
+    write_kohya_file(folder / "lora.safetensors", settings.family, settings.lora_rank, models.denoiser,
+                     models.text_encoder if settings.lora_text_encoder else None)
+
+
+def _trained_json(settings, state: TrainState) -> dict:
+    return {"session": settings.session, "model": settings.model, "family": settings.family,
+            "prediction": settings.prediction, "resolution": settings.resolution, "mode": settings.mode,
+            "step": state.step, "stage": state.stage, "fastsd_version": __version__}
+
+
+def _write_state(folder: Path, settings, state: TrainState, optimizer, lr_scheduler) -> None:
+    import numpy as np
+    import torch
+
+    folder.mkdir(parents=True)
+    numpy_state = np.random.get_state()
+    info = {"step": state.step, "stage": state.stage, "elapsed_s": state.elapsed_s, "data_order": state.data_order,
+            "python_rng": _jsonable(random.getstate()),
+            "numpy_rng": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]]}
+    (folder / "state.json").write_text(json.dumps(info))
+    (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
+    tensors = {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
+               "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["cuda_rng"] = torch.cuda.get_rng_state_all()
+    torch.save(tensors, folder / "training.pt")
+
+
+def _jsonable(value):
+    return [_jsonable(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def write_trained_folder(final: Path, settings, state: TrainState, models, optimizer=None, lr_scheduler=None) -> Path:
+    """Write weights + trained.json (+ state/ when an optimizer is given) to `final`, atomically."""
+    with atomic_path(final, directory=True) as tmp:
+        _write_weights(tmp, settings, models)
+        kill_point("checkpoint-write", state.step)
+        if optimizer is not None:
+            _write_state(tmp / STATE_DIR, settings, state, optimizer, lr_scheduler)
+        (tmp / TRAINED_JSON).write_text(json.dumps(_trained_json(settings, state), indent=2))
+    return final
+
+
+def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint under `folder`, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        match = _STEP_DIR.fullmatch(entry.name)
+        if match and (entry / TRAINED_JSON).is_file() and (entry / STATE_DIR / "training.pt").is_file():
+            found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
+def newest_checkpoint(folder: Path) -> tuple[int, Path] | None:
+    """The newest complete checkpoint, after removing leftovers of interrupted writes."""
+    clean_stale_temps(folder)
+    found = complete_checkpoints(folder)
+    return found[-1] if found else None
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    """Remove all but the newest `keep` checkpoints (renamed first, so none is left half-deleted)."""
+    for _, path in complete_checkpoints(folder)[:-keep]:
+        doomed = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def read_checkpoint_settings(path: Path) -> dict:
+    """The settings a checkpoint was written with."""
+    try:
+        return json.loads((path / STATE_DIR / "settings.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FastsdError(f"checkpoint {path} has unreadable settings: {exc}",
+                          "remove that checkpoint folder to resume from the one before") from None
+
+
+def load_state(path: Path) -> tuple[TrainState, dict]:
+    """The TrainState and the optimizer/scheduler tensors of a checkpoint; restores the RNGs."""
+    import numpy as np
+    import torch
+
+    info = json.loads((path / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+    tensors = torch.load(path / STATE_DIR / "training.pt", weights_only=True, map_location="cpu")
+    random.setstate(_tuples(info["python_rng"]))
+    kind, keys, *rest = info["numpy_rng"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(tensors["torch_rng"])
+    if "cuda_rng" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(tensors["cuda_rng"])
+    state = TrainState(step=info["step"], stage=info["stage"], elapsed_s=info["elapsed_s"],
+                       data_order=info["data_order"])
+    return state, tensors

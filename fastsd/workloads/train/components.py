@@ -1,0 +1,162 @@
+"""A base model's parts per family: loading, text and image encoding, the denoiser's forward."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Components:
+    """The parts of one base model that training uses."""
+
+    family: str
+    prediction: str
+    folder: Path
+    tokenizers: list
+    text_encoders: list
+    vae: object
+    denoiser: object
+    noise_scheduler: object
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def denoiser_folder(self) -> str:
+        return "transformer" if self.family == "flux" else "unet"
+
+
+def load_components(folder: Path, family: str, prediction: str, trained: Path | None = None) -> Components:
+    """Load tokenizers, encoders, VAE, denoiser and a training noise scheduler from `folder`.
+
+    With `trained` (a full-mode checkpoint), the UNet and text encoder come from there instead.
+    """
+    from diffusers import AutoencoderKL, DDPMScheduler, FlowMatchEulerDiscreteScheduler
+    from transformers import AutoTokenizer, CLIPTextModel
+
+    folder = Path(folder)
+    vae = AutoencoderKL.from_pretrained(folder / "vae")
+    te_folder = (trained / "text_encoder") if trained else folder / "text_encoder"
+    tokenizers = [AutoTokenizer.from_pretrained(folder / "tokenizer")]
+    encoders = [CLIPTextModel.from_pretrained(te_folder)]
+    if family == "flux":
+        from diffusers import FluxTransformer2DModel
+        from transformers import PreTrainedTokenizerFast, T5EncoderModel
+
+        tokenizers.append(PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer_2"))
+        encoders.append(T5EncoderModel.from_pretrained(folder / "text_encoder_2"))
+        denoiser = FluxTransformer2DModel.from_pretrained(folder / "transformer")
+        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / "scheduler")
+    else:
+        from diffusers import UNet2DConditionModel
+
+        if family == "sdxl":
+            from transformers import CLIPTextModelWithProjection
+
+            tokenizers.append(AutoTokenizer.from_pretrained(folder / "tokenizer_2"))
+            encoders.append(CLIPTextModelWithProjection.from_pretrained(folder / "text_encoder_2"))
+        denoiser = UNet2DConditionModel.from_pretrained((trained or folder) / "unet")
+        config = DDPMScheduler.load_config(folder / "scheduler")
+        scheduler = DDPMScheduler.from_config(config, prediction_type=prediction)
+    for module in (vae, denoiser, *encoders):
+        module.requires_grad_(False)
+        module.eval()
+    return Components(family, prediction, folder, tokenizers, encoders, vae, denoiser, scheduler)
+
+
+def tokenize(c: Components, captions: list[str]) -> list:
+    """Token ids of `captions` for each tokenizer (padded to the tokenizer's length)."""
+    out = []
+    for tokenizer in c.tokenizers:
+        length = min(tokenizer.model_max_length, 512)
+        out.append(tokenizer(captions, padding="max_length", max_length=length, truncation=True,
+                             return_tensors="pt").input_ids)
+    return out
+
+
+def encode_text(c: Components, ids: list, encoders: list | None = None) -> dict:
+    """The denoiser's text conditioning for token ids (encoders default to the loaded ones)."""
+    import torch
+
+    encoders = encoders or c.text_encoders
+    device = next(c.denoiser.parameters()).device
+    ids = [t.to(device) for t in ids]
+    if c.family == "flux":
+        pooled = encoders[0](ids[0]).pooler_output
+        return {"encoder_hidden_states": encoders[1](ids[1])[0], "pooled_projections": pooled}
+    if c.family == "sdxl":
+        first = encoders[0](ids[0], output_hidden_states=True)
+        second = encoders[1](ids[1], output_hidden_states=True)
+        hidden = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
+        return {"encoder_hidden_states": hidden, "text_embeds": second.text_embeds}
+    return {"encoder_hidden_states": encoders[0](ids[0])[0]}
+
+
+def encode_images(c: Components, pixels):
+    """VAE posterior (mean, std) of pixels in [-1, 1]."""
+    dist = c.vae.encode(pixels.to(c.vae.device, c.vae.dtype)).latent_dist
+    return dist.mean.float(), dist.std.float()
+
+
+def scale_latents(c: Components, latents):
+    """Raw VAE latents to the denoiser's latent space."""
+    shift = getattr(c.vae.config, "shift_factor", None) or 0.0
+    return (latents - shift) * c.vae.config.scaling_factor
+
+
+def _pack(latents):
+    b, ch, h, w = latents.shape
+    return latents.view(b, ch, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // 2) * (w // 2), ch * 4)
+
+
+def _unpack(packed, shape):
+    b, ch, h, w = shape
+    return packed.view(b, h // 2, w // 2, ch, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, ch, h, w)
+
+
+def predict(c: Components, denoiser, noisy, timesteps, cond: dict, resolution: int):
+    """The denoiser's output for `noisy` latents (same shape as the latents)."""
+    import torch
+
+    if c.family == "flux":
+        from diffusers import FluxPipeline
+
+        b, _, h, w = noisy.shape
+        img_ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, noisy.device, noisy.dtype)
+        txt = cond["encoder_hidden_states"]
+        txt_ids = torch.zeros(txt.shape[1], 3, device=noisy.device, dtype=noisy.dtype)
+        config = getattr(denoiser, "module", denoiser).config
+        guidance = torch.ones(b, device=noisy.device) if config.guidance_embeds else None
+        out = denoiser(hidden_states=_pack(noisy), timestep=timesteps, guidance=guidance,
+                       pooled_projections=cond["pooled_projections"], encoder_hidden_states=txt,
+                       txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
+        return _unpack(out, noisy.shape)
+    added = None
+    if c.family == "sdxl":
+        time_ids = torch.tensor([resolution, resolution, 0, 0, resolution, resolution], device=noisy.device)
+        added = {"text_embeds": cond["text_embeds"], "time_ids": time_ids.repeat(noisy.shape[0], 1).to(noisy.dtype)}
+    return denoiser(noisy, timesteps, encoder_hidden_states=cond["encoder_hidden_states"],
+                    added_cond_kwargs=added, return_dict=False)[0]
+
+
+def sample_pipeline(c: Components, denoiser, text_encoders: list):
+    """A diffusers pipeline over the current weights, for previews."""
+    from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
+
+    if c.family == "flux":
+        from diffusers import FluxPipeline
+
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(c.noise_scheduler.config)
+        return FluxPipeline(scheduler=scheduler, vae=c.vae, text_encoder=text_encoders[0], tokenizer=c.tokenizers[0],
+                            text_encoder_2=text_encoders[1], tokenizer_2=c.tokenizers[1], transformer=denoiser)
+    scheduler = DDIMScheduler.from_config(c.noise_scheduler.config)
+    if c.family == "sdxl":
+        from diffusers import StableDiffusionXLPipeline
+
+        return StableDiffusionXLPipeline(vae=c.vae, text_encoder=text_encoders[0], text_encoder_2=text_encoders[1],
+                                         tokenizer=c.tokenizers[0], tokenizer_2=c.tokenizers[1], unet=denoiser,
+                                         scheduler=scheduler)
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(vae=c.vae, text_encoder=text_encoders[0], tokenizer=c.tokenizers[0], unet=denoiser,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)

@@ -1,0 +1,222 @@
+"""The training loop: stages in order, each with its optimizer, caches, checkpoints and samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastsd.errors import FastsdError
+from fastsd.workloads.train.checkpoint import (
+    TrainState,
+    kill_point,
+    load_state,
+    prune_checkpoints,
+    write_trained_folder,
+)
+from fastsd.workloads.train.components import encode_text, load_components, predict, sample_pipeline
+from fastsd.workloads.train.data import (
+    LatentCache,
+    TextCache,
+    TokenCache,
+    batch_indices,
+    epoch_order,
+    step_generator,
+)
+from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
+from fastsd.workloads.train.losses import make_noise, mse, noisy_input
+from fastsd.workloads.train.progress import Progress, render_sample, trim_metrics
+
+MAX_GRAD_NORM = 1.0
+
+
+@dataclass
+class Trainables:
+    """The modules whose weights a trained-weights folder holds."""
+
+    denoiser: object
+    text_encoder: object
+
+
+def make_accelerator(settings):
+    """An Accelerator for the run's device, precision and process group."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    return Accelerator(cpu=settings.cpu, mixed_precision=settings.mixed_precision,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
+def make_optimizer(settings, params, lr: float):
+    """AdamW, or bitsandbytes' 8-bit AdamW."""
+    import torch
+
+    if settings.optimizer == "adamw8bit":
+        try:
+            import bitsandbytes
+        except ImportError:
+            raise FastsdError("8-bit Adam needs bitsandbytes, which is not installed here",
+                              "use the trainer image, or pass --optimizer adamw") from None
+        return bitsandbytes.optim.AdamW8bit(params, lr=lr)
+    return torch.optim.AdamW(params, lr=lr, fused=True)
+
+
+def linear_schedule(optimizer, steps: int):
+    """Linear decay from the base learning rate to 0 over `steps`, no warm-up."""
+    from torch.optim.lr_scheduler import LambdaLR
+
+    return LambdaLR(optimizer, lambda k: max(0.0, 1.0 - k / steps))
+
+
+class Trainer:
+    """Runs every stage of one training run, on this process's share of the data."""
+
+    def __init__(self, settings, paths, base_folder: Path, examples, accelerator, on_progress=None):
+        self.s, self.paths, self.base, self.examples, self.acc = settings, paths, base_folder, examples, accelerator
+        self.on_progress = on_progress or (lambda step, checkpoint: None)
+        self.main = accelerator.is_main_process
+
+    def run(self, resume_path: Path | None) -> Path:
+        """Train from scratch or from `resume_path`; returns the final weights folder."""
+        s = self.s
+        state, tensors = load_state(resume_path) if resume_path else (TrainState(), None)
+        self._setup(resume_path)
+        if self.main:
+            trim_metrics(self.paths.metrics, state.step)
+        self.progress = Progress(self.paths.metrics, s.total_steps, state.step, state.elapsed_s, self.main)
+        try:
+            start = 0
+            for name, steps in s.stages:
+                if state.step < start + steps:
+                    resumed = tensors if (tensors and state.stage == name) else None
+                    self._stage(name, start, start + steps, state, resumed)
+                start += steps
+        finally:
+            self.progress.close()
+        state.elapsed_s = self.progress.elapsed_s
+        if self.main:
+            write_trained_folder(self.paths.final, s, state, self.trainables)
+        self.acc.wait_for_everyone()
+        return self.paths.final
+
+    def _setup(self, resume_path: Path | None) -> None:
+        import torch
+
+        s, acc = self.s, self.acc
+        trained = resume_path if (resume_path and s.mode == "full") else None
+        c = self.comps = load_components(self.base, s.family, s.prediction, trained=trained)
+        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(s.mixed_precision, torch.float32)
+        c.vae.to(acc.device)
+        self.latents = LatentCache(c, self.examples, s.resolution, s.flip)
+        if s.offload_frozen:
+            c.vae.to("cpu")
+        self.lora_params = []
+        frozen_dtype = self.weight_dtype if s.mode == "lora" else torch.float32
+        if s.mode == "lora":
+            torch.manual_seed(s.seed)
+            self.lora_params = add_lora(c.denoiser, s.lora_rank, DENOISER_TARGETS)
+            if s.lora_text_encoder:
+                self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS)
+            if resume_path:
+                load_adapter(c.denoiser, resume_path / "lora" / "unet")
+                if s.lora_text_encoder:
+                    load_adapter(c.text_encoders[0], resume_path / "lora" / "text_encoder")
+        for module in (c.denoiser, *c.text_encoders):
+            module.to(acc.device) if frozen_dtype == torch.float32 else module.to(acc.device, frozen_dtype)
+        for p in self.lora_params:
+            p.data = p.data.float()
+        if s.attention == "xformers":
+            try:
+                c.denoiser.enable_xformers_memory_efficient_attention()
+            except Exception as exc:  # diffusers raises ModuleNotFoundError/ValueError variants
+                raise FastsdError(f"xformers attention is not available here: {exc}",
+                                  "use --attention sdpa (the default)") from None
+        if s.checkpointing_on():
+            c.denoiser.enable_gradient_checkpointing()
+            encoder = c.text_encoders[0]
+            (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
+        self.trainables = Trainables(c.denoiser, c.text_encoders[0])
+
+    def _stage(self, name: str, start: int, end: int, state: TrainState, resumed: dict | None) -> None:
+        import torch
+
+        s, c, acc = self.s, self.comps, self.acc
+        train_text = name == "text_encoder" or (name == "lora" and s.lora_text_encoder)
+        text_encoder, denoiser = c.text_encoders[0], c.denoiser
+        if name == "text_encoder":
+            params, lr = list(text_encoder.parameters()), s.text_encoder_lr
+        elif name == "unet":
+            params, lr = list(denoiser.parameters()), s.unet_lr
+        else:
+            params, lr = self.lora_params, s.lora_lr
+        text_encoder.requires_grad_(name == "text_encoder")
+        denoiser.requires_grad_(name == "unet")
+        for p in params:
+            p.requires_grad_(True)
+        raw_optimizer = make_optimizer(s, params, lr)
+        schedule = linear_schedule(raw_optimizer, end - start)
+        if resumed:
+            raw_optimizer.load_state_dict(resumed["optimizer"])
+            schedule.load_state_dict(resumed["lr_scheduler"])
+        captions = [e.caption for e in self.examples]
+        if train_text:
+            text_encoder.train()
+            text_model = acc.prepare(text_encoder)
+            tokens, text_cache = TokenCache(c, captions), None
+        else:
+            text_encoder.eval()
+            text_model, tokens, text_cache = text_encoder, None, TextCache(c, captions)
+        denoise_model = acc.prepare(denoiser) if name in ("unet", "lora") else denoiser
+        denoiser.train(name in ("unet", "lora"))
+        optimizer = acc.prepare(raw_optimizer)
+        rank, world, count = acc.process_index, acc.num_processes, len(self.examples)
+        save_steps = set(s.save_steps())
+        for step in range(state.step, end):
+            g = step_generator(s.seed, step, rank)
+            indices = batch_indices(s.seed, step, s.batch_size, rank, world, count)
+            flips = (torch.rand(len(indices), generator=g) < 0.5).tolist() if s.flip else [False] * len(indices)
+            latents = self.latents.sample(indices, flips, g, acc.device, torch.float32)
+            noise = make_noise(latents, g, s.offset_noise)
+            noisy, timesteps, target = noisy_input(s.prediction, c.noise_scheduler, latents, noise, g)
+            batch_captions = [captions[i] for i in indices]
+            with acc.autocast():
+                if text_cache is not None:
+                    cond = text_cache.batch(batch_captions)
+                else:
+                    cond = encode_text(c, tokens.batch(batch_captions), [text_model, *c.text_encoders[1:]])
+                loss = mse(predict(c, denoise_model, noisy, timesteps, cond, s.resolution), target)
+            acc.backward(loss)
+            if acc.sync_gradients:
+                acc.clip_grad_norm_(params, MAX_GRAD_NORM)
+            lr = schedule.get_last_lr()[0]
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step, state.stage = step + 1, name
+            state.data_order = epoch_order(s.seed, (state.step * world * s.batch_size) // count, count)
+            self.progress.step(state.step, name, float(loss.detach().item()), lr)
+            kill_point("step", state.step)
+            checkpoint = None
+            if state.step in save_steps:
+                state.elapsed_s = self.progress.elapsed_s
+                if self.main:
+                    write_trained_folder(self.paths.checkpoint(state.step), s, state, self.trainables,
+                                         raw_optimizer, schedule)
+                    prune_checkpoints(self.paths.checkpoints, s.keep)
+                acc.wait_for_everyone()
+                checkpoint = state.step
+            if self.main and s.sample_every and state.step % s.sample_every == 0:
+                self.sample(state.step)
+            if self.main:
+                self.on_progress(state.step, checkpoint)
+
+    def sample(self, step: int) -> Path:
+        """Render the sample prompt with the current weights into samples/step-N.png."""
+        c, s = self.comps, self.s
+        vae_device = c.vae.device
+        c.vae.to(self.acc.device)
+        pipeline = sample_pipeline(c, c.denoiser, c.text_encoders)
+        pipeline.set_progress_bar_config(disable=True)
+        path = render_sample(pipeline, s.sample_prompt, s.sample_seed, s.sample_steps, s.resolution,
+                             self.paths.sample(step), self.acc.autocast)
+        c.vae.to(vae_device)
+        return path

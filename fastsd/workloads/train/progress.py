@@ -1,0 +1,75 @@
+"""Progress of a run: metrics.jsonl, a progress bar with ETA, preview samples."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from fastsd.fsutil import atomic_path, atomic_write_text
+
+
+def trim_metrics(path: Path, last_step: int) -> None:
+    """Drop metric lines past `last_step` (steps redone after a resume are logged again)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(f"{line}\n" for line in keep))
+
+
+class Progress:
+    """Writes one metrics line per step and drives the terminal progress bar (main process)."""
+
+    def __init__(self, metrics: Path, total: int, start_step: int, elapsed_s: float, enabled: bool):
+        from tqdm import tqdm
+
+        self.metrics, self.enabled = metrics, enabled
+        self.start_step, self.elapsed_before = start_step, elapsed_s
+        self.started = time.monotonic()
+        self.bar = tqdm(total=total, initial=start_step, unit="step", file=sys.stderr, disable=not enabled,
+                        dynamic_ncols=True, desc="train")
+        if enabled:
+            metrics.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(metrics, "a", encoding="utf-8")
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def step(self, step: int, stage: str, loss: float, lr: float) -> None:
+        """Record step `step` (1-based, global)."""
+        if not self.enabled:
+            return
+        run = time.monotonic() - self.started
+        rate = (step - self.start_step) / run if run > 0 else 0.0
+        line = {"step": step, "stage": stage, "loss": round(loss, 6), "lr": lr, "it_s": round(rate, 4),
+                "elapsed_s": round(self.elapsed_s, 3)}
+        self.handle.write(json.dumps(line) + "\n")
+        self.handle.flush()
+        self.bar.set_postfix(stage=stage, loss=f"{loss:.4f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.enabled:
+            self.handle.close()
+
+
+def render_sample(pipeline, prompt: str, seed: int, steps: int, resolution: int, path: Path, autocast) -> Path:
+    """Render one preview with `pipeline` into `path` (atomically), leaving the RNGs untouched."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast():
+        image = pipeline(prompt, height=resolution, width=resolution, num_inference_steps=steps,
+                         generator=generator).images[0]
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return path

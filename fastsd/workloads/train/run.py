@@ -1,0 +1,125 @@
+"""`fastsd train` inside the trainer: checks, the session lock, progress in session.yaml, faults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from contextlib import nullcontext
+
+from fastsd.errors import FastsdError, bad_input
+from fastsd.models import resolve_model
+from fastsd.session import load_session, save_session, session_lock
+from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
+from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
+from fastsd.workloads.train.settings import next_lower_preset
+
+SESSION_UPDATE_S = 15.0  # session.yaml progress is rewritten at most this often between checkpoints
+
+
+def check_run_inputs(root, settings):
+    """Every check that needs no ML library: base model, images, captions, disk space."""
+    paths = root.session(settings.session)
+    base = require_base_model(resolve_model(root, settings.model))
+    examples = list_examples(paths.instance_images, settings.captions, settings.token)
+    check_disk_space(settings, base, paths.root)
+    return paths, base, examples
+
+
+def resume_point(paths, resume: bool, overwrite: bool):
+    """The checkpoint to resume from (None for a fresh run); refuses to clobber earlier work."""
+    if resume:
+        found = newest_checkpoint(paths.checkpoints)
+        if found is None:
+            raise bad_input(f"session {paths.name} has no complete checkpoint to resume from",
+                            "train without --resume to start from the base model")
+        return found[1]
+    if complete_checkpoints(paths.checkpoints) and not overwrite:
+        newest = complete_checkpoints(paths.checkpoints)[-1][0]
+        raise bad_input(f"session {paths.name} already has training checkpoints (newest: step {newest})",
+                        "continue with --resume, or start over with --overwrite (deletes them)")
+    return None
+
+
+def _discard_previous_run(paths) -> None:
+    for folder in (paths.checkpoints, paths.final, paths.samples):
+        if folder.exists():
+            doomed = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+    paths.metrics.unlink(missing_ok=True)
+
+
+class SessionProgress:
+    """Writes trained_steps / total_steps / last_checkpoint into session.yaml (lock already held)."""
+
+    def __init__(self, root, name: str):
+        self.root, self.name, self.last_write = root, name, 0.0
+
+    def update(self, **state) -> None:
+        session = load_session(self.root, self.name)
+        for key, value in state.items():
+            setattr(session.state, key, value)
+        save_session(self.root, session)
+        self.last_write = time.monotonic()
+
+    def on_step(self, step: int, checkpoint: int | None) -> None:
+        if checkpoint is not None:
+            self.update(trained_steps=step, last_checkpoint=checkpoint)
+        elif time.monotonic() - self.last_write > SESSION_UPDATE_S:
+            self.update(trained_steps=step)
+
+
+def _record_settings(root, settings) -> None:
+    session = load_session(root, settings.session)
+    t = session.training
+    t.mode = settings.mode
+    if settings.mode == "full":
+        t.text_encoder_steps, t.text_encoder_lr = settings.text_encoder_steps, settings.text_encoder_lr
+        t.unet_steps, t.unet_lr = settings.unet_steps, settings.unet_lr
+    else:
+        t.lora_steps, t.lora_rank, t.lora_lr = settings.lora_steps, settings.lora_rank, settings.lora_lr
+    session.state.total_steps = settings.total_steps
+    save_session(root, session)
+
+
+def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=print) -> dict:
+    """Run one training of `settings` here (one process of `accelerate launch`, or alone)."""
+    import torch
+
+    if not settings.cpu and not torch.cuda.is_available():
+        raise FastsdError("no CUDA GPU is visible to the trainer",
+                          "run it on a GPU machine (trainer image), or pass --cpu to train on the CPU (slow)")
+    from fastsd.workloads.train.loop import Trainer, make_accelerator
+
+    accelerator = make_accelerator(settings)
+    main = accelerator.is_main_process
+    with session_lock(root, settings.session) if main else nullcontext():
+        paths, base, examples = check_run_inputs(root, settings)
+        resume_path = resume_point(paths, resume, overwrite)
+        progress = SessionProgress(root, settings.session)
+        if main:
+            if overwrite and not resume:
+                _discard_previous_run(paths)
+            _record_settings(root, settings)
+            say(f"training {settings.session}: {settings.mode} mode, {settings.total_steps} steps "
+                + (f"(resuming from {resume_path.name})" if resume_path else "(from the base model)"))
+        accelerator.wait_for_everyone()
+        trainer = Trainer(settings, paths, base, examples, accelerator, on_progress=progress.on_step)
+        try:
+            final = trainer.run(resume_path)
+        except torch.cuda.OutOfMemoryError:
+            raise _out_of_memory(paths, settings) from None
+        if main:
+            progress.update(trained_steps=settings.total_steps)
+            say(f"trained {settings.total_steps} steps; weights in {final}")
+    return {"session": settings.session, "final": str(final), "steps": settings.total_steps} if main else {}
+
+
+def _out_of_memory(paths, settings) -> FastsdError:
+    found = newest_checkpoint(paths.checkpoints)
+    lower = next_lower_preset(settings.memory_preset)
+    kept = f"checkpoint step {found[0]} is intact" if found else "no checkpoint was written yet"
+    hint = (f"train again with --memory-preset {lower}" + (" --resume" if found else "")) if lower else \
+        "use a GPU with more memory, a lower --resolution, or --mode lora"
+    return FastsdError(f"CUDA ran out of memory (memory preset {settings.memory_preset or 'default'}); {kept}", hint)

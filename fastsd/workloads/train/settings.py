@@ -1,0 +1,219 @@
+"""Training settings: resolved from flags, the session, a checkpoint and the memory preset."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from fastsd.errors import bad_input, unknown_choice
+
+CAPTION_SOURCES = ("external", "token", "filenames")
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
+OPTIMIZERS = ("adamw", "adamw8bit")
+ATTENTIONS = ("sdpa", "xformers")
+CHECKPOINTING = ("auto", "on", "off")
+
+# What each preset picks; presets differ only in settings that leave the maths unchanged, so
+# a run that ran out of memory can resume with the next lower preset.
+MEMORY_PRESETS = {
+    "24gb": {"gradient_checkpointing": "auto", "attention": "sdpa", "offload_frozen": False},
+    "16gb": {"gradient_checkpointing": "on", "attention": "sdpa", "offload_frozen": False},
+    "12gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": False},
+    "8gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": True},
+}
+PRESET_ORDER = ("24gb", "16gb", "12gb", "8gb")
+GPU_DEFAULTS = {"mixed_precision": "fp16", "optimizer": "adamw8bit"}
+CPU_DEFAULTS = {"mixed_precision": "no", "optimizer": "adamw"}
+CHECKPOINTING_ABOVE_PX = 768  # gradient checkpointing "auto" turns on above this resolution
+
+# Settings that change the numbers a run produces: a resume must keep them.
+RUN_FIELDS = (
+    "model", "mode", "resolution", "text_encoder_steps", "text_encoder_lr", "unet_steps", "unet_lr",
+    "lora_steps", "lora_rank", "lora_lr", "lora_text_encoder", "captions", "flip", "offset_noise",
+    "seed", "batch_size", "mixed_precision", "optimizer", "processes",
+)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run, every default filled in."""
+
+    session: str
+    model: str
+    family: str
+    prediction: str
+    mode: str
+    resolution: int
+    text_encoder_steps: int = 0
+    text_encoder_lr: float = 1e-6
+    unet_steps: int = 0
+    unet_lr: float = 2e-6
+    lora_steps: int = 0
+    lora_rank: int = 16
+    lora_lr: float = 1e-4
+    lora_text_encoder: bool = False
+    captions: str = "external"
+    token: str = "sks"
+    flip: bool = False
+    offset_noise: float = 0.0
+    seed: int = 0
+    batch_size: int = 1
+    memory_preset: str | None = None
+    mixed_precision: str = "no"
+    optimizer: str = "adamw"
+    gradient_checkpointing: str = "auto"
+    attention: str = "sdpa"
+    save_every: int = 500
+    save_from: int = 500
+    keep: int = 2
+    sample_every: int = 0
+    sample_prompt: str = ""
+    sample_seed: int = 0
+    sample_steps: int = 20
+    processes: int = 1
+    cpu: bool = False
+
+    @property
+    def stages(self) -> tuple[tuple[str, int], ...]:
+        """(stage name, steps) in order; stages with 0 steps are left out."""
+        if self.mode == "lora":
+            plan = (("lora", self.lora_steps),)
+        else:
+            plan = (("text_encoder", self.text_encoder_steps), ("unet", self.unet_steps))
+        return tuple((name, steps) for name, steps in plan if steps > 0)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(steps for _, steps in self.stages)
+
+    @property
+    def offload_frozen(self) -> bool:
+        """Whether frozen parts leave the GPU once their outputs are cached (8gb preset)."""
+        return bool(MEMORY_PRESETS.get(self.memory_preset or "", {}).get("offload_frozen"))
+
+    def checkpointing_on(self) -> bool:
+        """Whether gradient checkpointing is used (auto: by resolution)."""
+        if self.gradient_checkpointing == "auto":
+            return self.resolution > CHECKPOINTING_ABOVE_PX
+        return self.gradient_checkpointing == "on"
+
+    def save_steps(self) -> list[int]:
+        """The global steps at which a checkpoint is written."""
+        if self.save_every <= 0:
+            return []
+        first = max(self.save_from, self.save_every)
+        return [s for s in range(1, self.total_steps) if s >= first and s % self.save_every == 0]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every field of TrainSettings."""
+    return tuple(f.name for f in fields(TrainSettings))
+
+
+def _choice(what: str, value, choices) -> None:
+    if value not in choices:
+        raise unknown_choice(what, str(value), choices)
+
+
+def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -> TrainSettings:
+    """Fill every setting: explicit flags, else the resumed checkpoint, else session and defaults.
+
+    `flags` holds only what the user gave (None = not given). On resume, an explicit flag that
+    differs from the checkpoint in a setting that changes the run is refused, naming it.
+    """
+    from fastsd.models import check_resolution, check_training_mode
+
+    flags = {k: v for k, v in flags.items() if v is not None}
+    unknown = set(flags) - set(setting_names())
+    if unknown:
+        raise AssertionError(f"unknown settings {sorted(unknown)}")
+    if resumed:
+        for name in RUN_FIELDS:
+            if name in flags and name in resumed and flags[name] != resumed[name]:
+                raise bad_input(
+                    f"cannot resume with a changed setting: {name} is {resumed[name]!r} in the checkpoint, "
+                    f"{flags[name]!r} now",
+                    f"drop the {name.replace('_', '-')} option to resume as before, or train from scratch without --resume",
+                )
+    t = session.training
+    base = {
+        "mode": t.mode, "text_encoder_steps": t.text_encoder_steps, "text_encoder_lr": t.text_encoder_lr or 1e-6,
+        "unet_steps": t.unet_steps, "unet_lr": t.unet_lr or 2e-6, "lora_steps": t.lora_steps,
+        "lora_rank": t.lora_rank or 16, "lora_lr": t.lora_lr or 1e-4, "resolution": session.resolution,
+    }
+    values = {**base, **{k: v for k, v in (resumed or {}).items() if k in setting_names()}, **flags}
+    values.update(session=session.name, model=session.model, family=session.family,
+                  prediction=session.prediction, token=session.token)
+    check_training_mode(model, values["mode"])
+    check_resolution(model, int(values["resolution"]))
+    preset = values.get("memory_preset")
+    if preset is not None:
+        _choice("memory preset", preset, PRESET_ORDER)
+        for key, value in MEMORY_PRESETS[preset].items():
+            if key in ("gradient_checkpointing", "attention") and key not in flags:
+                values[key] = value
+    device_defaults = CPU_DEFAULTS if values.get("cpu") else GPU_DEFAULTS
+    for key, value in device_defaults.items():
+        values.setdefault(key, value)
+    if values.get("attention") == "xformers-if-installed":
+        values["attention"] = "xformers" if _xformers_installed() else "sdpa"
+    settings = TrainSettings(**{k: v for k, v in values.items() if k in setting_names()})
+    validate_settings(settings)
+    return settings
+
+
+def _xformers_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("xformers") is not None
+
+
+def validate_settings(s: TrainSettings) -> None:
+    """Every problem of the settings at once, each naming its option."""
+    _choice("captions source", s.captions, CAPTION_SOURCES)
+    _choice("mixed precision", s.mixed_precision, MIXED_PRECISIONS)
+    _choice("optimizer", s.optimizer, OPTIMIZERS)
+    _choice("attention", s.attention, ATTENTIONS)
+    _choice("gradient checkpointing", s.gradient_checkpointing, CHECKPOINTING)
+    problems = []
+    for name in ("text_encoder_steps", "unet_steps", "lora_steps", "save_every", "save_from", "sample_every"):
+        if getattr(s, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(s, name)}")
+    for name in ("batch_size", "keep", "processes", "sample_steps"):
+        if getattr(s, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1, not {getattr(s, name)}")
+    for name in ("text_encoder_lr", "unet_lr", "lora_lr", "offset_noise"):
+        if getattr(s, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must not be negative")
+    if s.mode == "lora" and s.lora_rank < 1:
+        problems.append("--rank must be at least 1")
+    if s.total_steps == 0:
+        problems.append("nothing to train: every stage has 0 steps"
+                        + (" (set --steps)" if s.mode == "lora" else " (set --text-encoder-steps or --unet-steps)"))
+    if s.sample_every and not s.sample_prompt:
+        problems.append("--sample-every needs --sample-prompt")
+    if s.cpu and s.optimizer == "adamw8bit":
+        problems.append("8-bit Adam (--optimizer adamw8bit) needs a CUDA GPU; on CPU use --optimizer adamw")
+    if s.cpu and s.mixed_precision == "fp16":
+        problems.append("fp16 mixed precision needs a CUDA GPU; on CPU use --mixed-precision no (or bf16)")
+    if problems:
+        raise bad_input("invalid training settings:\n  " + "\n  ".join(problems),
+                        "fix the options named above; see: fastsd train --help")
+
+
+def next_lower_preset(preset: str | None) -> str | None:
+    """The memory preset below `preset` (None below 8gb)."""
+    order = list(PRESET_ORDER)
+    if preset is None:
+        return order[1]
+    index = order.index(preset)
+    return order[index + 1] if index + 1 < len(order) else None
+
+
+def read_settings_file(path: Path) -> dict:
+    """The settings recorded in a checkpoint's state folder."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,113 @@
+"""Full-size SD1.5 architecture (random weights, public config) trained at 512 px on a CUDA GPU.
+
+Reports steps/s and peak VRAM of the UNet stage for the 12gb and 24gb memory presets.
+Usage: python scripts/gpu_train.py [--steps 30] [--presets 12gb,24gb] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "workloads" / "train"))
+
+# stable-diffusion-v1-5 public config values (unet/config.json, vae/config.json, text_encoder/config.json)
+SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+                 block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+                 down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                 norm_num_groups=32, act_fn="silu", center_input_sample=False, downsample_padding=1,
+                 flip_sin_to_cos=True, freq_shift=0, mid_block_scale_factor=1, norm_eps=1e-5)
+SD15_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
+                block_out_channels=(128, 256, 512, 512), norm_num_groups=32, act_fn="silu",
+                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
+SD15_CLIP = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                 num_hidden_layers=12, max_position_embeddings=77, projection_dim=768, hidden_act="quick_gelu",
+                 bos_token_id=49406, eos_token_id=49407, pad_token_id=1)
+
+
+def build_sd15(folder: Path) -> Path:
+    """Random-weight SD1.5 (UNet 859.5 M, VAE 83.7 M, CLIP-L 123.1 M params) as a diffusers folder."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from fastsd.tiny.tokenizer import write_clip_tokenizer
+
+    size = write_clip_tokenizer(folder / "tokenizer")
+    torch.manual_seed(0)
+    clip = dict(SD15_CLIP, bos_token_id=size - 2, eos_token_id=size - 1, pad_token_id=size - 1)
+    pipe = StableDiffusionPipeline(
+        vae=AutoencoderKL(**SD15_VAE), text_encoder=CLIPTextModel(CLIPTextConfig(**clip)),
+        tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"), unet=UNet2DConditionModel(**SD15_UNET),
+        scheduler=DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                                set_alpha_to_one=False, steps_offset=1),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def measure(root, preset: str, steps: int) -> dict:
+    """Train the UNet stage for `steps` with `preset`; steps/s from metrics, peak VRAM from torch."""
+    import torch
+
+    from fastsd.cli.main import main
+
+    optimizer = "adamw8bit" if importlib.util.find_spec("bitsandbytes") else "adamw"
+    torch.cuda.reset_peak_memory_stats()
+    code = main(["--data", str(root.root), "train", "s", "--text-encoder-steps", "0", "--unet-steps", str(steps),
+                 "--save-every", "0", "--memory-preset", preset, "--optimizer", optimizer, "--overwrite",
+                 "--in-process"])
+    if code != 0:
+        return {"preset": preset, "error": f"exit {code}"}
+    last = json.loads(root.session("s").metrics.read_text().splitlines()[-1])
+    return {"preset": preset, "steps": steps, "it_s": last["it_s"], "optimizer": optimizer,
+            "peak_vram_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "gpu": torch.cuda.get_device_name(0)}
+
+
+def run(steps: int = 30, presets=("12gb", "24gb")) -> list[dict]:
+    """Build the model once, then measure each preset."""
+    from conftest import write_photos_at
+
+    from fastsd.cli.main import main
+    from fastsd.layout import DataRoot
+    from fastsd.store.index import LocalModel, record_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = DataRoot(Path(tmp) / "data")
+        build_sd15(root.diffusers_model("sd15-random"))
+        record_model(root, LocalModel(name="sd15-random", kind="diffusers", source="random",
+                                      path="models/diffusers/sd15-random", family="sd1", prediction="epsilon",
+                                      native_resolution=512, training_resolutions=(512,)))
+        assert main(["--data", str(root.root), "session", "create", "s", "--model", "sd15-random"]) == 0
+        write_photos_at(root.session("s").instance_images, 512)
+        return [measure(root, preset, steps) for preset in presets]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--presets", default="12gb,24gb")
+    parser.add_argument("--json", metavar="OUT")
+    args = parser.parse_args()
+    results = run(args.steps, tuple(args.presets.split(",")))
+    for r in results:
+        print(json.dumps(r))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
