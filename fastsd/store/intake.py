@@ -12,7 +12,7 @@ from fastsd.layout import DataRoot
 from fastsd.store.detect import Detected, safetensors_keys
 from fastsd.store.hub import link_or_copy
 from fastsd.store.index import LocalModel, read_index
-from fastsd.store.pickles import PICKLE_SUFFIXES, scan_pickle
+from fastsd.pickles import PICKLE_SUFFIXES, scan_pickle
 
 KINDS = ("checkpoint", "diffusers", "controlnet", "lora", "vae")
 KIND_FOLDERS = {"checkpoint": "Stable-diffusion", "lora": "Lora", "vae": "VAE", "controlnet": "ControlNet"}

@@ -96,7 +96,7 @@ def test_pickles_need_trust_and_code_is_always_refused(data_root, server, tmp_pa
     model = pull(data_root, server.url("/model.ckpt"), trust_pickle=True, progress=False)
     assert (model.kind, model.family, model.path) == ("checkpoint", "sd1", "models/Stable-diffusion/model.ckpt")
     server.add("/evil.pt", pickle.dumps({"x": Evil()}))
-    with pytest.raises(FastsdError, match="evil.pt is unsafe: its pickle calls posix.system"):
+    with pytest.raises(FastsdError, match="evil.pt is refused as unsafe: its pickle calls posix.system"):
         pull(data_root, server.url("/evil.pt"), trust_pickle=True, kind="lora", progress=False)
     assert "evil" not in str(files_under(data_root.root))
 

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import pytest
 
 from fastsd.errors import FastsdError
-from fastsd.store.pickles import scan_pickle
+from fastsd.pickles import scan_pickle
 
 torch = pytest.importorskip("torch")
 
@@ -45,7 +45,7 @@ def test_code_running_pickle_is_refused_naming_the_global_and_never_runs(tmp_pat
         torch.save(payload, path)
     else:
         path.write_bytes(pickle.dumps({"x": Evil(marker)}))
-    with pytest.raises(FastsdError, match=r"evil.ckpt is unsafe: its pickle calls posix.system") as err:
+    with pytest.raises(FastsdError, match=r"evil.ckpt is refused as unsafe: its pickle calls posix.system") as err:
         scan_pickle(path)
     assert ".safetensors" in err.value.hint
     assert not marker.exists()

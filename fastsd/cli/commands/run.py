@@ -1,0 +1,111 @@
+"""`fastsd run SESSION --photos DIR --model ID`: from photos to an exported (and served) model."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands) -> None:
+    from fastsd.cli.commands.train import OPTIONS as TRAIN_OPTIONS
+
+    parser = commands.add_parser("run", help="photos to served model: prepare, caption, train, export (, serve)")
+    parser.add_argument("session", metavar="SESSION")
+    parser.add_argument("--photos", nargs="+", required=True, metavar="PATH", help="photo files or folders")
+    parser.add_argument("--model", metavar="ID", help="base model (needed when the session is new)")
+    parser.add_argument("--token", metavar="WORD", help="instance token of a new session (default sks)")
+    prep = parser.add_argument_group("prepare")
+    prep.add_argument("--crop", choices=("smart", "center", "none"), help="crop mode (default smart)")
+    prep.add_argument("--allow-upscale", action="store_true", help="accept photos smaller than the resolution")
+    prep.add_argument("--preview", action="store_true", help="write a contact sheet of the crops")
+    cap = parser.add_argument_group("caption")
+    cap.add_argument("--no-caption", dest="caption", action="store_false", help="skip BLIP captioning")
+    cap.add_argument("--caption-model", metavar="ID", help="captioning model (default blip-base)")
+    cap.add_argument("--caption-prefix", metavar="TEXT", help="conditional captioning prefix")
+    cap.add_argument("--caption-template", metavar="TEXT", help='e.g. "{token}, {caption}"')
+    cap.add_argument("--score", action="store_true", help="image-text match scores")
+    cap.add_argument("--score-model", metavar="ID", help="matching model (default blip-itm-base)")
+    cap.add_argument("--heatmaps", action="store_true", help="cross-attention heatmaps per caption")
+    train = parser.add_argument_group("train (as fastsd train)")
+    for dest, flag, kind, text in TRAIN_OPTIONS:
+        if kind is bool:
+            train.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            train.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    export = parser.add_argument_group("export")
+    export.add_argument("--export-dtype", choices=("fp16", "bf16", "fp32"), help="export precision (default fp16)")
+    export.add_argument("--verify", action="store_true", help="verify the export with diffusers' single-file loader")
+    serve = parser.add_argument_group("serve")
+    serve.add_argument("--serve", action="store_true", help="start the web UI on the export")
+    serve.add_argument("--tunnel", help="none, cloudflared, ngrok, localtunnel or gradio")
+    serve.add_argument("--auth", metavar="USER:PASS|generated", help="web UI login")
+    serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI")
+    parser.add_argument("--runtime", choices=("auto", "local", "docker"), default="auto",
+                        help="where each step runs (default auto)")
+    parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS)
+
+
+def _flags(args, pairs) -> list[str]:
+    """`--flag value` for every option given (flags with value True alone)."""
+    argv = []
+    for dest, flag in pairs:
+        value = getattr(args, dest)
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False):
+            argv += [flag, str(value)]
+    return argv
+
+
+def build_request(args):
+    """The RunRequest for parsed arguments."""
+    from fastsd.pipeline import RunRequest
+
+    train_argv = []
+    for dest, flag, kind, _ in args.train_options:
+        value = getattr(args, dest)
+        if value is None or dest == "resolution":
+            continue
+        if kind is bool:
+            train_argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            train_argv += [flag, repr(value) if kind is float else str(value)]
+    return RunRequest(
+        session=args.session,
+        photos=tuple(args.photos),
+        model=args.model,
+        resolution=args.resolution,
+        token=args.token,
+        prepare_argv=tuple(_flags(args, [("crop", "--crop"), ("allow_upscale", "--allow-upscale"),
+                                         ("preview", "--preview")])),
+        caption=args.caption,
+        caption_argv=tuple(_flags(args, [("caption_model", "--model"), ("caption_prefix", "--prefix"),
+                                         ("caption_template", "--template"), ("score", "--score"),
+                                         ("score_model", "--score-model"), ("heatmaps", "--heatmaps")])),
+        train_argv=tuple(train_argv),
+        export_argv=tuple(_flags(args, [("export_dtype", "--dtype"), ("verify", "--verify")])),
+        serve=args.serve,
+        webui_argv=tuple(_flags(args, [("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet")])),
+        runtime_argv=("--runtime", args.runtime),
+    )
+
+
+def run_cmd(args, ctx) -> int:
+    """Run the pipeline, each step through the fastsd CLI itself."""
+    import contextlib
+    import sys
+
+    from fastsd.cli.main import main
+    from fastsd.pipeline import Pipeline
+
+    def invoke(argv: list[str]) -> int:
+        # Steps print for people; with --json only the final summary goes to stdout.
+        quiet = contextlib.redirect_stdout(sys.stderr) if ctx.json else contextlib.nullcontext()
+        with quiet:
+            return main(["--data", str(ctx.root.root), *argv], runner=ctx.runner)
+
+    result = Pipeline(ctx.root, build_request(args), invoke, ctx.say).run()
+    lines = [f"done: {', '.join(result['done']) or 'nothing to do'}",
+             f"skipped: {', '.join(result['skipped']) or 'none'}",
+             f"export: {result['export']} (step {result['step']})"]
+    ctx.emit(result, "\n".join(lines))
+    return 0
