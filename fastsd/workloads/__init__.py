@@ -1,0 +1,1 @@
+"""Workloads: the code each container image runs (imports ML libraries lazily)."""
