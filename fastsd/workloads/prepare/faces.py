@@ -9,8 +9,12 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 FRONTAL = "haarcascade_frontalface_alt2.xml"
 PROFILE = "haarcascade_profileface.xml"
 DETECT_SIDE = 800  # detect on a copy whose longer side is at most this many pixels
-MIN_FACE_FRACTION = 0.05  # faces narrower than this share of the shorter side are noise
+MIN_FACE_FRACTION = 0.08  # smaller faces are not the subject (and the smallest scales cost the most time)
 KEEP_FRACTION = 0.3  # drop faces smaller than this share of the largest one (background people, noise)
+# Hits a face needs from neighbouring windows. Measured on skimage photos at scale step 1.1: real
+# frontal faces gather 25-36 and lookalikes (wood grain, fur) at most 7; real profiles 6-14 and
+# lookalikes at most 4.
+MIN_NEIGHBOURS = {FRONTAL: 10, PROFILE: 6}
 
 
 @cache
@@ -65,7 +69,7 @@ def detect_faces(rgb) -> list[Box]:
     found: list[Box] = []
 
     def run(name: str, image, mirrored: bool) -> None:
-        hits = cascade(name).detectMultiScale(image, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        hits = cascade(name).detectMultiScale(image, scaleFactor=1.1, minNeighbors=MIN_NEIGHBOURS[name], minSize=(min_side, min_side))
         for x, y, w, h in (hits if len(hits) else []):
             x0 = small_w - (x + w) if mirrored else x
             found.append((int(x0), int(y), int(x0 + w), int(y + h)))
