@@ -8,7 +8,7 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 
 FRONTAL = "haarcascade_frontalface_alt2.xml"
 PROFILE = "haarcascade_profileface.xml"
-DETECT_SIDE = 800  # detect on a copy whose longer side is at most this many pixels
+DETECT_PIXELS = 600 * 600  # detect on a copy of at most this many pixels (by area: panoramas keep their faces)
 MIN_FACE_FRACTION = 0.08  # smaller faces are not the subject (and the smallest scales cost the most time)
 KEEP_FRACTION = 0.3  # drop faces smaller than this share of the largest one (background people, noise)
 # Hits a face needs from neighbouring windows. Measured on skimage photos at scale step 1.1: real
@@ -59,7 +59,7 @@ def detect_faces(rgb) -> list[Box]:
     import cv2
 
     height, width = rgb.shape[:2]
-    scale = min(1.0, DETECT_SIDE / max(height, width))
+    scale = min(1.0, (DETECT_PIXELS / (height * width)) ** 0.5)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
         grey = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
