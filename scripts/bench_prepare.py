@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -95,12 +96,15 @@ def main() -> None:
         resolution = 512
         baseline = timed(plain_pillow, paths, tmp / "plain", resolution)
         rows = [("plain Pillow loop (centre crop, no checks)", baseline)]
-        for mode in ("center", "smart"):
-            name = f"bench-{mode}"
+        for mode, workers in (("center", 0), ("smart", 1), ("smart", 0)):
+            name = f"bench-{mode}-{workers}"
             create_session(root, name, "sd15")
-            rows.append((f"fastsd prepare --crop {mode}",
-                         timed(import_photos, root, name, [tmp / "in"], ImportOptions(crop=mode), lambda _: None)))
-        print(f"{args.photos} photos, longer side {args.side} px, to {resolution} px squares")
+            threads = f"{workers} thread" if workers else "1 thread per core"
+            options = ImportOptions(crop=mode, workers=workers)
+            rows.append((f"fastsd prepare --crop {mode} ({threads})",
+                         timed(import_photos, root, name, [tmp / "in"], options, lambda _: None)))
+        print(f"{args.photos} photos, longer side {args.side} px, to {resolution} px squares, "
+              f"{os.cpu_count()} CPU cores")
         print(f"{'':46} {'seconds':>8} {'photos/s':>9} {'vs plain':>9}")
         for label, seconds in rows:
             print(f"{label:46} {seconds:8.2f} {args.photos / seconds:9.2f} {baseline / seconds:8.2f}x")

@@ -1,16 +1,18 @@
-"""The import driver: every candidate decoded, checked, cropped and recorded; bad ones skipped with a reason."""
+"""The import driver: photos analysed in threads, written one by one in input order, bad ones named and skipped."""
 
 from __future__ import annotations
 
-import io
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fastsd.errors import FastsdError, bad_input
+from fastsd.errors import FastsdError, bad_input, unknown_choice
 from fastsd.fsutil import (
     atomic_path,
     atomic_write_bytes,
@@ -19,20 +21,22 @@ from fastsd.fsutil import (
     require_free_space,
 )
 from fastsd.layout import DataRoot, SessionPaths
-from fastsd.workloads.prepare.crop import CROP_MODES, choose_crop, render
-from fastsd.workloads.prepare.decode import WHITE, Decoded, decode_photo, pixel_hash
+from fastsd.workloads.prepare.analyse import Analysis, Settings, analyse
+from fastsd.workloads.prepare.crop import CROP_MODES
+from fastsd.workloads.prepare.decode import WHITE
 from fastsd.workloads.prepare.discover import Candidate, discover
 from fastsd.workloads.prepare.manifest import PREPARED_SUFFIX, Manifest, raw_suffix, sanitize_stem
 
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """How photos are turned into training images."""
+    """What the user chose on the command line."""
 
     crop: str = "smart"
     pad_color: tuple[int, int, int] = WHITE
     allow_upscale: bool = False
     preview: bool = False
+    workers: int = 0  # 0: one per CPU core, at most 8 (each holds one decoded photo in memory)
 
 
 @dataclass
@@ -67,17 +71,11 @@ def _copy_original(source: Path, target: Path) -> None:
         tmp.chmod(0o644)
 
 
-def _png_bytes(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+class SessionWriter:
+    """Writes analysed photos into a session whose lock the caller holds, one at a time."""
 
-
-class Importer:
-    """Imports candidates one at a time into a session whose lock the caller holds."""
-
-    def __init__(self, paths: SessionPaths, resolution: int, options: ImportOptions):
-        self.paths, self.resolution, self.options = paths, resolution, options
+    def __init__(self, paths: SessionPaths, settings: Settings):
+        self.paths, self.settings = paths, settings
         for folder in (paths.raw, paths.instance_images):
             folder.mkdir(parents=True, exist_ok=True)
             clean_stale_temps(folder)
@@ -86,56 +84,56 @@ class Importer:
         self.known = self.manifest.by_hash()
         self.this_run: dict[str, str] = {}
 
-    def square_side(self, size: tuple[int, int]) -> int:
-        """The side of the square cut from a photo of `size` (padding keeps the longer side)."""
-        return max(size) if self.options.crop == "none" else min(size)
-
-    def import_one(self, item: Candidate, decoded: Decoded, digest: str) -> dict:
-        """Import one decoded photo and return its manifest entry, or raise a FastsdError naming the reason."""
-        import numpy as np
-
-        from fastsd.workloads.prepare.faces import detect_faces
-
-        if digest in self.this_run:
-            raise bad_input(f"duplicate of {self.this_run[digest]} (same pixels)")
-        width, height = decoded.size
-        side = self.square_side(decoded.size)
-        if side < self.resolution and not self.options.allow_upscale:
-            raise bad_input(f"too small: {width}x{height} gives a {side} px square, the session trains at "
-                            f"{self.resolution} px", "pass --allow-upscale to enlarge it, or use a larger photo")
-        rgb = np.asarray(decoded.image)
-        faces = detect_faces(rgb)
-        choice = choose_crop(rgb, self.options.crop, faces)
-        suffix = raw_suffix(item.path, decoded.format)
+    def write(self, photo: Analysis) -> dict:
+        """Store the original, the prepared PNG and its caption; record and return the manifest entry."""
+        if photo.digest in self.this_run:
+            raise bad_input(f"duplicate of {self.this_run[photo.digest]} (same pixels)")
+        item = photo.item
+        suffix = raw_suffix(item.path, photo.format)
         stem = self.manifest.allocate(item.path, sanitize_stem(item.path.stem), suffix)
-        prepared = render(decoded.image, choice, self.resolution, self.options.pad_color)
         _copy_original(item.path, self.paths.raw / f"{stem}{suffix}")
-        atomic_write_bytes(self.paths.instance_images / f"{stem}{PREPARED_SUFFIX}", _png_bytes(prepared), 0o644)
+        atomic_write_bytes(self.paths.instance_images / f"{stem}{PREPARED_SUFFIX}", photo.png, 0o644)
         if item.caption is not None:
             atomic_write_text(self.paths.instance_images / f"{stem}.txt", item.caption + "\n", 0o644)
         entry = {
             "original": item.shown,
             "raw": f"{self.paths.raw.name}/{stem}{suffix}",
             "prepared": f"{stem}{PREPARED_SUFFIX}",
-            "source_size": [width, height],
-            "source_format": decoded.format,
-            "source_mode": decoded.mode,
-            "exif_orientation": decoded.orientation,
-            "crop": self.options.crop,
-            "crop_box": list(choice.box),
-            "faces": [list(face) for face in faces],
-            "method": choice.method,
-            "resolution": self.resolution,
-            "upscaled": side < self.resolution,
+            "source_size": list(photo.size),
+            "source_format": photo.format,
+            "source_mode": photo.mode,
+            "exif_orientation": photo.orientation,
+            "crop": self.settings.crop,
+            "crop_box": list(photo.choice.box),
+            "faces": [list(face) for face in photo.faces],
+            "method": photo.choice.method,
+            "resolution": self.settings.resolution,
+            "upscaled": photo.upscaled,
             "caption_source": item.caption_source,
             "kohya_repeats": item.repeats,
-            "pixel_sha256": digest,
+            "pixel_sha256": photo.digest,
             "imported": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self.manifest.append(entry)
-        self.this_run[digest] = item.shown
-        self.known[digest] = entry
+        self.this_run[photo.digest] = item.shown
+        self.known[photo.digest] = entry
         return entry
+
+
+def analysed_in_order(candidates: list[Candidate], settings: Settings, known: frozenset[str],
+                      workers: int) -> Iterator[tuple[Candidate, Future]]:
+    """(candidate, future analysis) in input order, with at most 2 x `workers` photos in flight."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare")
+    pending: deque[tuple[Candidate, Future]] = deque()
+    try:
+        for item in candidates:
+            pending.append((item, pool.submit(analyse, item, settings, known)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _describe(entry: dict) -> str:
@@ -150,28 +148,27 @@ def import_photos(root: DataRoot, name: str, inputs: list[Path], options: Import
     from fastsd.session import edit_session
 
     if options.crop not in CROP_MODES:
-        from fastsd.errors import unknown_choice
-
         raise unknown_choice("crop mode", options.crop, CROP_MODES)
     started = time.monotonic()
     summary = ImportSummary()
     candidates = discover(inputs)
+    workers = options.workers or min(8, os.cpu_count() or 1)
     with edit_session(root, name) as session:
         paths = root.session(name)
+        settings = Settings(session.resolution, options.crop, options.pad_color, options.allow_upscale)
         source_bytes = sum(c.path.stat().st_size for c in candidates)
         require_free_space(paths.root, source_bytes + len(candidates) * 4 * session.resolution ** 2,
                            f"importing {len(candidates)} photos")
-        importer = Importer(paths, session.resolution, options)
-        for item in candidates:
+        writer = SessionWriter(paths, settings)
+        for item, future in analysed_in_order(candidates, settings, frozenset(writer.known), workers):
             try:
-                decoded = decode_photo(item.path)
-                digest = pixel_hash(decoded.image)
-                if digest in importer.known and digest not in importer.this_run:
-                    earlier = importer.known[digest]["prepared"]
+                photo = future.result()
+                if photo.png is None:
+                    earlier = writer.known[photo.digest]["prepared"]
                     summary.already.append({"file": item.shown, "prepared": earlier})
                     say(f"already imported {item.shown} (as {earlier})")
                     continue
-                entry = importer.import_one(item, decoded, digest)
+                entry = writer.write(photo)
             except FastsdError as error:
                 reason = error.message + (f"; {error.hint}" if error.hint else "")
             except Exception as error:  # noqa: BLE001 - one odd file must not stop the batch
@@ -182,12 +179,12 @@ def import_photos(root: DataRoot, name: str, inputs: list[Path], options: Import
                 continue
             summary.skipped.append({"file": item.shown, "reason": reason})
             say(f"skipped {item.shown}: {reason}")
-        summary.total_prepared = len(importer.manifest.entries)
+        summary.total_prepared = len(writer.manifest.entries)
         session.state.prepared_images = summary.total_prepared
         if options.preview:
             from fastsd.workloads.prepare.preview import write_contact_sheet
 
-            sheet = write_contact_sheet(importer.manifest.entries, paths)
+            sheet = write_contact_sheet(writer.manifest.entries, paths)
             summary.preview = str(sheet) if sheet else None
     summary.seconds = time.monotonic() - started
     return summary

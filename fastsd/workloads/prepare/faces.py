@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 
@@ -17,18 +17,23 @@ KEEP_FRACTION = 0.3  # drop faces smaller than this share of the largest one (ba
 MIN_NEIGHBOURS = {FRONTAL: 10, PROFILE: 6}
 
 
-@cache
+_per_thread = threading.local()  # OpenCV does not promise that one classifier is safe across threads
+
+
 def cascade(name: str):
-    """The OpenCV cascade classifier `name` from the wheel's own data folder."""
+    """This thread's OpenCV cascade classifier `name`, from the wheel's own data folder."""
     import cv2
 
-    classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-    if classifier.empty():
-        from fastsd.errors import FastsdError
+    loaded = _per_thread.__dict__.setdefault("cascades", {})
+    if name not in loaded:
+        classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        if classifier.empty():
+            from fastsd.errors import FastsdError
 
-        raise FastsdError(f"OpenCV cascade {name} is missing from {cv2.data.haarcascades}",
-                          "reinstall opencv-python-headless<5")
-    return classifier
+            raise FastsdError(f"OpenCV cascade {name} is missing from {cv2.data.haarcascades}",
+                              "reinstall opencv-python-headless<5")
+        loaded[name] = classifier
+    return loaded[name]
 
 
 def _overlap(a: Box, b: Box) -> float:

@@ -208,3 +208,23 @@ def test_local_runtime_runs_in_a_subprocess(session, tmp_path, manifest_of, data
     assert json.loads(done.stdout)["imported"][0]["method"] == "face"
     assert "imported a.png -> a.png (face crop, 1 face)" in done.stderr
     assert [e["prepared"] for e in manifest_of(session)] == ["a.png"]
+
+
+def test_threads_do_not_change_the_result(session, tmp_path, data_root, manifest_of):
+    from fastsd.session import create_session
+    from fastsd.workloads.prepare.driver import ImportOptions, import_photos
+
+    rng = np.random.default_rng(5)
+    for i in range(6):
+        save(rng.integers(0, 256, (520, 600, 3), dtype=np.uint8), tmp_path / "in" / f"n{i}.png")
+    save(photo("astronaut"), tmp_path / "in" / "n6.png")
+    save(photo("astronaut"), tmp_path / "in" / "n7.bmp")
+    create_session(data_root, "t", "sd15")
+    one = import_photos(data_root, "s", [tmp_path / "in"], ImportOptions(workers=1), lambda _: None)
+    four = import_photos(data_root, "t", [tmp_path / "in"], ImportOptions(workers=4), lambda _: None)
+    assert one.skipped == four.skipped == [{"file": "in/n7.bmp", "reason": "duplicate of in/n6.png (same pixels)"}]
+
+    def stable(entries):
+        return [{k: v for k, v in e.items() if k != "imported"} for e in entries]
+
+    assert stable(manifest_of(session)) == stable(manifest_of(data_root.session("t")))
