@@ -104,9 +104,13 @@ def decode_photo(path: Path) -> Decoded:
         try:
             return _decode(path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise bad_input(f"decompression bomb refused ({exc})".replace(" DOS attack.", " attack"),
+            detail = str(exc).split(", could be")[0]
+            raise bad_input(f"decompression bomb refused: {detail}",
                             "Pillow's limit is Image.MAX_IMAGE_PIXELS; downscale the photo first") from None
         except UnidentifiedImageError:
+            if path.suffix.lower() in (".heic", ".heif"):
+                raise bad_input("HEIC/HEIF photos cannot be read (Pillow has no HEIF decoder)",
+                                "export them as JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)") from None
             raise bad_input("not an image (Pillow cannot identify this file)") from None
         except FastsdError:
             raise

@@ -54,7 +54,7 @@ class ImportSummary:
         """The one-line summary printed at the end."""
         text = (f"imported {len(self.imported)}, already imported {len(self.already)}, "
                 f"skipped {len(self.skipped)} in {self.seconds:.1f} s; "
-                f"the session now has {self.total_prepared} prepared images")
+                f"the session now has {self.total_prepared} prepared image{'s' if self.total_prepared != 1 else ''}")
         return text + (f"; contact sheet: {self.preview}" if self.preview else "")
 
     def to_dict(self) -> dict:

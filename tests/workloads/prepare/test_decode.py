@@ -145,6 +145,8 @@ BAD_FILES = [
     ("truncated PNG", _truncated_png, "corrupt or truncated"),
     ("corrupt PNG data", _corrupt, "corrupt or truncated"),
     ("text named .jpg", lambda t: (t / "notes.jpg").write_text("hello") and t / "notes.jpg", "not an image"),
+    ("HEIC from a phone", lambda t: (t / "IMG.HEIC").write_bytes(b"\0\0\0\x18ftypheic" + b"\0" * 64) and t / "IMG.HEIC",
+     "HEIC/HEIF photos cannot be read"),
     ("empty file", lambda t: (t / "empty.png").write_bytes(b"") or t / "empty.png", "not an image"),
     ("bomb over twice the limit", lambda t: bomb_png(t / "bomb.png", 30_000), "decompression bomb"),
     ("bomb just over the limit", lambda t: bomb_png(t / "warn.png", 10_000), "decompression bomb"),
