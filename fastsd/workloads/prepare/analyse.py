@@ -1,0 +1,68 @@
+"""The work on one photo that needs no volume access (decode, checks, faces, crop, PNG), run in threads."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from fastsd.errors import bad_input
+from fastsd.workloads.prepare.crop import CropChoice, choose_crop, render
+from fastsd.workloads.prepare.decode import WHITE, decode_photo, pixel_hash
+from fastsd.workloads.prepare.discover import Candidate
+from fastsd.workloads.prepare.faces import Box
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How photos are turned into training images."""
+
+    resolution: int
+    crop: str = "smart"
+    pad_color: tuple[int, int, int] = WHITE
+    allow_upscale: bool = False
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One photo, decoded and cropped; `png` is None when its pixels were imported before."""
+
+    item: Candidate
+    digest: str
+    size: tuple[int, int]
+    format: str
+    mode: str
+    orientation: int
+    faces: tuple[Box, ...] = ()
+    choice: CropChoice | None = None
+    png: bytes | None = None
+    upscaled: bool = False
+
+
+def square_side(size: tuple[int, int], crop: str) -> int:
+    """The side of the square cut from a photo of `size` (padding keeps the longer side)."""
+    return max(size) if crop == "none" else min(size)
+
+
+def analyse(item: Candidate, settings: Settings, known_hashes: frozenset[str]) -> Analysis:
+    """Decode and prepare one photo, or raise a FastsdError whose message is the reason to skip it."""
+    import numpy as np
+
+    from fastsd.workloads.prepare.faces import detect_faces
+
+    decoded = decode_photo(item.path)
+    digest = pixel_hash(decoded.image)
+    base = Analysis(item, digest, decoded.size, decoded.format, decoded.mode, decoded.orientation)
+    if digest in known_hashes:
+        return base
+    width, height = decoded.size
+    side = square_side(decoded.size, settings.crop)
+    if side < settings.resolution and not settings.allow_upscale:
+        raise bad_input(f"too small: {width}x{height} gives a {side} px square, the session trains at "
+                        f"{settings.resolution} px", "pass --allow-upscale to enlarge it, or use a larger photo")
+    rgb = np.asarray(decoded.image)
+    faces = tuple(detect_faces(rgb))
+    choice = choose_crop(rgb, settings.crop, list(faces))
+    buffer = io.BytesIO()
+    render(decoded.image, choice, settings.resolution, settings.pad_color).save(buffer, format="PNG")
+    return Analysis(item, digest, decoded.size, decoded.format, decoded.mode, decoded.orientation, faces, choice,
+                    buffer.getvalue(), side < settings.resolution)
