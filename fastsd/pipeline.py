@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
@@ -66,7 +66,7 @@ def read_state(paths: SessionPaths) -> dict:
 def mark_done(paths: SessionPaths, step: str, **facts) -> None:
     """Record that `step` finished (atomically)."""
     state = read_state(paths)
-    state[step] = {**facts, "done_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    state[step] = {**facts, "done_at": datetime.now(UTC).isoformat(timespec="seconds")}
     atomic_write_json(paths.run_state, state)
 
 
@@ -113,8 +113,8 @@ class Pipeline:
         code = self.invoke(argv)
         if code != 0:
             raise FastsdError(f"step {name} failed (exit status {code})",
-                              f"fix the cause above, then run the same fastsd run command again: "
-                              f"finished steps are skipped", code=code if code in (1, 2) else 1)
+                              "fix the cause above, then run the same fastsd run command again: "
+                              "finished steps are skipped", code=code if code in (1, 2) else 1)
         self.done.append(name)
 
     def skip(self, name: str, why: str) -> None:
@@ -139,8 +139,7 @@ class Pipeline:
         create_session(self.root, r.session, r.model, r.resolution, r.token)
         self.done.append("session")
 
-    def prepare(self) -> None:
-        fingerprint = photos_fingerprint(self.request.photos)
+    def prepare(self, fingerprint: str) -> None:
         if read_state(self.paths).get("prepare", {}).get("photos") == fingerprint and read_jsonl(self.paths.prepared_jsonl):
             self.skip("prepare", "these photos are already imported")
             return
@@ -187,8 +186,9 @@ class Pipeline:
 
     def run(self) -> dict:
         """Every step in order; returns what was done, skipped and produced."""
+        fingerprint = photos_fingerprint(self.request.photos)  # bad --photos fail before any work
         self.ensure_session()
-        self.prepare()
+        self.prepare(fingerprint)
         self.caption()
         step = self.train()
         exported = self.export(step)

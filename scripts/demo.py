@@ -21,7 +21,7 @@ from fastsd.fsutil import atomic_path  # noqa: E402
 from fastsd.layout import resolve_data_root  # noqa: E402
 from fastsd.store.index import LocalModel, read_index, record_model  # noqa: E402
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "hubble_deep_field")
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 SESSION = "demo"
 TRAINING = ["--text-encoder-steps", "30", "--unet-steps", "40", "--save-every", "20", "--save-from", "20",
             "--keep", "2", "--sample-every", "35", "--sample-steps", "4",
@@ -76,7 +76,7 @@ def main_demo() -> int:
     photos = write_photos(root.root / "demo-photos")
     stage("fastsd run: prepare, caption, train, export")
     argv = ["run", SESSION, "--photos", str(photos), "--model", "tiny-sd", "--caption-model", "tiny-blip",
-            "--score", "--score-model", "tiny-blip", "--heatmaps", "--preview", *TRAINING, "--verify",
+            "--caption-template", "{token}, {caption}", "--score", "--score-model", "tiny-blip", "--heatmaps", "--preview", *TRAINING, "--verify",
             "--runtime", "local"]
     print("$ fastsd " + " ".join(argv), flush=True)
     if main(argv) != 0:

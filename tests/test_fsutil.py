@@ -67,3 +67,12 @@ def test_not_enough_space_names_the_figures(tmp_path, monkeypatch):
         require_free_space(tmp_path, 5_000_000_000, "the export")
     assert "needs 5.0 GB, 1.0 MB free" in caught.value.message and "the export" in caught.value.message
     require_free_space(tmp_path, 999, "a small file")
+
+
+def test_published_files_and_folders_follow_the_umask(tmp_path, monkeypatch):
+    monkeypatch.setattr(fsutil, "_UMASK", 0o022)
+    atomic_write_text(tmp_path / "a.txt", "x")
+    with atomic_path(tmp_path / "d", directory=True) as tmp:
+        (tmp / "f").write_text("y")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastsd.layout import DataRoot
 from fastsd.secrets import redact, redact_obj
+
+
+@contextmanager
+def stdout_to_stderr():
+    """Send everything written to stdout, by us or by child processes, to stderr for the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def table(rows: list[list], headers: list[str]) -> str:

@@ -9,10 +9,10 @@ from pathlib import Path
 from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_path, fsync_dir
 from fastsd.layout import DataRoot
+from fastsd.pickles import PICKLE_SUFFIXES, scan_pickle
 from fastsd.store.detect import Detected, safetensors_keys
 from fastsd.store.hub import link_or_copy
 from fastsd.store.index import LocalModel, read_index
-from fastsd.pickles import PICKLE_SUFFIXES, scan_pickle
 
 KINDS = ("checkpoint", "diffusers", "controlnet", "lora", "vae")
 KIND_FOLDERS = {"checkpoint": "Stable-diffusion", "lora": "Lora", "vae": "VAE", "controlnet": "ControlNet"}

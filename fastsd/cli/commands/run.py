@@ -92,14 +92,14 @@ def build_request(args):
 def run_cmd(args, ctx) -> int:
     """Run the pipeline, each step through the fastsd CLI itself."""
     import contextlib
-    import sys
 
+    from fastsd.cli.context import stdout_to_stderr
     from fastsd.cli.main import main
     from fastsd.pipeline import Pipeline
 
     def invoke(argv: list[str]) -> int:
         # Steps print for people; with --json only the final summary goes to stdout.
-        quiet = contextlib.redirect_stdout(sys.stderr) if ctx.json else contextlib.nullcontext()
+        quiet = stdout_to_stderr() if ctx.json else contextlib.nullcontext()
         with quiet:
             return main(["--data", str(ctx.root.root), *argv], runner=ctx.runner)
 

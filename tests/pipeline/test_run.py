@@ -1,0 +1,100 @@
+"""`fastsd run` end to end with tiny models: every step, re-runs, and a kill during training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fastsd.pipeline import photos_fingerprint, trained_step
+from fastsd.session import create_session
+
+QUICK = ["--caption-model", "tiny-blip", "--text-encoder-steps", "3", "--unet-steps", "4",
+         "--save-every", "0", "--cpu", "--runtime", "local"]
+
+
+def run(volume, *argv, **kw):
+    env = {**os.environ, "FASTSD_DATA": str(volume.root), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "fastsd", "run", *map(str, argv)], capture_output=True,
+                          text=True, env=env, timeout=600, **kw)
+
+
+def test_run_goes_from_photos_to_an_export_and_a_rerun_skips_everything(volume, photos):
+    first = run(volume, "s1", "--photos", photos, "--model", "tiny-sd", *QUICK, "--json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    result = json.loads(first.stdout)
+    assert result["done"] == ["session", "prepare", "caption", "train", "export"] and result["step"] == 7
+    paths = volume.session("s1")
+    assert (paths.exports / "s1-step7.safetensors").is_file()
+    assert (volume.webui_models("Stable-diffusion") / "s1-step7.safetensors").is_symlink()
+    assert len(list(paths.instance_images.glob("*.txt"))) == 4
+    again = run(volume, "s1", "--photos", photos, *QUICK, "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["skipped"] == ["session", "prepare", "caption", "train", "export"]
+    assert "prepare: skipped" in again.stderr
+
+
+def test_new_photos_are_imported_on_a_rerun(volume, photos, tmp_path):
+    assert run(volume, "s1", "--photos", photos, "--model", "tiny-sd", *QUICK).returncode == 0
+    extra = tmp_path / "more"
+    extra.mkdir()
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.chelsea()).save(extra / "chelsea.png")
+    again = run(volume, "s1", "--photos", photos, extra, *QUICK)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "== prepare: fastsd prepare" in again.stdout and "== caption: fastsd caption" in again.stdout
+    assert "train: skipped" in again.stdout  # final weights stay until --overwrite
+
+
+def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(volume, photos):
+    argv = ["s1", "--photos", photos, "--model", "tiny-sd", "--caption-model", "tiny-blip",
+            "--text-encoder-steps", "4", "--unet-steps", "60", "--save-every", "4", "--save-from", "4",
+            "--keep", "1", "--cpu", "--runtime", "local"]
+    env = {**os.environ, "FASTSD_DATA": str(volume.root), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "fastsd", "run", *map(str, argv)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    checkpoints = volume.session("s1").checkpoints
+    deadline = time.monotonic() + 300
+    while not (checkpoints.is_dir() and any(p.name.startswith("step-") for p in checkpoints.iterdir())):
+        assert process.poll() is None, process.stdout.read().decode()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its training child, like a vanished box
+    process.wait()
+    assert trained_step(volume.session("s1")) is None
+    again = run(volume, *argv)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "prepare: skipped" in again.stdout and "caption: skipped" in again.stdout
+    assert "resuming from the newest checkpoint" in again.stdout and "--resume" in again.stdout
+    assert trained_step(volume.session("s1")) == 64
+    assert (volume.session("s1").exports / "s1-step64.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["s1", "--photos", "PHOTOS"], "session s1 does not exist and no --model was given"),
+        (["s1", "--photos", "/no/such/photos", "--model", "tiny-sd"], "--photos /no/such/photos: no such file"),
+        (["taken", "--photos", "PHOTOS", "--model", "tiny-sd"], "session taken exists for model sd15, not tiny-sd"),
+    ],
+)
+def test_bad_runs_are_refused_before_any_work(volume, photos, argv, message):
+    create_session(volume, "taken", "sd15")
+    done = run(volume, *[str(photos) if a == "PHOTOS" else a for a in argv], "--runtime", "local")
+    assert done.returncode == 2 and message in done.stderr
+    assert not volume.session("s1").root.exists()
+
+
+def test_photos_fingerprint_follows_the_files(photos, tmp_path):
+    copy = tmp_path / "p"
+    copy.mkdir()
+    (copy / "a.png").write_bytes((photos / "coffee.png").read_bytes())
+    before = photos_fingerprint((str(copy),))
+    assert photos_fingerprint((str(copy),)) == before
+    (copy / "b.png").write_bytes(b"x")
+    assert photos_fingerprint((str(copy),)) != before
