@@ -132,3 +132,23 @@ def require_free_space(path: Path, needed: int, what: str) -> None:
             f"{human_bytes(free)} free on {path}",
             "free some space on the volume or choose a larger one",
         )
+
+
+def read_jsonl(path: Path, warn=None) -> list[dict]:
+    """The JSON objects of a .jsonl file ([] when absent); other lines are skipped, told to `warn`."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        elif warn is not None:
+            warn(f"{path}:{number}: not a JSON object, ignored")
+    return rows

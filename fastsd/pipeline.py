@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
-from fastsd.fsutil import atomic_write_json
+from fastsd.fsutil import atomic_write_json, read_jsonl
 from fastsd.layout import DataRoot, SessionPaths
-from fastsd.report.sections import read_jsonl
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
 

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from html import escape
 from pathlib import Path
 
+from fastsd.fsutil import read_jsonl
 from fastsd.layout import SessionPaths
 from fastsd.report.images import boxed_figure, figure, png_uri, thumbnail_uri
 from fastsd.report.svg import line_chart
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Every well-formed JSON object line of `path` (a torn last line is skipped)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def _empty(text: str) -> str:

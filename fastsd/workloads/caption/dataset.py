@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastsd import fsutil
 from fastsd.errors import bad_input
 from fastsd.layout import SessionPaths
 
@@ -38,22 +38,8 @@ def list_images(paths: SessionPaths) -> list[Path]:
 
 
 def read_jsonl(path: Path, what: str) -> list[dict]:
-    """The JSON objects of a .jsonl file (absent = none); a damaged line is skipped with a warning."""
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if isinstance(row, dict):
-            rows.append(row)
-        else:
-            sys.stderr.write(f"warning: {path}:{number}: not a JSON object, ignored ({what})\n")
-    return rows
+    """The JSON objects of a .jsonl file; a damaged line is skipped with a warning on stderr."""
+    return fsutil.read_jsonl(path, warn=lambda problem: sys.stderr.write(f"warning: {problem} ({what})\n"))
 
 
 def caption_sources(paths: SessionPaths) -> dict[str, str | None]:
