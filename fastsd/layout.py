@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastsd.errors import bad_input
@@ -28,12 +27,36 @@ def validate_name(name: str, what: str = "session name") -> str:
     return name
 
 
-@dataclass(frozen=True)
-class SessionPaths:
+class _Frozen:
+    """A small immutable value object (plain class: dataclasses cost start-up time in the CLI)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._values() == self._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class SessionPaths(_Frozen):
     """Every path of one session under `sessions/<name>/`."""
 
-    name: str
-    root: Path
+    __slots__ = ("name", "root")
+
+    def __init__(self, name: str, root: Path):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "root", Path(root))
 
     @property
     def yaml(self) -> Path:
@@ -118,11 +141,13 @@ class SessionPaths:
         return self.root / "report.html"
 
 
-@dataclass(frozen=True)
-class DataRoot:
+class DataRoot(_Frozen):
     """The data volume (`/data` in containers, `$FASTSD_DATA` or `./data` on a host)."""
 
-    root: Path
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path):
+        object.__setattr__(self, "root", Path(root))
 
     @property
     def models_dir(self) -> Path:

@@ -6,10 +6,12 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from fastsd.layout import DataRoot
 from fastsd.secrets import redact, redact_obj
+
+if TYPE_CHECKING:
+    from fastsd.layout import DataRoot
 
 
 @contextmanager
@@ -34,14 +36,12 @@ def table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-@dataclass
 class Context:
     """The resolved global options of one CLI call."""
 
-    root: DataRoot
-    json: bool = False
-    debug: bool = False
-    runner: object | None = None  # tests put a RecordingRunner here
+    def __init__(self, root: DataRoot, json: bool = False, debug: bool = False, runner=None):
+        self.root, self.json, self.debug = root, json, debug
+        self.runner = runner  # tests put a RecordingRunner here
 
     def emit(self, data, text: str) -> None:
         """Print `data` as JSON with --json, else `text`; secrets redacted either way."""

@@ -47,7 +47,7 @@ class _OnlyOneGroup:
         self.commands, self.wanted = commands, wanted
 
     def add_parser(self, name, **kwargs):
-        if self.wanted is None or name == self.wanted:
+        if name == self.wanted:
             return self.commands.add_parser(name, **kwargs)
         self.commands.add_parser(name, help=kwargs.get("help"))
         return _Swallow()
@@ -78,7 +78,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     wanted = wanted_command(argv) if argv is not None else None
-    group = _OnlyOneGroup(commands, wanted) if wanted and wanted != "plan" else commands
+    # `plan` re-parses a workload command, so it needs every group; --help needs help lines only.
+    group = commands if argv is None or wanted == "plan" else _OnlyOneGroup(commands, wanted)
     for name in command_modules():
         importlib.import_module(f"fastsd.cli.commands.{name}").register(group)
     return parser
@@ -134,9 +135,6 @@ def _report(error: FastsdError) -> int:
 
 def main(argv: list[str] | None = None, *, runner=None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 failure at run time, 2 bad input)."""
-    from fastsd.cli.context import Context
-    from fastsd.layout import resolve_data_root
-
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     remember_environment()
@@ -144,6 +142,9 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
         argv = hoist_global_options(argv)
         args = build_parser(argv).parse_args(argv)
         _load_secrets(args)
+        from fastsd.cli.context import Context
+        from fastsd.layout import resolve_data_root
+
         ctx = Context(root=resolve_data_root(args.data), json=args.json, debug=args.debug, runner=runner)
         return int(args.handler(args, ctx) or 0)
     except FastsdError as error:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from typing import TYPE_CHECKING
 
 from fastsd.errors import FastsdError
-from fastsd.plan import Mount, Plan
+
+if TYPE_CHECKING:  # the plan module is imported only when a plan is built (fast --help)
+    from fastsd.plan import Mount, Plan
 
 IN_PROCESS = "--in-process"
 
@@ -23,6 +26,7 @@ def make_plan(ctx, workload: str, command: list[str], *, session: str | None = N
               env: dict | None = None, secret_env: tuple[str, ...] = (), mounts: tuple[Mount, ...] = (),
               ports: tuple[str, ...] = (), gpu: str | None = None, profiles: tuple[str, ...] = ()) -> Plan:
     """A Plan for `workload` whose command is `fastsd <command...> --in-process`."""
+    from fastsd.plan import Plan
     from fastsd.registry import image_entry, image_for
 
     entry = image_entry(workload)

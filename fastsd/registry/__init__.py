@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from fastsd import __version__
 from fastsd.errors import FastsdError, bad_input, unknown_choice
 from fastsd.registry.loader import load_files
-from fastsd.registry.schema import (
-    FAMILIES,
-    BaseModelEntry,
-    CaptionerEntry,
-    ControlNetEntry,
-    ImagesFile,
-    TunnelEntry,
-)
+from fastsd.registry.names import FAMILIES
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up)
+if TYPE_CHECKING:  # the schema module is imported when a registry is loaded, not by the CLI's listing
+    from fastsd.registry.schema import (
+        BaseModelEntry,
+        CaptionerEntry,
+        ControlNetEntry,
+        ImagesFile,
+        TunnelEntry,
+    )
 
 REGISTRY_DIR = Path(__file__).parent
 
 
-@dataclass(frozen=True)
 class Registry:
     """All registries, loaded and validated."""
 
-    models: dict[str, BaseModelEntry]
-    deleted_repos: tuple[str, ...]
-    controlnets: dict[str, tuple[ControlNetEntry, ...]]
-    captioners: dict[str, CaptionerEntry]
-    images: ImagesFile
-    tunnels: dict[str, TunnelEntry]
+    __slots__ = ("models", "deleted_repos", "controlnets", "captioners", "images", "tunnels")
+
+    def __init__(self, *, models: dict[str, BaseModelEntry], deleted_repos: tuple[str, ...],
+                 controlnets: dict[str, tuple[ControlNetEntry, ...]], captioners: dict[str, CaptionerEntry],
+                 images: ImagesFile, tunnels: dict[str, TunnelEntry]):
+        self.models, self.deleted_repos, self.controlnets = models, deleted_repos, controlnets
+        self.captioners, self.images, self.tunnels = captioners, images, tunnels
 
 
 @cache

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from fastsd.registry.names import FAMILIES, PREDICTIONS, REGISTRY_FILE_NAMES  # noqa: F401 - re-exported
+
 Family = Literal["sd1", "sd2", "sdxl", "flux"]
 Prediction = Literal["epsilon", "v_prediction", "flow_matching"]
 TrainingMode = Literal["full", "lora"]
-FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "flux")
-PREDICTIONS: tuple[str, ...] = ("epsilon", "v_prediction", "flow_matching")
 _REPO = re.compile(r"[\w.-]+/[\w.-]+")
 _ID = re.compile(r"[a-z0-9][a-z0-9.-]*")
 STRICT = {"extra": "forbid"}  # pydantic config: unknown keys are errors
@@ -166,10 +166,5 @@ class TunnelsFile:
     tunnels: tuple[TunnelEntry, ...]
 
 
-REGISTRY_FILES: dict[str, type] = {
-    "models.yaml": ModelsFile,
-    "controlnets.yaml": ControlNetsFile,
-    "captioners.yaml": CaptionersFile,
-    "images.yaml": ImagesFile,
-    "tunnels.yaml": TunnelsFile,
-}
+REGISTRY_FILES: dict[str, type] = dict(zip(
+    REGISTRY_FILE_NAMES, (ModelsFile, ControlNetsFile, CaptionersFile, ImagesFile, TunnelsFile), strict=True))

@@ -136,3 +136,12 @@ def test_images_and_tunnels():
 def test_registry_entries_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         base_model("sd15").repo = "x/y"
+
+
+def test_literal_families_match_the_shared_names():
+    from typing import get_args
+
+    from fastsd.registry.names import PREDICTIONS
+    from fastsd.registry.schema import Family, Prediction
+
+    assert get_args(Family) == FAMILIES and get_args(Prediction) == PREDICTIONS

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 from fastsd.errors import bad_input
-from fastsd.plan import Mount
 
 DTYPES = ("fp16", "bf16", "fp32")
 SINGLE_SUFFIXES = (".safetensors", ".ckpt")
@@ -56,8 +55,10 @@ def check_convert_args(args) -> tuple[Path, Path, str]:
     return src, out, "to-diffusers"
 
 
-def _mounts(ctx, *paths: Path) -> tuple[Mount, ...]:
+def _mounts(ctx, *paths: Path) -> tuple:
     """Mounts for the folders of paths outside the data root (the data root is always mounted)."""
+    from fastsd.plan import Mount
+
     mounts, root = [], ctx.root.root
     for n, path in enumerate(paths):
         folder = path.parent

@@ -36,14 +36,19 @@ def list_models(args, ctx) -> int:
     """Print every registry base model (or every model on the volume with --local)."""
     if args.local:
         return list_local(ctx)
-    from dataclasses import asdict
+    from fastsd.registry import REGISTRY_DIR, load_registry
+    from fastsd.registry.loader import snapshot
 
-    from fastsd.registry import load_registry
+    # The validated snapshot is plain data: listing it needs no schema classes (fast start-up).
+    files = snapshot(REGISTRY_DIR)
+    if files is None:
+        from dataclasses import asdict
 
-    models = list(load_registry().models.values())
-    data = [asdict(m) for m in models]
-    rows = [[m.id, m.family, m.prediction, m.native_resolution, "/".join(m.training_modes),
-             "yes" if m.gated else "", m.repo] for m in models]
+        data = [asdict(m) for m in load_registry().models.values()]
+    else:
+        data = files["models.yaml"]["models"]
+    rows = [[m["id"], m["family"], m["prediction"], m["native_resolution"], "/".join(m["training_modes"]),
+             "yes" if m["gated"] else "", m["repo"]] for m in data]
     ctx.emit({"models": data}, table(rows, ["ID", "FAMILY", "PREDICTION", "PX", "TRAINING", "GATED", "REPO"]))
     return 0
 
