@@ -165,7 +165,8 @@ class Pipeline:
         resume = ["--resume"] if has_checkpoint(self.paths) else []
         if resume:
             self.say("   resuming from the newest checkpoint")
-        self.step("train", ["train", self.request.session, *self.request.train_argv, *resume,
+        # --no-export: the export step below applies the run's own export options (dtype, verify).
+        self.step("train", ["train", self.request.session, *self.request.train_argv, *resume, "--no-export",
                             *self.request.runtime_argv])
         step = trained_step(self.paths)
         if step is None:

@@ -51,6 +51,8 @@ def register(commands) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="start over, deleting earlier checkpoints")
     parser.add_argument("--accelerate-config", metavar="FILE", help="accelerate config file (multi-node)")
+    parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the single-file export when training ends (default: yes)")
     add_workload_options(parser)
     parser.set_defaults(handler=train_cmd)
 
@@ -101,6 +103,7 @@ def train_cmd(args, ctx) -> int:
     settings = resolve_settings(session, model, flags, resumed)
     check_run_inputs(ctx.root, settings)
     extra = (["--resume"] if args.resume else []) + (["--overwrite"] if args.overwrite else [])
+    extra += [] if args.export else ["--no-export"]
     plan = make_plan(ctx, "train", ["train", session.name, *settings_argv(settings), *extra],
                      session=session.name, gpu="none" if settings.cpu else "required")
     if settings.processes > 1:
@@ -110,6 +113,10 @@ def train_cmd(args, ctx) -> int:
         from fastsd.workloads.train.run import train
 
         result = train(ctx.root, settings, resume=args.resume, overwrite=args.overwrite, say=ctx.say)
+        if result and args.export:  # the main process exports, through the converter
+            from fastsd.workloads.convert.export import export_session
+
+            result["export"] = export_session(ctx.root, session.name, say=ctx.say)
         if result:
             ctx.emit(result, "")
         return 0

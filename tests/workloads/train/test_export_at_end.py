@@ -1,0 +1,21 @@
+"""The end of training writes the single-file export through the converter (unless --no-export)."""
+
+from __future__ import annotations
+
+STEPS = ("--text-encoder-steps", "1", "--unet-steps", "2", "--save-every", "0", "--in-process")
+
+
+def test_training_ends_with_a_linked_export(make_session, cli, data_root):
+    paths = make_session()
+    r = cli("train", "s", "--cpu", *STEPS)
+    assert r.code == 0, r.err
+    export = paths.export(3)
+    assert export.is_file()
+    assert (data_root.webui_models("Stable-diffusion") / export.name).resolve() == export.resolve()
+    assert cli("session", "show", "s", "--json").json()["state"]["exports"]
+
+
+def test_no_export_leaves_only_the_trained_weights(make_session, cli):
+    paths = make_session()
+    assert cli("train", "s", "--cpu", *STEPS, "--no-export").code == 0
+    assert (paths.final / "trained.json").is_file() and not paths.exports.exists()
