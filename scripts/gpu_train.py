@@ -66,7 +66,7 @@ def measure(root, preset: str, steps: int) -> dict:
     optimizer = "adamw8bit" if importlib.util.find_spec("bitsandbytes") else "adamw"
     torch.cuda.reset_peak_memory_stats()
     code = main(["--data", str(root.root), "train", "s", "--text-encoder-steps", "0", "--unet-steps", str(steps),
-                 "--save-every", "0", "--memory-preset", preset, "--optimizer", optimizer, "--overwrite",
+                 "--save-every", "0", "--memory-preset", preset, "--optimizer", optimizer, "--overwrite", "--no-export",
                  "--in-process"])
     if code != 0:
         return {"preset": preset, "error": f"exit {code}"}

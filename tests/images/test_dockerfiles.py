@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("base", "trainer", "converter", "captioner", "webui")
 WORKLOAD_IMAGES = IMAGES[1:]
 DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in IMAGES]
-SCRIPTS = sorted((ROOT / "images").glob("*/*.sh"))
+SCRIPTS = sorted((ROOT / "images").glob("*/*.sh")) + sorted((ROOT / "scripts").glob("*.sh"))
 BIN = Path(sys.executable).parent
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
