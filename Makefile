@@ -36,6 +36,10 @@ demo: install
 
 bench: install
 	$(PY) scripts/bench_cli.py
+	$(PY) scripts/bench_caption.py
+	$(PY) scripts/bench_train.py
+	$(PY) scripts/bench_convert.py
+	$(PY) scripts/bench_download.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
