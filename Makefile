@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
-export FASTSD_DATA ?= $(CURDIR)/data
 
 .PHONY: install test lint demo bench clean browser
 

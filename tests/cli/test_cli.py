@@ -68,11 +68,9 @@ def test_data_root_from_env_and_flag(tmp_path):
     assert (env_root / "sessions/a/session.yaml").exists() and (flag_root / "sessions/b/session.yaml").exists()
 
 
-def test_data_root_defaults_to_data_in_the_working_directory(tmp_path):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "FASTSD_DATA"}
-    done = run_fastsd("session", "create", "a", "--model", "sd15", env=env, cwd=tmp_path)
+def test_data_root_defaults_to_data_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("FASTSD_DATA", raising=False)
+    done = run_fastsd("session", "create", "a", "--model", "sd15", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "data/sessions/a/session.yaml").exists()
 
