@@ -49,8 +49,7 @@ def captions_section(paths: SessionPaths) -> str:
         flag = ' <span class="flag">low score</span>' if record.get("flagged") else ""
         heat = ""
         if record.get("heatmap"):
-            heat_path = Path(record["heatmap"])
-            heat_path = heat_path if heat_path.is_absolute() else paths.root / heat_path
+            heat_path = paths.heatmaps / Path(record["heatmap"]).name  # the captioner records the grid's name
             heat = figure(png_uri(heat_path), "cross-attention per token", alt=f"heatmap {record['image']}")
         rows.append(
             f'<tr><td>{figure(thumb[0] if thumb else None, record["image"], alt=record["image"])}</td>'

@@ -31,7 +31,7 @@ def finished_session(data_root):
     paths.captions_jsonl.write_text(json.dumps({
         "image": "astronaut.png", "caption": "a photo of sks person in a space suit", "source": "model",
         "model": "blip-base", "itm": 0.91, "itc": 0.42, "flagged": False,
-        "heatmap": "heatmaps/astronaut.png"}) + "\n")
+        "heatmap": "astronaut.png"}) + "\n")
     metrics = [{"step": s, "stage": "text_encoder" if s <= 5 else "unet", "loss": 1 / s, "lr": 1e-6 * s, "it_s": 2.5}
                for s in range(1, 11)]
     paths.metrics.write_text("".join(json.dumps(m) + "\n" for m in metrics))

@@ -123,6 +123,9 @@ class SessionWriter:
 def analysed_in_order(candidates: list[Candidate], settings: Settings, known: frozenset[str],
                       workers: int) -> Iterator[tuple[Candidate, Future]]:
     """(candidate, future analysis) in input order, with at most 2 x `workers` photos in flight."""
+    from fastsd.workloads.prepare.faces import load_opencv
+
+    load_opencv()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare")
     pending: deque[tuple[Candidate, Future]] = deque()
     try:

@@ -20,6 +20,15 @@ MIN_NEIGHBOURS = {FRONTAL: 10, PROFILE: 6}
 _per_thread = threading.local()  # OpenCV does not promise that one classifier is safe across threads
 
 
+def load_opencv():
+    """Import OpenCV and its data folder here, before any worker thread does: cv2's import-time
+    bootstrap is not thread-safe (threads importing it at once saw `cv2` without `cv2.data`)."""
+    import cv2
+    import cv2.data  # noqa: F401 - the cascades' folder
+
+    return cv2
+
+
 def cascade(name: str):
     """This thread's OpenCV cascade classifier `name`, from the wheel's own data folder."""
     import cv2

@@ -228,3 +228,17 @@ def test_threads_do_not_change_the_result(session, tmp_path, data_root, manifest
         return [{k: v for k, v in e.items() if k != "imported"} for e in entries]
 
     assert stable(manifest_of(session)) == stable(manifest_of(data_root.session("t")))
+
+
+def test_a_fresh_process_imports_with_threads_from_the_first_photo(session, tmp_path, data_root):
+    """OpenCV is imported before the worker threads start (its import is not thread-safe)."""
+    face = photo("astronaut")
+    variants = (face, np.fliplr(face), np.clip(face.astype(int) + 12, 0, 255).astype(np.uint8),
+                np.clip(np.fliplr(face).astype(int) - 12, 0, 255).astype(np.uint8))
+    for i, rgb in enumerate(variants):
+        save(np.ascontiguousarray(rgb), tmp_path / "in" / f"p{i}.png")
+    done = run_fastsd("--data", data_root.root, "prepare", "s", tmp_path / "in", "--runtime", "local",
+                      env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "unexpected" not in done.stdout + done.stderr
+    assert done.stdout.count("(face crop, 1 face)") == 4
