@@ -23,7 +23,8 @@ def run(volume, *argv, **kw):
 
 
 def test_run_goes_from_photos_to_an_export_and_a_rerun_skips_everything(volume, photos):
-    first = run(volume, "s1", "--photos", photos, "--model", "tiny-sd", *QUICK, "--json")
+    first = run(volume, "s1", "--photos", photos, "--model", "tiny-sd", *QUICK, "--json",
+                "--score", "--score-model", "tiny-blip", "--heatmaps")
     assert first.returncode == 0, first.stderr[-3000:]
     result = json.loads(first.stdout)
     assert result["done"] == ["session", "prepare", "caption", "train", "export"] and result["step"] == 7
@@ -35,6 +36,11 @@ def test_run_goes_from_photos_to_an_export_and_a_rerun_skips_everything(volume, 
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["skipped"] == ["session", "prepare", "caption", "train", "export"]
     assert "prepare: skipped" in again.stderr
+    from fastsd.report.page import render_report
+
+    html = render_report(volume, "s1")  # what the run produced, as the report shows it
+    assert "missing:" not in html and html.count("ITM ") == 4 and "cross-attention per token" in html
+    assert "fastsd.step" in html and "training loss per stage" in html
 
 
 def test_new_photos_are_imported_on_a_rerun(volume, photos, tmp_path):
