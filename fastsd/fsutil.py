@@ -115,6 +115,12 @@ def human_bytes(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+def tree_bytes(path: Path) -> int:
+    """The size of a file, or of every file under a folder."""
+    path = Path(path)
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def free_bytes(path: Path) -> int:
     """Free bytes on the file system holding `path` (or its nearest existing parent)."""
     path = Path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 from fastsd.cli.main import main  # noqa: E402
-from fastsd.fsutil import atomic_path  # noqa: E402
+from fastsd.fsutil import atomic_path, tree_bytes  # noqa: E402
 from fastsd.layout import resolve_data_root  # noqa: E402
 from fastsd.store.index import LocalModel, read_index, record_model  # noqa: E402
 
@@ -44,13 +44,15 @@ def build_models(root) -> None:
         record_model(root, LocalModel(
             name="tiny-sd", kind="diffusers", source="fastsd.tiny.sd (random weights)",
             path="models/diffusers/tiny-sd", family="sd1", prediction="epsilon",
-            native_resolution=TINY_RESOLUTION, training_resolutions=(TINY_RESOLUTION,), demo=True))
+            native_resolution=TINY_RESOLUTION, training_resolutions=(TINY_RESOLUTION,), demo=True,
+            size=tree_bytes(root.diffusers_model("tiny-sd"))))
         print("built tiny-sd (random SD1-style model, 64 px)")
     if "tiny-blip" not in index:
         with atomic_path(root.captioner_model("tiny-blip"), directory=True) as tmp:
             build_tiny_blip(tmp)
         record_model(root, LocalModel(name="tiny-blip", kind="captioner", source="fastsd.tiny.blip (random weights)",
-                                      path="models/captioners/tiny-blip", demo=True))
+                                      path="models/captioners/tiny-blip", demo=True,
+                                      size=tree_bytes(root.captioner_model("tiny-blip"))))
         print("built tiny-blip (random BLIP captioner and matcher)")
 
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input, unknown_choice
-from fastsd.fsutil import clean_stale_temps, require_free_space
+from fastsd.fsutil import clean_stale_temps, require_free_space, tree_bytes
 from fastsd.layout import DataRoot, validate_name
 from fastsd.lock import hold_lock
 from fastsd.store import hub
@@ -141,7 +141,7 @@ def _pull_path(root, parsed: Source, kind, name, sha256, link, trust_pickle) -> 
     model_name = name or validate_name(parsed.path.name, "model name")
     final = model_folder(root, found.kind) / model_name
     check_slot(root, model_name, parsed.text, final)
-    size = sum(p.stat().st_size for p in parsed.path.rglob("*") if p.is_file())
+    size = tree_bytes(parsed.path)
     if how == "copy":
         require_free_space(final.parent, size, f"copying {parsed.path}")
     place(parsed.path, final, how=how)
