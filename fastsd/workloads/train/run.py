@@ -6,6 +6,8 @@ import os
 import shutil
 import time
 from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
 from fastsd.models import resolve_model
@@ -50,11 +52,27 @@ def _discard_previous_run(paths) -> None:
     paths.metrics.unlink(missing_ok=True)
 
 
+class TrainLog:
+    """logs/train.log: one timestamped line per event of a run (start, checkpoints, end, failure)."""
+
+    def __init__(self, path: Path, say):
+        self.path, self.say = path, say
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, text: str, *, show: bool = True) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {text}\n")
+        if show:
+            self.say(text)
+
+
 class SessionProgress:
     """Writes trained_steps / total_steps / last_checkpoint into session.yaml (lock already held)."""
 
-    def __init__(self, root, name: str):
+    def __init__(self, root, name: str, log=None):
         self.root, self.name, self.last_write = root, name, 0.0
+        self.log = log or (lambda text, show=True: None)
 
     def update(self, **state) -> None:
         session = load_session(self.root, self.name)
@@ -66,6 +84,7 @@ class SessionProgress:
     def on_step(self, step: int, checkpoint: int | None) -> None:
         if checkpoint is not None:
             self.update(trained_steps=step, last_checkpoint=checkpoint)
+            self.log(f"checkpoint step {checkpoint} written", show=False)
         elif time.monotonic() - self.last_write > SESSION_UPDATE_S:
             self.update(trained_steps=step)
 
@@ -97,22 +116,30 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
     with session_lock(root, settings.session) if main else nullcontext():
         paths, base, examples = check_run_inputs(root, settings)
         resume_path = resume_point(paths, resume, overwrite)
-        progress = SessionProgress(root, settings.session)
+        log = TrainLog(paths.train_log, say) if main else say
+        progress = SessionProgress(root, settings.session, log if main else None)
         if main:
             if overwrite and not resume:
                 _discard_previous_run(paths)
             _record_settings(root, settings)
-            say(f"training {settings.session}: {settings.mode} mode, {settings.total_steps} steps "
+            log(f"training {settings.session}: {settings.mode} mode, {settings.total_steps} steps "
                 + (f"(resuming from {resume_path.name})" if resume_path else "(from the base model)"))
         accelerator.wait_for_everyone()
         trainer = Trainer(settings, paths, base, examples, accelerator, on_progress=progress.on_step)
         try:
             final = trainer.run(resume_path)
         except torch.cuda.OutOfMemoryError:
-            raise _out_of_memory(paths, settings) from None
+            error = _out_of_memory(paths, settings)
+            if main:
+                log(f"failed: {error.message}", show=False)
+            raise error from None
+        except Exception as exc:
+            if main:
+                log(f"failed: {type(exc).__name__}: {exc}", show=False)
+            raise
         if main:
             progress.update(trained_steps=settings.total_steps)
-            say(f"trained {settings.total_steps} steps; weights in {final}")
+            log(f"trained {settings.total_steps} steps; weights in {final}")
     return {"session": settings.session, "final": str(final), "steps": settings.total_steps} if main else {}
 
 

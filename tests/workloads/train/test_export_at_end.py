@@ -19,3 +19,13 @@ def test_no_export_leaves_only_the_trained_weights(make_session, cli):
     paths = make_session()
     assert cli("train", "s", "--cpu", *STEPS, "--no-export").code == 0
     assert (paths.final / "trained.json").is_file() and not paths.exports.exists()
+
+
+def test_train_log_records_the_run(make_session, cli):
+    paths = make_session()
+    assert cli("train", "s", "--cpu", "--text-encoder-steps", "1", "--unet-steps", "3", "--save-every", "2",
+               "--save-from", "2", "--no-export", "--in-process").code == 0
+    lines = paths.train_log.read_text().splitlines()
+    assert "training s: full mode, 4 steps (from the base model)" in lines[0]
+    assert any(line.endswith("checkpoint step 2 written") for line in lines)
+    assert "trained 4 steps" in lines[-1]
