@@ -13,6 +13,12 @@ from fastsd.report.svg import line_chart
 from fastsd.session import create_session, edit_session
 from tests.report.browser import chromium, dump_dom, screenshot
 
+needs_browser = pytest.mark.skipif(
+    chromium() is None and not os.environ.get("FASTSD_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium (make test installs it; CI sets FASTSD_REQUIRE_BROWSER=1)",
+)
+
+
 
 @pytest.fixture
 def finished_session(data_root):
@@ -75,12 +81,6 @@ def test_line_chart_draws_one_polyline_per_series():
     svg = line_chart({"a": [(0, 1), (1, 2)], "b": [(0, 3), (2, 1)]}, title="t")
     assert svg.count("<polyline") == 2 and svg.startswith("<svg")
     assert "no data" in line_chart({}, title="empty")
-
-
-needs_browser = pytest.mark.skipif(
-    chromium() is None and not os.environ.get("FASTSD_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium (make test installs it; CI sets FASTSD_REQUIRE_BROWSER=1)",
-)
 
 
 @needs_browser
