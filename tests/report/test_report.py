@@ -19,7 +19,6 @@ needs_browser = pytest.mark.skipif(
 )
 
 
-
 @pytest.fixture
 def finished_session(data_root):
     """A session with every artefact the workloads write: photos, captions, metrics, samples, export."""
