@@ -140,20 +140,25 @@ def require_free_space(path: Path, needed: int, what: str) -> None:
         )
 
 
-def read_jsonl(path: Path, warn=None) -> list[dict]:
-    """The JSON objects of a .jsonl file ([] when absent); other lines are skipped, told to `warn`."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+def jsonl_lines(path: Path):
+    """(line number, the line's JSON object or None when it is not one) for each non-blank line."""
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError:
             row = None
-        if isinstance(row, dict):
+        yield number, row if isinstance(row, dict) else None
+
+
+def read_jsonl(path: Path, warn=None) -> list[dict]:
+    """The JSON objects of a .jsonl file ([] when absent); other lines are skipped, told to `warn`."""
+    if not Path(path).is_file():
+        return []
+    rows = []
+    for number, row in jsonl_lines(path):
+        if row is not None:
             rows.append(row)
         elif warn is not None:
             warn(f"{path}:{number}: not a JSON object, ignored")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
-from fastsd.fsutil import atomic_path
+from fastsd.fsutil import atomic_path, jsonl_lines
 
 # Attention and MLP projections of the text decoder only: the vision encoder stays frozen.
 TARGET_MODULES = r".*text_decoder\..*\.(query|key|value|dense)$"
@@ -29,14 +29,8 @@ def read_pairs(path: Path) -> list[Pair]:
     if not path.is_file():
         raise bad_input(f"--pairs {path}: no such file", 'write one JSON line per image: {"image": "a.png", "caption": "..."}')
     pairs, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict) or not isinstance(row.get("image"), str) or not isinstance(row.get("caption"), str):
+    for number, row in jsonl_lines(path):
+        if row is None or not isinstance(row.get("image"), str) or not isinstance(row.get("caption"), str):
             problems.append(f"{path}:{number}: needs a JSON object with string fields image and caption")
             continue
         image = (path.parent / row["image"]).resolve()
