@@ -192,12 +192,12 @@ class Trainer:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             state.step, state.stage = step + 1, name
-            state.data_order = epoch_order(s.seed, (state.step * world * s.batch_size) // count, count)
             self.progress.step(state.step, name, float(loss.detach().item()), lr)
             kill_point("step", state.step)
             checkpoint = None
             if state.step in save_steps:
                 state.elapsed_s = self.progress.elapsed_s
+                state.data_order = epoch_order(s.seed, (state.step * world * s.batch_size) // count, count)
                 if self.main:
                     write_trained_folder(self.paths.checkpoint(state.step), s, state, self.trainables,
                                          raw_optimizer, schedule)
