@@ -33,13 +33,14 @@ fi
   | tee -a "$OUT/gpu.txt"
 
 status=0
-echo "== gpu-marked tests"
-"$PY" -m pytest -q -m gpu tests 2>&1 | tee "$OUT/tests.txt" || status=1
 echo "== trainer: full-size SD1.5 architecture, 512 px, $STEPS steps per preset ($PRESETS)"
 "$PY" scripts/gpu_train.py --steps "$STEPS" --presets "$PRESETS" --json "$OUT/gpu_train.json" || status=1
 echo "== captioner: blip-base architecture, batch 1 and 32"
 "$PY" scripts/gpu_caption.py --batches 1,32 --images 64 || status=1
 echo "== converter: full-size SD1.5 to fp16 (CPU work, timed on this machine)"
 "$PY" scripts/bench_convert.py | tee "$OUT/bench_convert.txt" || status=1
+echo "== gpu-marked tests"
+mapfile -t GPU_TESTS < <(grep -rl "mark.gpu" tests --include='*.py')
+"$PY" -m pytest -q -p no:cacheprovider -m gpu "${GPU_TESTS[@]}" 2>&1 | tee "$OUT/tests.txt" || status=1
 "$PY" scripts/gpu_results.py "$OUT" | tee "$OUT/results.md"
 exit $status
