@@ -24,6 +24,15 @@ def trim_metrics(path: Path, last_step: int) -> None:
     atomic_write_text(path, "".join(f"{line}\n" for line in keep))
 
 
+def peak_vram_gib() -> float | None:
+    """The peak GPU memory this process allocated so far (GiB), or None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**30, 3)
+
+
 class Progress:
     """Writes one metrics line per step and drives the terminal progress bar (main process)."""
 
@@ -51,6 +60,9 @@ class Progress:
         rate = (step - self.start_step) / run if run > 0 else 0.0
         line = {"step": step, "stage": stage, "loss": round(loss, 6), "lr": lr, "it_s": round(rate, 4),
                 "elapsed_s": round(self.elapsed_s, 3)}
+        vram = peak_vram_gib()
+        if vram is not None:
+            line["peak_vram_gib"] = vram
         self.handle.write(json.dumps(line) + "\n")
         self.handle.flush()
         self.bar.set_postfix(stage=stage, loss=f"{loss:.4f}", refresh=False)
