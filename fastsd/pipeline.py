@@ -100,14 +100,20 @@ class Pipeline:
     """Runs the steps of one request through `invoke` (the fastsd CLI), saying what it does."""
 
     def __init__(self, root: DataRoot, request: RunRequest, invoke: Callable[[list[str]], int],
-                 say: Callable[[str], None]):
+                 say: Callable[[str], None], *, dry_run: bool = False):
         self.root, self.request, self.invoke, self.say = root, request, invoke, say
         self.paths = root.session(request.session)
+        self.dry_run = dry_run
         self.done: list[str] = []
         self.skipped: list[str] = []
+        self.planned: list[str] = []  # with dry_run: the commands a run would execute
 
     def step(self, name: str, argv: list[str]) -> None:
         """Run one fastsd command as a step; a failure stops the run naming the step."""
+        if self.dry_run:
+            self.say(f"== {name}: would run fastsd {' '.join(argv)}")
+            self.planned.append("fastsd " + " ".join(argv))
+            return
         self.say(f"== {name}: fastsd {' '.join(argv)}")
         code = self.invoke(argv)
         if code != 0:
@@ -134,6 +140,15 @@ class Pipeline:
         if not r.model:
             raise bad_input(f"session {r.session} does not exist and no --model was given",
                             f"fastsd run {r.session} --photos DIR --model sd15")
+        if self.dry_run:
+            from fastsd.layout import validate_name
+            from fastsd.models import check_resolution, resolve_model
+
+            model = resolve_model(self.root, r.model)
+            check_resolution(model, r.resolution or model.native_resolution)
+            self.say(f"== session: would create {validate_name(r.session)} for {model.id}")
+            self.planned.append(f"fastsd session create {r.session} --model {model.id}")
+            return
         self.say(f"== session: creating {r.session} for {r.model}")
         create_session(self.root, r.session, r.model, r.resolution, r.token)
         self.done.append("session")
@@ -144,20 +159,21 @@ class Pipeline:
             return
         self.step("prepare", ["prepare", self.request.session, *self.request.photos,
                               *self.request.prepare_argv, *self.request.runtime_argv])
-        mark_done(self.paths, "prepare", photos=fingerprint)
+        if not self.dry_run:
+            mark_done(self.paths, "prepare", photos=fingerprint)
 
     def caption(self) -> None:
         if not self.request.caption:
             self.skip("caption", "--no-caption")
             return
         missing = uncaptioned(self.paths)
-        if not missing:
+        if not missing and not (self.dry_run and any(" prepare " in c for c in self.planned)):
             self.skip("caption", "every prepared image has its caption")
             return
         self.step("caption", ["caption", self.request.session, *self.request.caption_argv,
                               *self.request.runtime_argv])
 
-    def train(self) -> int:
+    def train(self) -> int | None:
         step = trained_step(self.paths)
         if step is not None:
             self.skip("train", f"final weights at step {step} (fastsd train {self.request.session} --overwrite to redo)")
@@ -168,17 +184,21 @@ class Pipeline:
         # --no-export: the export step below applies the run's own export options (dtype, verify).
         self.step("train", ["train", self.request.session, *self.request.train_argv, *resume, "--no-export",
                             *self.request.runtime_argv])
+        if self.dry_run:
+            return None
         step = trained_step(self.paths)
         if step is None:
             raise FastsdError("training ended without final weights", f"look at {self.paths.train_log}")
         return step
 
-    def export(self, step: int) -> Path:
-        existing = export_of(self.paths, step)
+    def export(self, step: int | None) -> Path | None:
+        existing = export_of(self.paths, step) if step is not None else None
         if existing:
             self.skip("export", f"{existing.name} exists")
             return existing
         self.step("export", ["export", self.request.session, *self.request.export_argv, *self.request.runtime_argv])
+        if self.dry_run:
+            return None
         exported = export_of(self.paths, step)
         if exported is None:
             raise FastsdError(f"export of step {step} did not appear in {self.paths.exports}")
@@ -195,5 +215,7 @@ class Pipeline:
         if self.request.serve:
             self.step("serve", ["webui", "--model", self.request.session, *self.request.webui_argv,
                                 *self.request.runtime_argv])
+        if self.dry_run:
+            return {"session": self.request.session, "planned": self.planned, "skipped": self.skipped}
         return {"session": self.request.session, "done": self.done, "skipped": self.skipped,
                 "step": step, "export": str(exported)}

@@ -41,6 +41,8 @@ def test_run_goes_from_photos_to_an_export_and_a_rerun_skips_everything(volume, 
     html = render_report(volume, "s1")  # what the run produced, as the report shows it
     assert "missing:" not in html and html.count("ITM ") == 4 and "cross-attention per token" in html
     assert "fastsd.step" in html and "training loss per stage" in html
+    nothing = run(volume, "s1", "--photos", photos, *QUICK, "--dry-run")
+    assert nothing.returncode == 0 and "nothing to do" in nothing.stdout
 
 
 def test_new_photos_are_imported_on_a_rerun(volume, photos, tmp_path):
@@ -73,6 +75,9 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
     os.killpg(process.pid, signal.SIGKILL)  # the run and its training child, like a vanished box
     process.wait()
     assert trained_step(volume.session("s1")) is None
+    plan = run(volume, *argv, "--dry-run", "--json")
+    assert [c.split()[1] for c in json.loads(plan.stdout)["planned"]] == ["train", "export"]
+    assert "--resume" in json.loads(plan.stdout)["planned"][0]
     again = run(volume, *argv)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "prepare: skipped" in again.stdout and "caption: skipped" in again.stdout
@@ -104,3 +109,15 @@ def test_photos_fingerprint_follows_the_files(photos, tmp_path):
     assert photos_fingerprint((str(copy),)) == before
     (copy / "b.png").write_bytes(b"x")
     assert photos_fingerprint((str(copy),)) != before
+
+
+def test_dry_run_says_what_would_run_and_changes_nothing(volume, photos, cli):
+    before = sorted(p.relative_to(volume.root) for p in volume.root.rglob("*"))
+    result = cli("run", "s1", "--photos", photos, "--model", "tiny-sd", *QUICK, "--dry-run", "--json")
+    assert result.code == 0, result.err
+    planned = result.json()["planned"]
+    assert [c.split()[1] for c in planned] == ["session", "prepare", "caption", "train", "export"]
+    assert "--no-export" in planned[3] and "--resume" not in planned[3]
+    assert sorted(p.relative_to(volume.root) for p in volume.root.rglob("*")) == before
+    bad = cli("run", "s1", "--photos", photos, "--model", "tiny-sd", "--resolution", "512", "--dry-run")
+    assert bad.code == 2 and "resolution 512 is not supported by tiny-sd" in bad.err

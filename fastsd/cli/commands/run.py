@@ -41,6 +41,8 @@ def register(commands) -> None:
     serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI")
     parser.add_argument("--runtime", choices=("auto", "local", "docker"), default="auto",
                         help="where each step runs (default auto)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="say which steps would run (and their commands) or be skipped; change nothing")
     parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS)
 
 
@@ -103,7 +105,12 @@ def run_cmd(args, ctx) -> int:
         with quiet:
             return main(["--data", str(ctx.root.root), *argv], runner=ctx.runner)
 
-    result = Pipeline(ctx.root, build_request(args), invoke, ctx.say).run()
+    result = Pipeline(ctx.root, build_request(args), invoke, ctx.say, dry_run=args.dry_run).run()
+    if args.dry_run:
+        text = "\n".join(["would run:", *(f"  {c}" for c in result["planned"])] if result["planned"]
+                         else ["nothing to do"])
+        ctx.emit(result, text)
+        return 0
     lines = [f"done: {', '.join(result['done']) or 'nothing to do'}",
              f"skipped: {', '.join(result['skipped']) or 'none'}",
              f"export: {result['export']} (step {result['step']})"]
