@@ -135,6 +135,9 @@ class Pipeline:
             if r.model and r.model != session.model:
                 raise bad_input(f"session {r.session} exists for model {session.model}, not {r.model}",
                                 f"drop --model, or use another session name than {r.session}")
+            if r.resolution and r.resolution != session.resolution:
+                raise bad_input(f"session {r.session} trains at {session.resolution} px, not {r.resolution}",
+                                f"drop --resolution, or use another session name than {r.session}")
             self.skip("session", f"reusing session {r.session} ({session.model})")
             return
         if not r.model:

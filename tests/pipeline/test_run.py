@@ -92,6 +92,7 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
         (["s1", "--photos", "PHOTOS"], "session s1 does not exist and no --model was given"),
         (["s1", "--photos", "/no/such/photos", "--model", "tiny-sd"], "--photos /no/such/photos: no such file"),
         (["taken", "--photos", "PHOTOS", "--model", "tiny-sd"], "session taken exists for model sd15, not tiny-sd"),
+        (["taken", "--photos", "PHOTOS", "--resolution", "576"], "session taken trains at 512 px, not 576"),
     ],
 )
 def test_bad_runs_are_refused_before_any_work(volume, photos, argv, message):
