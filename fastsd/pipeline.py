@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,8 +18,6 @@ from pathlib import Path
 from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_write_json, read_jsonl
 from fastsd.layout import DataRoot, SessionPaths
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,10 @@ def trained_step(paths: SessionPaths) -> int | None:
     info = paths.final / "trained.json"
     if not info.is_file():
         return None
-    return int(json.loads(info.read_text(encoding="utf-8"))["step"])
+    try:
+        return int(json.loads(info.read_text(encoding="utf-8"))["step"])
+    except (ValueError, KeyError, TypeError):
+        raise FastsdError(f"{info} is damaged (no step)", "train again: fastsd train NAME --overwrite") from None
 
 
 def has_checkpoint(paths: SessionPaths) -> bool:
@@ -93,7 +95,8 @@ def export_of(paths: SessionPaths, step: int) -> Path | None:
 def uncaptioned(paths: SessionPaths) -> list[str]:
     """Prepared images without a record in captions.jsonl."""
     captioned = {row.get("image") for row in read_jsonl(paths.captions_jsonl)}
-    return [row["prepared"] for row in read_jsonl(paths.prepared_jsonl) if row["prepared"] not in captioned]
+    prepared = [row.get("prepared") for row in read_jsonl(paths.prepared_jsonl)]
+    return [name for name in prepared if isinstance(name, str) and name not in captioned]
 
 
 class Pipeline:
@@ -110,11 +113,12 @@ class Pipeline:
 
     def step(self, name: str, argv: list[str]) -> None:
         """Run one fastsd command as a step; a failure stops the run naming the step."""
+        command = shlex.join(["fastsd", *argv])  # printed so it can be pasted into a shell
         if self.dry_run:
-            self.say(f"== {name}: would run fastsd {' '.join(argv)}")
-            self.planned.append("fastsd " + " ".join(argv))
+            self.say(f"== {name}: would run {command}")
+            self.planned.append(command)
             return
-        self.say(f"== {name}: fastsd {' '.join(argv)}")
+        self.say(f"== {name}: {command}")
         code = self.invoke(argv)
         if code != 0:
             raise FastsdError(f"step {name} failed (exit status {code})",
@@ -135,6 +139,9 @@ class Pipeline:
             if r.model and r.model != session.model:
                 raise bad_input(f"session {r.session} exists for model {session.model}, not {r.model}",
                                 f"drop --model, or use another session name than {r.session}")
+            if r.token and r.token != session.token:
+                raise bad_input(f"session {r.session} uses the token {session.token!r}, not {r.token!r}",
+                                f"drop --token, or use another session name than {r.session}")
             if r.resolution and r.resolution != session.resolution:
                 raise bad_input(f"session {r.session} trains at {session.resolution} px, not {r.resolution}",
                                 f"drop --resolution, or use another session name than {r.session}")
@@ -146,11 +153,13 @@ class Pipeline:
         if self.dry_run:
             from fastsd.layout import validate_name
             from fastsd.models import check_resolution, resolve_model
+            from fastsd.session import check_token
 
             model = resolve_model(self.root, r.model)
-            check_resolution(model, r.resolution or model.native_resolution)
-            self.say(f"== session: would create {validate_name(r.session)} for {model.id}")
-            self.planned.append(f"fastsd session create {r.session} --model {model.id}")
+            px = check_resolution(model, r.resolution or model.native_resolution)
+            argv = ["session", "create", validate_name(r.session), "--model", model.id, "--resolution", str(px)]
+            argv += ["--token", check_token(r.token)] if r.token else []
+            self.step("session", argv)
             return
         self.say(f"== session: creating {r.session} for {r.model}")
         create_session(self.root, r.session, r.model, r.resolution, r.token)

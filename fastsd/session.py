@@ -75,6 +75,13 @@ class SessionFile(Strict):
         return value
 
 
+def check_token(token: str) -> str:
+    """`token` when it is a valid instance token, else a bad-input error saying what works."""
+    if not _TOKEN.fullmatch(token):
+        raise bad_input(f"invalid token {token!r}", "use 1-48 letters, digits, spaces, '-' or '_'")
+    return token
+
+
 def default_training(model: ModelInfo) -> TrainingSettings:
     """The registry's training defaults for `model`."""
     values = {k: v for k, v in asdict(model.defaults).items() if v is not None}

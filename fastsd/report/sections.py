@@ -13,13 +13,18 @@ from fastsd.report.images import boxed_figure, figure, png_uri, thumbnail_uri
 from fastsd.report.svg import line_chart
 
 
+def _rows_with(rows: list[dict], **kinds) -> list[dict]:
+    """The rows holding every named key with a value of the given type (damaged rows are left out)."""
+    return [row for row in rows if all(isinstance(row.get(key), kind) for key, kind in kinds.items())]
+
+
 def _empty(text: str) -> str:
     return f'<p class="empty">{escape(text)}</p>'
 
 
 def photos_section(paths: SessionPaths) -> str:
     """Each raw photo with its crop box and faces, beside the prepared crop."""
-    entries = read_jsonl(paths.prepared_jsonl)
+    entries = _rows_with(read_jsonl(paths.prepared_jsonl), raw=str, prepared=str, crop_box=list)
     if not entries:
         return _empty("no photos imported yet (fastsd prepare)")
     rows = []
@@ -38,7 +43,7 @@ def photos_section(paths: SessionPaths) -> str:
 
 def captions_section(paths: SessionPaths) -> str:
     """Each caption with its match scores and cross-attention heatmap."""
-    records = read_jsonl(paths.captions_jsonl)
+    records = _rows_with(read_jsonl(paths.captions_jsonl), image=str)
     if not records:
         return _empty("no captions yet (fastsd caption)")
     rows = []
@@ -62,7 +67,7 @@ def captions_section(paths: SessionPaths) -> str:
 
 def training_section(paths: SessionPaths) -> str:
     """Loss per stage and learning rate, from logs/metrics.jsonl."""
-    metrics = [m for m in read_jsonl(paths.metrics) if "step" in m and "loss" in m]
+    metrics = _rows_with(read_jsonl(paths.metrics), step=(int, float), loss=(int, float))
     if not metrics:
         return _empty("no training metrics yet (fastsd train)")
     loss: dict[str, list] = {}

@@ -43,7 +43,7 @@ def read_index(root: DataRoot) -> dict[str, LocalModel]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {name: LocalModel.model_validate(entry) for name, entry in data.get("models", {}).items()}
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise FastsdError(f"{path} is damaged: {exc}", "restore it or remove it and pull again") from None
 
 

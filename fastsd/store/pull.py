@@ -80,6 +80,13 @@ def pull(root: DataRoot, source: str, *, kind: str | None = None, name: str | No
     parsed = parse_source(source)
     if link and parsed.kind != "path":
         raise bad_input("--link works only for a local path", "drop --link")
+    if headers and parsed.kind != "url":
+        raise bad_input("--header works only for an http(s) URL", "drop --header")
+    single_file = parsed.kind == "url" or (parsed.kind == "hub" and parsed.file) or \
+        (parsed.kind == "path" and parsed.path is not None and parsed.path.is_file())
+    if sha256 and not single_file:
+        raise bad_input(f"--sha256 checks a single file, and {source} is not one",
+                        "drop --sha256, or pull one file (a URL, hf:owner/repo/file or a file path)")
     root.ensure()
     if parsed.kind == "registry":
         return _pull_registry(root, parsed.text, kind, name)

@@ -37,6 +37,8 @@ def url_from_ngrok_api(api_base: str, timeout: float = 3.0) -> str | None:
             data = json.loads(response.read().decode("utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(data, dict) or not isinstance(data.get("tunnels", []), list):
+        return None  # not the agent's answer (yet): keep waiting
     urls = [t.get("public_url") for t in data.get("tunnels", []) if isinstance(t, dict)]
     urls = [u for u in urls if isinstance(u, str) and u]
     https = [u for u in urls if u.startswith("https://")]

@@ -40,7 +40,7 @@ def test_session_lifecycle(cli):
         (["session", "create", "x"], "error: the following arguments are required: --model", "hint: see:"),
         (["nosuch"], "error: argument COMMAND: invalid choice: 'nosuch'", "hint: see: fastsd --help"),
         (["plan"], "error: fastsd plan needs a workload command", "hint:"),
-        (["plan", "models", "list"], "error: unrecognized arguments: --dry-run", "hint:"),
+        (["plan", "models", "list"], "error: 'models' is not a workload command", "hint: plan a workload"),
     ],
 )
 def test_bad_input_exits_2_with_error_and_hint(cli, argv, error, hint):

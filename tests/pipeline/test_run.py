@@ -93,6 +93,8 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
         (["s1", "--photos", "/no/such/photos", "--model", "tiny-sd"], "--photos /no/such/photos: no such file"),
         (["taken", "--photos", "PHOTOS", "--model", "tiny-sd"], "session taken exists for model sd15, not tiny-sd"),
         (["taken", "--photos", "PHOTOS", "--resolution", "576"], "session taken trains at 512 px, not 576"),
+        (["taken", "--photos", "PHOTOS", "--token", "zzz"], "session taken uses the token 'sks', not 'zzz'"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--token", "bad!!", "--dry-run"], "invalid token 'bad!!'"),
     ],
 )
 def test_bad_runs_are_refused_before_any_work(volume, photos, argv, message):
@@ -119,6 +121,7 @@ def test_dry_run_says_what_would_run_and_changes_nothing(volume, photos, cli):
     planned = result.json()["planned"]
     assert [c.split()[1] for c in planned] == ["session", "prepare", "caption", "train", "export"]
     assert "--no-export" in planned[3] and "--resume" not in planned[3]
+    assert planned[0] == "fastsd session create s1 --model tiny-sd --resolution 64"
     assert sorted(p.relative_to(volume.root) for p in volume.root.rglob("*")) == before
     bad = cli("run", "s1", "--photos", photos, "--model", "tiny-sd", "--resolution", "512", "--dry-run")
     assert bad.code == 2 and "resolution 512 is not supported by tiny-sd" in bad.err

@@ -96,3 +96,14 @@ def test_chromium_check_catches_a_broken_image(data_root, finished_session):
     html = render_report(data_root, "demo").replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1)
     finished_session.report.write_text(html)
     assert 'data-broken="1"' in dump_dom(finished_session.report)
+
+
+def test_damaged_rows_are_left_out_not_fatal(data_root, finished_session):
+    with open(finished_session.prepared_jsonl, "a") as handle:
+        handle.write('{"prepared": "ghost.png"}\n[1, 2]\n')
+    with open(finished_session.metrics, "a") as handle:
+        handle.write('{"step": "x", "loss": 1}\n')
+    with open(finished_session.captions_jsonl, "a") as handle:
+        handle.write('{"caption": "no image"}\n')
+    html = render_report(data_root, "demo")
+    assert "ghost.png" not in html and "no image" not in html and "10 logged steps" in html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 
 import pytest
 
@@ -142,3 +143,22 @@ def test_bad_options_are_refused(data_root, server):
         pull(data_root, url, name="../evil")
     with pytest.raises(FastsdError, match="single file, not a diffusers folder"):
         pull(data_root, url, kind="diffusers", progress=False)
+
+
+@pytest.mark.parametrize("source, options, message", [
+    ("sd15", {"headers": ("X-Key: 1",)}, "--header works only for an http(s) URL"),
+    ("hf:owner/repo", {"sha256": "a" * 64}, "--sha256 checks a single file"),
+    ("sd15", {"sha256": "a" * 64}, "--sha256 checks a single file"),
+])
+def test_options_a_source_cannot_use_are_refused(data_root, source, options, message):
+    with pytest.raises(FastsdError, match=re.escape(message)):
+        pull(data_root, source, **options)
+    assert not data_root.model_index.exists()
+
+
+@pytest.mark.parametrize("content", ["[]", '{"models": []}', '{"models": {"x": 3}}'])
+def test_a_damaged_index_is_named(data_root, content):
+    data_root.model_index.parent.mkdir(parents=True)
+    data_root.model_index.write_text(content)
+    with pytest.raises(FastsdError, match="index.json is damaged"):
+        read_index(data_root)

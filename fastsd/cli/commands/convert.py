@@ -42,6 +42,8 @@ def check_convert_args(args) -> tuple[Path, Path, str]:
             raise bad_input(f"--to {out.name}: a {fmt} output must end in .{fmt}", f"e.g. --to model.{fmt}")
         if args.config or args.prediction:
             raise bad_input("--config and --prediction apply to single file -> diffusers only")
+        if args.verify and fmt == "ckpt":
+            raise bad_input("--verify checks .safetensors output only", "drop --verify or use --format safetensors")
         args.fmt = fmt
         return src, out, "to-single"
     if src.suffix not in SINGLE_SUFFIXES:
@@ -50,6 +52,9 @@ def check_convert_args(args) -> tuple[Path, Path, str]:
         raise bad_input("--format and --verify apply to diffusers -> single file only")
     if out.suffix in SINGLE_SUFFIXES:
         raise bad_input(f"--to {out.name}: a single file converts to a diffusers folder", "e.g. --to models/my-model")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        # the output folder is replaced whole: never swallow a folder that already holds something
+        raise bad_input(f"--to {out} already exists and is not empty", "give a new folder (it is created)")
     if args.config and not (Path(args.config) / "model_index.json").is_file():
         raise bad_input(f"--config {args.config} is not a diffusers folder (no model_index.json)")
     return src, out, "to-diffusers"

@@ -21,7 +21,9 @@ def run_plan(args, ctx) -> int:
     if not args.workload_argv:
         raise bad_input("fastsd plan needs a workload command", "e.g. fastsd plan train mysession")
     global_args = ["--data", str(ctx.root.root)] + (["--json"] if ctx.json else [])
-    inner = build_parser().parse_args([*global_args, *args.workload_argv, "--dry-run"])
+    inner = build_parser().parse_args([*global_args, *args.workload_argv])
     if not hasattr(inner, "dry_run"):
-        raise bad_input(f"{args.workload_argv[0]!r} is not a workload command", "workloads take --dry-run")
+        raise bad_input(f"{args.workload_argv[0]!r} is not a workload command",
+                        "plan a workload: prepare, caption, train, export, convert, webui or run")
+    inner.dry_run = True
     return int(inner.handler(inner, ctx) or 0)

@@ -71,6 +71,7 @@ def test_existing_output_survives_a_failed_conversion(cli, tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["--to", "x.ckpt", "--format", "safetensors"], "must end in .safetensors"),
     (["--to", "x.safetensors", "--prediction", "epsilon"], "single file -> diffusers only"),
+    (["--to", "x.ckpt", "--verify"], "--verify checks .safetensors output only"),
 ])
 def test_bad_option_combinations(cli, tiny_models, argv, message):
     result = cli("convert", tiny_models["sd1"], *argv, "--in-process")
@@ -94,3 +95,14 @@ def test_validation_catches_a_missing_family_key(tiny_models, tmp_path):
     with pytest.raises(FastsdError) as error:
         validate_single_file(tmp_path / "bad.safetensors", FAMILIES["sd1"])
     assert "quant_conv" in error.value.message and "diffusers naming" in error.value.message
+
+
+def test_a_non_empty_output_folder_is_never_replaced(cli, tmp_path):
+    single = tmp_path / "m.safetensors"
+    single.write_bytes(b"not read: the output folder is checked first")
+    keep = tmp_path / "models"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("mine")
+    result = cli("convert", single, "--to", keep, "--in-process")
+    assert result.code == 2 and "already exists and is not empty" in result.err
+    assert (keep / "precious.txt").read_text() == "mine"
