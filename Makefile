@@ -52,18 +52,52 @@ generate: install  ## regenerate checked-in artefacts: compiled registry, JSON s
 REGISTRY ?= ghcr.io/fastsd
 VERSION ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' fastsd/__init__.py)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-IMAGES := base trainer converter captioner webui
+# What `make images` builds; webui needs GitHub (A1111 and its repositories are cloned at build).
+IMAGES ?= base trainer converter captioner webui
+BUILDABLE_HERE := base trainer converter captioner
+BASE_OS ?= debian:bookworm-slim
+# DOCKER: a client that builds with BuildKit (docker-ce with buildx, or Debian's docker.io 20.10).
+DOCKER ?= docker
+# NETWORK=host for machines where builds may only use the host network; PIP_CA=/path/ca.pem
+# for a proxy that intercepts TLS (given to pip as a build secret, never stored in a layer).
+NETWORK ?=
+PIP_CA ?=
+BUILD_FLAGS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+  --build-arg BASE_OS=$(BASE_OS) --build-arg BASE_IMAGE=$(REGISTRY)/fastsd-base:$(VERSION) \
+  $(if $(NETWORK),--network $(NETWORK)) $(if $(PIP_CA),--secret id=pip_ca$(comma)src=$(PIP_CA))
+comma := ,
+DESCRIPTION_trainer := Fine-tunes Stable Diffusion (DreamBooth, LoRA)
+DESCRIPTION_converter := Converts between diffusers folders and single-file checkpoints
+DESCRIPTION_captioner := Prepares photos and captions them with BLIP
 
-.PHONY: images push lock lint-images
+.PHONY: images push lock lint-images engine base-os test-images
+
+# A Docker engine with Compose v2 (installs and starts Debian's docker.io where none answers).
+engine:
+	bash scripts/docker_engine.sh
+
+# The OS image the base builds FROM: pulled, or made locally (debootstrap) where no registry answers.
+base-os:
+	DOCKER=$(DOCKER) bash scripts/debian_base.sh $(BASE_OS)
 
 # base first: the other images build FROM it.
-images:
+images: base-os
 	for name in $(IMAGES); do \
-	  DOCKER_BUILDKIT=1 docker build -f images/$$name/Dockerfile \
-	    --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
-	    --build-arg BASE_IMAGE=$(REGISTRY)/fastsd-base:$(VERSION) \
-	    -t $(REGISTRY)/fastsd-$$name:$(VERSION) . || exit 1; \
+	  case $$name in trainer|converter|captioner) \
+	    file=images/workload/Dockerfile; extra="--build-arg WORKLOAD=$$name";; \
+	  *) file=images/$$name/Dockerfile; extra="";; esac; \
+	  case $$name in trainer) desc="$(DESCRIPTION_trainer)";; converter) desc="$(DESCRIPTION_converter)";; \
+	    captioner) desc="$(DESCRIPTION_captioner)";; *) desc="";; esac; \
+	  DOCKER_BUILDKIT=1 $(DOCKER) build -f $$file $(BUILD_FLAGS) $$extra \
+	    $${desc:+--build-arg "DESCRIPTION=$$desc"} -t $(REGISTRY)/fastsd-$$name:$(VERSION) . || exit 1; \
 	done
+
+# Builds every image that can be built here, then runs the pipeline in them through the host CLI.
+test-images: install
+	eval "$$(bash scripts/docker_engine.sh | tail -n 1)" && \
+	  $(MAKE) images IMAGES="$(BUILDABLE_HERE)" DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) \
+	    PIP_CA=$(or $(PIP_CA),$(wildcard /etc/ssl/certs/ca-certificates.crt)) && \
+	  FASTSD_IMAGE_TESTS=1 FASTSD_TAG=$(VERSION) $(PY) -m pytest -q -p no:cacheprovider tests/images/containers
 
 push:
 	for name in $(IMAGES); do docker push $(REGISTRY)/fastsd-$$name:$(VERSION) || exit 1; done

@@ -47,11 +47,57 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def follow_umask(path: Path) -> None:
+    """Give `path` (and, for a folder, all it holds) the modes the umask allows.
+
+    Libraries create some files private: safetensors writes every weight file 0600, so a file
+    written by one uid (a container) could not be read by another (the host user, other images).
+    Symlinks are left alone; executable bits are kept.
+    """
+    entries = [path]
+    if path.is_dir() and not path.is_symlink():
+        entries += list(path.rglob("*"))
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        current = entry.stat().st_mode & 0o777
+        full = 0o777 if entry.is_dir() or current & 0o100 else 0o666
+        wanted = full & ~_UMASK
+        if current != wanted:
+            os.chmod(entry, wanted)
+
+
+def require_readable(path: Path, what: str = "the model") -> None:
+    """Raise naming the first file under `path` this process may not read, with its owner.
+
+    Libraries report such files badly (safetensors says "No such file or directory"), so
+    folders of weights are checked before they are handed to them.
+    """
+    path = Path(path)
+    try:
+        entries = [path, *sorted(path.rglob("*"))] if path.is_dir() else [path]
+    except PermissionError as exc:
+        raise FastsdError(f"{what}: {exc.filename} cannot be read by uid {os.geteuid()}",
+                          f"let the data volume's owner read it: chmod -R a+rX {path}") from None
+    for entry in entries:
+        if not entry.exists():
+            continue
+        need = os.R_OK | (os.X_OK if entry.is_dir() else 0)
+        if not os.access(entry, need):
+            info = entry.stat()
+            raise FastsdError(
+                f"{what}: {entry} cannot be read by uid {os.geteuid()} "
+                f"(owner uid {info.st_uid}, mode {info.st_mode & 0o777:o})",
+                f"give it to the data volume's owner: chown -R {os.geteuid()}:{os.getegid()} {path} "
+                "(or chmod -R a+rX it); fastsd writes its own files with the umask's modes")
+
+
 @contextmanager
-def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(final: Path, *, directory: bool = False, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `final`; publish it by rename only if the block succeeds.
 
     A crash or an exception at any point leaves `final` as it was (old content or absent).
+    What is published follows the umask, or has `mode` when one is given.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +112,10 @@ def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
     os.chmod(tmp, (0o777 if directory else 0o666) & ~_UMASK)
     try:
         yield tmp
+        if mode is None:
+            follow_umask(tmp)
+        else:
+            os.chmod(tmp, mode)
         fsync_tree(tmp)
         if directory and final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -82,10 +132,8 @@ def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write `data` to `path` atomically (temp file, fsync, rename)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, mode=mode) as tmp:
         tmp.write_bytes(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
 
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:

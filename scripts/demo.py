@@ -69,7 +69,14 @@ def write_photos(folder: Path) -> Path:
     return folder
 
 
-def main_demo() -> int:
+def run_argv(photos: Path, runtime: str = "local") -> list[str]:
+    """`fastsd run demo ...` on the tiny models, as `make demo` runs it."""
+    return ["run", SESSION, "--photos", str(photos), "--model", "tiny-sd", "--caption-model", "tiny-blip",
+            "--caption-template", "{token}, {caption}", "--score", "--score-model", "tiny-blip", "--heatmaps",
+            "--preview", *TRAINING, "--verify", "--runtime", runtime]
+
+
+def main_demo(runtime: str = "local") -> int:
     root = resolve_data_root()
     root.ensure()
     started = time.monotonic()
@@ -77,9 +84,7 @@ def main_demo() -> int:
     build_models(root)
     photos = write_photos(root.root / "demo-photos")
     stage("fastsd run: prepare, caption, train, export")
-    argv = ["run", SESSION, "--photos", str(photos), "--model", "tiny-sd", "--caption-model", "tiny-blip",
-            "--caption-template", "{token}, {caption}", "--score", "--score-model", "tiny-blip", "--heatmaps", "--preview", *TRAINING, "--verify",
-            "--runtime", "local"]
+    argv = run_argv(photos, runtime)
     print("$ fastsd " + " ".join(argv), flush=True)
     if main(argv) != 0:
         return 1
@@ -99,4 +104,9 @@ def main_demo() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_demo())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", choices=("local", "docker"), default="local",
+                        help="local processes (default) or the container images through docker compose")
+    sys.exit(main_demo(parser.parse_args().runtime))

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "images" / "requirements"
 TORCH = "torch==2.13.0"
 XFORMERS = "xformers==0.0.35"  # built for torch >= 2.10 (stable ABI); matches the torch pin
-# Ubuntu 22.04 (glibc 2.35) in the images: every manylinux tag up to 2_35 installs there.
-MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(35, 16, -1)] + ["manylinux2014_x86_64"]
+# Debian 12 (glibc 2.36) in the images: every manylinux tag up to 2_36 installs there.
+MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)] + ["manylinux2014_x86_64"]
 PLATFORM = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
             "--abi", "none", *[arg for tag in MANYLINUX for arg in ("--platform", tag)],
             "--platform", "any", "--only-binary", ":all:",

@@ -76,3 +76,57 @@ def test_published_files_and_folders_follow_the_umask(tmp_path, monkeypatch):
         (tmp / "f").write_text("y")
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_weights_written_private_by_safetensors_are_published_readable(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    monkeypatch.setattr(fsutil, "_UMASK", 0o022)
+    with atomic_path(tmp_path / "ckpt", directory=True) as tmp:
+        (tmp / "unet").mkdir()
+        save_file({"w": torch.zeros(2)}, str(tmp / "unet" / "model.safetensors"))
+        os.chmod(tmp / "unet", 0o700)
+        (tmp / "run.sh").write_text("#!/bin/sh\n")
+        os.chmod(tmp / "run.sh", 0o700)
+    with atomic_path(tmp_path / "lora.safetensors") as tmp:
+        tmp.unlink()
+        save_file({"w": torch.zeros(2)}, str(tmp))  # a new file, created 0600 by safetensors
+    assert (tmp_path / "ckpt" / "unet" / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "ckpt" / "unet").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "ckpt" / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "lora.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_weight_file_is_named_with_its_owner(tmp_path):
+    (tmp_path / "unet").mkdir()
+    weights = tmp_path / "unet" / "model.safetensors"
+    weights.write_bytes(b"x")
+    weights.chmod(0o000)
+    with pytest.raises(FastsdError, match=r"model.safetensors cannot be read by uid"):
+        fsutil.require_readable(tmp_path)
+
+
+def test_an_unreadable_weight_file_is_named_as_another_user():
+    """As root, the check runs in a child that has become another uid (as a container would)."""
+    if os.geteuid() != 0:
+        pytest.skip("becoming another uid needs root")
+    import tempfile
+    from pathlib import Path
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="fastsd-perm-", dir="/tmp"))  # pytest's folders are private
+    (tmp_path / "unet").mkdir()
+    weights = tmp_path / "unet" / "model.safetensors"
+    weights.write_bytes(b"x")
+    weights.chmod(0o600)
+    tmp_path.chmod(0o755)
+    code = ("import os\nfrom fastsd import fsutil, errors\n"  # imported first: /root's Python is private
+            "os.setgid(4321); os.setuid(4321)\n"
+            f"fsutil.require_readable(fsutil.Path({str(tmp_path)!r}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "model.safetensors cannot be read by uid 4321 (owner uid 0, mode 600)" in done.stderr
+    import shutil
+
+    shutil.rmtree(tmp_path)

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from fastsd.errors import FastsdError
 from fastsd.plan import Plan
+from fastsd.runtime.ownership import data_owner, hand_over
 from fastsd.secrets import SECRET_ENV_VARS
 
 PROJECT = "fastsd"
 REPO_COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "docker-compose.yml"
+# Overrides beside the compose file: no GPU reservations; every service on the host network.
+CPU_OVERRIDE = "cpu.yml"
+HOST_NETWORK_OVERRIDE = "host-network.yml"
+NETWORKS = ("bridge", "host")
 # Services that stay up (started with `up -d`); the others run once (`run --rm`).
 LONG_RUNNING = ("webui",)
 TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
@@ -40,9 +46,36 @@ def project_name() -> str:
     return os.environ.get("FASTSD_PROJECT") or PROJECT
 
 
-def compose_base(profiles=ALL_PROFILES) -> list[str]:
-    """`docker compose -f FILE -p PROJECT --profile P...`."""
-    argv = ["docker", "compose", "-f", str(compose_file()), "-p", project_name()]
+def network_mode(environ=os.environ) -> str:
+    """How the containers are networked: $FASTSD_NETWORK, bridge (compose's default) or host."""
+    mode = environ.get("FASTSD_NETWORK") or "bridge"
+    if mode not in NETWORKS:
+        raise FastsdError(f"FASTSD_NETWORK={mode!r} is not a network mode fastsd knows",
+                          "set FASTSD_NETWORK to bridge (the default) or host")
+    return mode
+
+
+def compose_files(cpu: bool = False, environ=os.environ) -> list[Path]:
+    """The compose file, then the overrides this run needs (CPU, host network)."""
+    main = compose_file()
+    files = [main]
+    if cpu:
+        files.append(main.parent / CPU_OVERRIDE)
+    if network_mode(environ) == "host":
+        files.append(main.parent / HOST_NETWORK_OVERRIDE)
+    for path in files[1:]:
+        if not path.is_file():
+            raise FastsdError(f"compose override {path} not found beside {main}",
+                              "use the compose folder of a fastsd checkout (FASTSD_COMPOSE_FILE)")
+    return files
+
+
+def compose_base(profiles=ALL_PROFILES, cpu: bool = False, environ=os.environ) -> list[str]:
+    """`docker compose -f FILE [-f OVERRIDE...] -p PROJECT --profile P...`."""
+    argv = ["docker", "compose"]
+    for path in compose_files(cpu, environ):
+        argv += ["-f", str(path)]
+    argv += ["-p", project_name()]
     for profile in profiles:
         argv += ["--profile", profile]
     return argv
@@ -53,9 +86,9 @@ def plan_labels(plan: Plan) -> dict[str, str]:
     return {**plan.labels, "fastsd.plan": plan.digest()}
 
 
-def run_argv(plan: Plan) -> list[str]:
+def run_argv(plan: Plan, cpu: bool = False, environ=os.environ) -> list[str]:
     """`docker compose ... run --rm` for a one-off workload."""
-    argv = [*compose_base(plan.profiles), "run", "--rm"]
+    argv = [*compose_base(plan.profiles, cpu, environ), "run", "--rm"]
     for key, value in sorted(plan_labels(plan).items()):
         argv += ["--label", f"{key}={value}"]
     for mount in plan.mounts:
@@ -74,9 +107,9 @@ def up_services(plan: Plan) -> list[str]:
     return [plan.service, *(p for p in plan.profiles if p in TUNNEL_SERVICES)]
 
 
-def up_argv(plan: Plan) -> list[str]:
+def up_argv(plan: Plan, cpu: bool = False, environ=os.environ) -> list[str]:
     """`docker compose ... up --detach SERVICE [TUNNEL]` for the web UI."""
-    return [*compose_base(plan.profiles), "up", "--detach", *up_services(plan)]
+    return [*compose_base(plan.profiles, cpu, environ), "up", "--detach", *up_services(plan)]
 
 
 def split_image(image: str) -> tuple[str, str]:
@@ -94,9 +127,12 @@ def compose_env(plan: Plan | None = None, environ=os.environ) -> dict[str, str]:
     if plan is None:
         return env
     registry, tag = split_image(plan.image)
+    uid, gid = data_owner(Path(plan.data_root))
     env.update(plan.env)
     env.update({
         "FASTSD_DATA_DIR": plan.data_root,
+        "FASTSD_UID": str(uid),
+        "FASTSD_GID": str(gid),
         "FASTSD_REGISTRY": registry,
         "FASTSD_TAG": tag,
         "FASTSD_PLAN_HASH": plan.digest(),
@@ -128,17 +164,25 @@ def check_engine() -> None:
                           "(`docker info`), or pass --runtime local")
 
 
-def check_nvidia_runtime() -> None:
-    """Raise with the fix when Docker has no NVIDIA container runtime."""
+def engine_runtimes() -> list[str]:
+    """The container runtimes the engine offers (nvidia among them on a GPU host)."""
     done = docker_info("{{json .Runtimes}}")
     try:
         runtimes = json.loads(done.stdout or "{}") if done.returncode == 0 else {}
     except ValueError:
         runtimes = {}
-    if "nvidia" not in (runtimes or {}):
-        found = ", ".join(sorted(runtimes or {})) or "none"
+    return sorted(runtimes or {})
+
+
+def check_nvidia_runtime(runtimes: list[str] | None = None) -> None:
+    """Raise with the fix when Docker has no NVIDIA container runtime."""
+    runtimes = engine_runtimes() if runtimes is None else runtimes
+    if "nvidia" not in runtimes:
+        found = ", ".join(runtimes) or "none"
         raise FastsdError(f"Docker has no NVIDIA container runtime (runtimes: {found}); "
-                          "GPU containers cannot start", NVIDIA_FIX)
+                          "GPU containers cannot start",
+                          NVIDIA_FIX.replace("(or pass --runtime local on a pod)",
+                                             "(or run on the CPU: --cpu, or --device cpu to caption)"))
 
 
 def parse_ps(text: str) -> list[dict]:
@@ -174,37 +218,54 @@ class ComposeRunner:
         except FileNotFoundError:
             raise FastsdError("the docker client is not installed", "install Docker or pass --runtime local") from None
 
-    def preflight(self, plan: Plan) -> None:
-        """Check the engine (and the NVIDIA runtime for GPU plans) before anything starts."""
-        check_engine()
-        if plan.gpu != "none" and not self.environ.get("FASTSD_SKIP_GPU_CHECK"):
-            check_nvidia_runtime()
+    def preflight(self, plan: Plan) -> bool:
+        """Check the engine (and the NVIDIA runtime for GPU plans) before anything starts.
 
-    def argv_for(self, plan: Plan) -> list[str]:
+        Returns True when the plan runs without GPU reservations: it asks for no GPU, or only
+        optionally and this engine has no NVIDIA runtime.
+        """
+        check_engine()
+        if plan.gpu == "none":
+            return True
+        if self.environ.get("FASTSD_SKIP_GPU_CHECK"):
+            return False
+        runtimes = engine_runtimes()
+        if plan.gpu == "required":
+            check_nvidia_runtime(runtimes)
+            return False
+        if "nvidia" not in runtimes:
+            sys.stderr.write(f"note: Docker has no NVIDIA runtime here, so {plan.workload} runs on the CPU\n")
+            return True
+        return False
+
+    def argv_for(self, plan: Plan, cpu: bool = False) -> list[str]:
         """The exact docker compose argv that runs `plan`."""
-        return up_argv(plan) if plan.service in LONG_RUNNING else run_argv(plan)
+        make = up_argv if plan.service in LONG_RUNNING else run_argv
+        return make(plan, cpu, self.environ)
 
     def run(self, plan: Plan) -> int:
         """Run `plan`: `run --rm` for workloads (waits), `up -d` for the web UI (returns at once)."""
-        self.preflight(plan)
-        return self._call(self.argv_for(plan), plan).returncode
+        cpu = self.preflight(plan)
+        hand_over(Path(plan.data_root))
+        return self._call(self.argv_for(plan, cpu), plan).returncode
 
     def down(self) -> int:
         """Stop and remove every container of the project (the volume stays)."""
         check_engine()
-        return self._call([*compose_base(), "down", "--remove-orphans"]).returncode
+        return self._call([*compose_base(environ=self.environ), "down", "--remove-orphans"]).returncode
 
     def ps(self) -> list[dict]:
         """The project's containers, as docker compose reports them."""
         check_engine()
-        done = self._call([*compose_base(), "ps", "--all", "--format", "json"], capture=True)
+        done = self._call([*compose_base(environ=self.environ), "ps", "--all", "--format", "json"],
+                          capture=True)
         if done.returncode != 0:
             raise FastsdError(f"docker compose ps failed: {done.stderr.strip()}")
         return parse_ps(done.stdout)
 
     def logs(self, services: list[str], follow: bool = False, tail: int | None = None) -> int:
         """Stream the logs of `services` (all when empty) to our output."""
-        argv = [*compose_base(), "logs", "--no-color"]
+        argv = [*compose_base(environ=self.environ), "logs", "--no-color"]
         if follow:
             argv.append("--follow")
         if tail is not None:
@@ -213,5 +274,5 @@ class ComposeRunner:
 
     def service_logs(self, service: str) -> str:
         """The log text of one service so far (stdout and stderr)."""
-        done = self._call([*compose_base(), "logs", "--no-color", service], capture=True)
+        done = self._call([*compose_base(environ=self.environ), "logs", "--no-color", service], capture=True)
         return (done.stdout or "") + (done.stderr or "")

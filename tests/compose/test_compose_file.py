@@ -22,9 +22,25 @@ VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 EXAMPLE_ENV = read_env_file(COMPOSE_DIR / ".env.example")
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's override tags: `!reset` (drop the inherited value) and `!override`."""
+
+
+def _tagged(loader, node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+for _tag in ("!reset", "!override"):
+    ComposeLoader.add_constructor(_tag, _tagged)
+
+
 def load(path: Path, env: dict[str, str]) -> dict:
     """The compose file as docker compose sees it: YAML (merge keys resolved), then interpolated."""
-    return interpolate_obj(yaml.safe_load(path.read_text()), env)
+    return interpolate_obj(yaml.load(path.read_text(), Loader=ComposeLoader), env)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +143,24 @@ def test_env_overrides_reach_the_file():
     assert compose["services"]["webui"]["ports"] == ["127.0.0.1:8000:7860"]
     assert compose["services"]["trainer"]["image"].endswith(":9.9")
     assert compose["services"]["trainer"]["volumes"][0]["source"] == "/srv/x"
+
+
+def test_the_cpu_override_drops_every_gpu_reservation(compose):
+    cpu = load(COMPOSE_DIR / "cpu.yml", EXAMPLE_ENV)
+    reserving = {name for name, service in compose["services"].items() if "deploy" in service}
+    assert reserving == {"trainer", "captioner", "webui"}
+    assert set(cpu["services"]) == reserving
+    text = (COMPOSE_DIR / "cpu.yml").read_text()
+    for name in reserving:
+        assert f"  {name}:\n    deploy: !reset {{}}" in text
+
+
+def test_the_host_network_override_covers_every_service(compose):
+    host = load(COMPOSE_DIR / "host-network.yml", EXAMPLE_ENV)
+    assert set(host["services"]) == set(compose["services"])
+    for name, service in host["services"].items():
+        assert service["network_mode"] == "host", name
+    assert "webui:7860" not in (COMPOSE_DIR / "host-network.yml").read_text()  # no service names: no DNS
+    assert host["services"]["cloudflared"]["command"][-1] == "http://127.0.0.1:7860"
+    assert host["services"]["webui"]["ports"] == [] and host["services"]["ngrok"]["ports"] == []
+    assert "web_addr: 127.0.0.1:" in host["configs"]["ngrok-host"]["content"]

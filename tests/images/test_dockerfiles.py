@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("base", "trainer", "converter", "captioner", "webui")
 WORKLOAD_IMAGES = IMAGES[1:]
-DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in IMAGES]
+# trainer, converter and captioner share one Dockerfile (WORKLOAD build argument).
+FOLDERS = ("base", "workload", "webui")
+DOCKERFILES = [ROOT / "images" / name / "Dockerfile" for name in FOLDERS]
 SCRIPTS = sorted((ROOT / "images").glob("*/*.sh")) + sorted((ROOT / "scripts").glob("*.sh"))
 BIN = Path(sys.executable).parent
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -51,7 +53,7 @@ def test_shellcheck_passes(script):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("name", WORKLOAD_IMAGES)
+@pytest.mark.parametrize("name", ("workload", "webui"))
 def test_entrypoint_is_strict_and_ends_in_exec(name):
     script = (ROOT / "images" / name / "entrypoint.sh").read_text()
     assert script.startswith("#!/usr/bin/env bash\n")
@@ -60,7 +62,7 @@ def test_entrypoint_is_strict_and_ends_in_exec(name):
     assert "exec fastsd " in (ROOT / "images" / "base" / "volume.sh").read_text()
 
 
-@pytest.mark.parametrize("name", IMAGES)
+@pytest.mark.parametrize("name", FOLDERS)
 def test_oci_labels_and_non_root_user(name):
     dockerfile = text(name)
     for label in ("version", "revision", "source", "title"):
@@ -69,23 +71,47 @@ def test_oci_labels_and_non_root_user(name):
     assert users and users[-1] == "1000:1000"
 
 
-@pytest.mark.parametrize("name", WORKLOAD_IMAGES)
+@pytest.mark.parametrize("name", ("workload", "webui"))
 def test_exec_form_entrypoint_with_buildkit_cache(name):
     dockerfile = text(name)
     assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/entrypoint.sh"]' in dockerfile
     assert re.search(r"^CMD \[", dockerfile, re.M)
     assert "--mount=type=cache,target=/root/.cache/pip" in dockerfile
-    assert f"images/requirements/{name}.txt" in dockerfile
-    assert "--require-hashes" in dockerfile
     assert "FROM ${BASE_IMAGE}" in dockerfile
 
 
-def test_base_sets_hf_home_on_the_volume_and_pins_torch():
+def test_one_workload_dockerfile_installs_each_lock_with_hashes():
+    dockerfile = text("workload")
+    assert "COPY images/requirements/${WORKLOAD}.txt" in dockerfile
+    assert 'pip-install --require-hashes --no-deps -r "/tmp/requirements/${WORKLOAD}.txt"' in dockerfile
+    assert not (ROOT / "images" / "trainer").exists(), "the three workload images share images/workload"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "file=images/workload/Dockerfile; extra=\"--build-arg WORKLOAD=$$name\"" in makefile
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_no_syntax_frontend_that_needs_a_registry(dockerfile):
+    assert not re.search(r"^#\s*syntax=", dockerfile.read_text(), re.M | re.I)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_pip_steps_take_the_optional_ca_secret(dockerfile):
+    for step in re.findall(r"^RUN (?:[^\n]*\\\n)*[^\n]*", dockerfile.read_text(), re.M):
+        if "pip install" in step or "pip-install --require-hashes" in step:
+            assert "--mount=type=secret,id=pip_ca" in step, step
+
+
+def test_base_is_a_final_python_release_and_sets_hf_home_on_the_volume():
     dockerfile = text("base")
     assert "HF_HOME=/data/cache/huggingface" in dockerfile
     assert "FASTSD_DATA=/data" in dockerfile
-    assert "nvidia/cuda:" in dockerfile and "runtime" in dockerfile
-    assert "python3.11" in dockerfile
+    assert "ARG BASE_OS=debian:bookworm-slim" in dockerfile  # Python 3.11.2, not Ubuntu's 3.11.0rc1
+    assert "nvidia/cuda" not in dockerfile.split("FROM", 1)[1]
+    assert "python3 python3-venv" in dockerfile and "tini" in dockerfile
+
+
+def test_compose_adds_no_second_init():
+    assert "init: true" not in (ROOT / "compose" / "docker-compose.yml").read_text()
 
 
 def test_webui_pins():
@@ -124,35 +150,17 @@ def test_lock_files_are_pinned_with_hashes(name):
     assert lock.count("--hash=sha256:") == len(requirements)
 
 
-def test_torch_and_xformers_pins_agree():
+def test_torch_pins_agree_and_no_xformers_for_another_torch():
     import tomllib
 
-    for name in ("base", "trainer", "converter", "captioner", "webui-a1111"):
+    for name in ("base", "trainer", "converter", "captioner"):
         lock = (ROOT / "images" / "requirements" / f"{name}.txt").read_text()
-        if name != "webui-a1111":
-            assert "\ntorch==2.13.0 \\" in lock, name
-    webui = (ROOT / "images" / "requirements" / "webui-a1111.txt").read_text()
-    assert "xformers==0.0.35 \\" in webui
+        assert "\ntorch==2.13.0 \\" in lock, name
+        assert "\nxformers==" not in lock, f"{name}: PyPI's xformers is built for torch 2.10 + CUDA 12.8"
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "xformers==0.0.35" in extras["gpu"]
+    assert not any(req.startswith("xformers") for req in extras["gpu"])
+    webui = (ROOT / "images" / "requirements" / "webui-a1111.txt").read_text()
     assert "pydantic" not in webui  # fastsd lives in its own venv beside A1111's pydantic 1
-
-
-@pytest.mark.docker
-@pytest.mark.parametrize("name", IMAGES)
-def test_image_builds_and_runs_fastsd_help(name):
-    from fastsd import __version__
-
-    tag = f"ghcr.io/fastsd/fastsd-{name}:{__version__}"
-    build = subprocess.run(["docker", "build", "-f", f"images/{name}/Dockerfile", "--build-arg",
-                            f"BASE_IMAGE=ghcr.io/fastsd/fastsd-base:{__version__}", "-t", tag, "."],
-                           cwd=ROOT, capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr[-4000:]
-    if name == "base":
-        return
-    done = subprocess.run(["docker", "run", "--rm", tag, "fastsd", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "webui" in done.stdout
 
 
 @pytest.mark.docker

@@ -15,11 +15,26 @@ ROOT = Path(__file__).resolve().parents[2]
 VOLUME_LIB = ROOT / "images" / "base" / "volume.sh"
 
 
-def run_entrypoint(name: str, *args, data: Path, extra_env=None, path_dir: Path | None = None):
+def mount_table(tmp_path: Path, *points: str) -> Path:
+    """A /proc/self/mountinfo of our own, with these mount points."""
+    table = tmp_path / "mountinfo"
+    lines = ["22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw"]
+    for i, point in enumerate(points):
+        lines.append(f"{30 + i} 22 8:1 /x {point.replace(' ', chr(92) + '040')} rw shared:2 - ext4 /dev/vda rw")
+    table.write_text("\n".join(lines) + "\n")
+    return table
+
+
+def run_entrypoint(name: str, *args, data: Path, extra_env=None, path_dir: Path | None = None,
+                   mounted: bool = True):
+    """Run an image's entrypoint here; `data` counts as a mounted volume unless mounted=False."""
     env = {**os.environ, "FASTSD_DATA": str(data), "FASTSD_VOLUME_LIB": str(VOLUME_LIB), **(extra_env or {})}
+    if mounted and "FASTSD_MOUNTINFO" not in env:
+        env["FASTSD_MOUNTINFO"] = str(mount_table(data.parent, str(data)))
     if path_dir is not None:
         env["PATH"] = f"{path_dir}{os.pathsep}{env['PATH']}"
-    script = ROOT / "images" / name / "entrypoint.sh"
+    folder = "webui" if name == "webui" else "workload"  # trainer, converter, captioner share one
+    script = ROOT / "images" / folder / "entrypoint.sh"
     return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -114,3 +129,43 @@ def test_entrypoint_refuses_a_read_only_volume(tmp_path, fake_fastsd):
     finally:
         data.chmod(0o755)
     assert done.returncode == 1 and "not writable" in done.stderr
+
+
+def test_entrypoint_refuses_a_folder_that_is_no_mount(tmp_path, fake_fastsd):
+    """The real /proc/self/mountinfo: a plain folder on this machine's root filesystem is no volume."""
+    data = tmp_path / "data"
+    data.mkdir()
+    if any(line.split()[4] != "/" and str(data).startswith(line.split()[4] + "/")
+           for line in Path("/proc/self/mountinfo").read_text().splitlines()):
+        pytest.skip(f"{tmp_path} is itself on a mount here")
+    done = run_entrypoint("trainer", "train", "s1", data=data, path_dir=fake_fastsd, mounted=False)
+    assert done.returncode == 1
+    assert "is not a mounted volume" in done.stderr and "lost with it" in done.stderr
+    assert "args:" not in done.stdout
+    assert not (data / "sessions").exists()  # nothing written into the container's layer
+
+
+def test_a_folder_inside_a_mounted_volume_is_accepted(tmp_path, fake_fastsd):
+    """A pod: the volume is /workspace, the data root a folder in it (also with a space in the name)."""
+    volume = tmp_path / "work space"
+    data = volume / "fastsd"
+    data.mkdir(parents=True)
+    table = mount_table(tmp_path, str(volume))
+    done = run_entrypoint("captioner", "prepare", "s1", data=data, path_dir=fake_fastsd,
+                          extra_env={"FASTSD_MOUNTINFO": str(table)})
+    assert done.returncode == 0, done.stderr
+    sibling = tmp_path / "work spaceX" / "fastsd"  # a prefix of the name is not the mount
+    sibling.mkdir(parents=True)
+    done = run_entrypoint("captioner", "prepare", "s1", data=sibling, path_dir=fake_fastsd,
+                          extra_env={"FASTSD_MOUNTINFO": str(table)})
+    assert done.returncode == 1 and "is not a mounted volume" in done.stderr
+
+
+def test_any_uid_gets_a_writable_home(tmp_path, fake_fastsd):
+    data = tmp_path / "data"
+    data.mkdir()
+    script = fake_fastsd / "fastsd"
+    script.write_text('#!/usr/bin/env bash\necho "home: $HOME"\n')
+    done = run_entrypoint("trainer", "train", data=data, path_dir=fake_fastsd, extra_env={"HOME": "/nonexistent"})
+    assert done.returncode == 0, done.stderr
+    assert "home: /tmp/fastsd-home" in done.stdout

@@ -15,6 +15,7 @@ from fastsd.runtime.compose import REPO_COMPOSE_FILE, ComposeRunner, parse_ps
 from fastsd.runtime.select import choose_runtime
 
 BASE = ["compose", "-f", str(REPO_COMPOSE_FILE), "-p", "fastsd"]
+CPU = ["compose", "-f", str(REPO_COMPOSE_FILE), "-f", str(REPO_COMPOSE_FILE.parent / "cpu.yml"), "-p", "fastsd"]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_run_argv_for_each_workload(fake_docker, ctx, workload, argv, service, g
     if gpu:
         checks.append(["info", "--format", "{{json .Runtimes}}"])
     assert calls[:-1] == checks
-    assert calls[-1] == [*BASE, "--profile", service, "run", "--rm", *labels(plan), service,
+    assert calls[-1] == [*(BASE if gpu else CPU), "--profile", service, "run", "--rm", *labels(plan), service,
                          "fastsd", *argv, "--in-process"]
     env = fake_docker.calls()[-1]["env"]
     assert env["FASTSD_DATA_DIR"] == str(ctx.root.root)
@@ -109,8 +110,10 @@ def test_compose_file_and_project_can_be_chosen(fake_docker, ctx, monkeypatch, t
     other.write_text("services: {}\n")
     monkeypatch.setenv("FASTSD_COMPOSE_FILE", str(other))
     monkeypatch.setenv("FASTSD_PROJECT", "studio")
-    ComposeRunner().run(make_plan(ctx, "convert", ["export", "s1"]))
+    ComposeRunner().run(make_plan(ctx, "train", ["train", "s1"]))
     assert fake_docker.argvs()[-1][:5] == ["compose", "-f", str(other), "-p", "studio"]
+    with pytest.raises(FastsdError, match="cpu.yml not found beside"):
+        ComposeRunner().run(make_plan(ctx, "convert", ["export", "s1"]))
     monkeypatch.setenv("FASTSD_COMPOSE_FILE", str(tmp_path / "absent.yml"))
     with pytest.raises(FastsdError, match="absent.yml not found"):
         ComposeRunner().run(make_plan(ctx, "convert", ["export", "s1"]))
@@ -146,3 +149,46 @@ def test_make_runner_gives_the_compose_runner(fake_docker):
 ])
 def test_ps_output_in_both_formats(text):
     assert parse_ps(text) == [{"Name": "fastsd-webui-1", "Service": "webui", "State": "running"}]
+
+
+def test_optional_gpu_runs_on_the_cpu_without_an_nvidia_runtime(fake_docker, ctx, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_DOCKER_NO_NVIDIA", "1")
+    plan = make_plan(ctx, "caption", ["caption", "s1"], session="s1")
+    assert plan.gpu == "optional"
+    ComposeRunner().run(plan)
+    assert fake_docker.argvs()[-1][:len(CPU)] == CPU
+    assert "runs on the CPU" in capsys.readouterr().err
+
+
+def test_required_gpu_without_an_nvidia_runtime_names_the_cpu_way(fake_docker, ctx, monkeypatch):
+    monkeypatch.setenv("FAKE_DOCKER_NO_NVIDIA", "1")
+    with pytest.raises(FastsdError, match="no NVIDIA container runtime") as caught:
+        ComposeRunner().run(make_plan(ctx, "train", ["train", "s1"], session="s1"))
+    assert "--cpu" in caught.value.hint
+    assert not any("run" in argv for argv in fake_docker.argvs())  # nothing started
+
+
+def test_cpu_plans_drop_the_gpu_reservation(fake_docker, ctx):
+    ComposeRunner().run(make_plan(ctx, "train", ["train", "s1", "--cpu"], session="s1", gpu="none"))
+    calls = fake_docker.argvs()
+    assert calls[-1][:len(CPU)] == CPU
+    assert ["info", "--format", "{{json .Runtimes}}"] not in calls  # no GPU asked, none checked
+
+
+def test_host_network_override(fake_docker, ctx, monkeypatch):
+    monkeypatch.setenv("FASTSD_NETWORK", "host")
+    ComposeRunner().run(make_plan(ctx, "train", ["train", "s1"], session="s1"))
+    host = str(REPO_COMPOSE_FILE.parent / "host-network.yml")
+    assert fake_docker.argvs()[-1][:7] == ["compose", "-f", str(REPO_COMPOSE_FILE), "-f", host, "-p", "fastsd"]
+    ComposeRunner().down()
+    assert host in fake_docker.argvs()[-1]
+    monkeypatch.setenv("FASTSD_NETWORK", "overlay")
+    with pytest.raises(FastsdError, match="FASTSD_NETWORK='overlay'"):
+        ComposeRunner().run(make_plan(ctx, "train", ["train", "s1"], session="s1"))
+
+
+def test_containers_run_as_the_data_roots_owner(fake_docker, ctx):
+    ComposeRunner().run(make_plan(ctx, "train", ["train", "s1"], session="s1"))
+    env = fake_docker.calls()[-1]["env"]
+    info = ctx.root.root.stat()
+    assert (env["FASTSD_UID"], env["FASTSD_GID"]) == (str(info.st_uid), str(info.st_gid))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastsd.fsutil import require_readable
+
 
 @dataclass
 class Components:
@@ -34,6 +36,9 @@ def load_components(folder: Path, family: str, prediction: str, trained: Path | 
     from transformers import AutoTokenizer, CLIPTextModel
 
     folder = Path(folder)
+    require_readable(folder, "the base model")
+    if trained:
+        require_readable(trained, "the checkpoint")
     vae = AutoencoderKL.from_pretrained(folder / "vae")
     te_folder = (trained / "text_encoder") if trained else folder / "text_encoder"
     tokenizers = [AutoTokenizer.from_pretrained(folder / "tokenizer")]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fastsd-trainer: check the data volume, then run the fastsd command given.
+# fastsd-trainer, -converter and -captioner: check the data volume, then run the fastsd command given.
 set -Eeuo pipefail
 VOLUME_LIB="${FASTSD_VOLUME_LIB:-/usr/local/lib/fastsd/volume.sh}"
 # shellcheck source=SCRIPTDIR/../base/volume.sh

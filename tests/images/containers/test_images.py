@@ -1,0 +1,101 @@
+"""Each built image: a final Python release, its workload's libraries, compiled extensions that
+match the pinned torch, one init, and an entrypoint that refuses to run without the volume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.images.containers.conftest import IMAGES, WORKLOADS, docker, image
+
+# What each workload imports at work (the modules its fastsd code loads lazily).
+WORKLOAD_IMPORTS = {
+    "base": ["torch"],
+    "trainer": ["torch", "diffusers", "transformers", "accelerate", "peft", "safetensors", "bitsandbytes",
+                "fastsd.workloads.train.loop"],
+    "converter": ["torch", "diffusers", "transformers", "safetensors", "fastsd.workloads.convert.export"],
+    "captioner": ["torch", "transformers", "peft", "PIL", "cv2", "fastsd.workloads.caption.job",
+                  "fastsd.workloads.prepare.driver"],
+}
+
+PYTHON_CHECK = r'''
+import importlib, json, sys, warnings
+warnings.simplefilter("always")
+caught = []
+with warnings.catch_warnings(record=True) as caught:
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+import torch
+print(json.dumps({"version": list(sys.version_info), "torch": torch.__version__,
+                  "warnings": [str(w.message) for w in caught]}))
+'''
+
+# Every ELF library of the compiled extensions, with the libraries it needs that are missing.
+# The NVIDIA driver's own libraries are injected at run time by the container toolkit.
+LDD_CHECK = r'''
+set -euo pipefail
+site=/opt/venv/lib/python3.11/site-packages
+libs=$(find "$site"/nvidia "$site"/torch/lib "$site"/cu13 -name '*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
+export LD_LIBRARY_PATH="$libs"
+for pkg in "$@"; do
+  find "$site/$pkg" -name '*.so*' -type f | while read -r lib; do
+    ldd "$lib" 2>&1 | grep 'not found' | grep -v -E 'libcuda\.so|libnvidia-ml\.so' | sed "s|^|$lib: |" || true
+  done
+done
+'''
+COMPILED = {"base": ["torch"], "trainer": ["torch", "bitsandbytes"], "converter": ["torch"], "captioner": ["torch", "cv2"]}
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_final_python_and_workload_imports(engine, name):
+    done = docker("run", "--rm", "--network", "host", "--entrypoint", "python", image(name), "-c", PYTHON_CHECK,
+                  *WORKLOAD_IMPORTS[name])
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    major, minor, _micro, level, _serial = facts["version"]
+    assert (major, minor, level) == (3, 11, "final"), f"{name}: Python {facts['version']} is not a final release"
+    assert facts["torch"].startswith("2.13.0"), facts["torch"]
+    mismatch = [w for w in facts["warnings"] if "built for" in w.lower() or "compiled" in w.lower()]
+    assert not mismatch, f"{name}: {mismatch}"
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_compiled_extensions_find_every_library(engine, name):
+    done = docker("run", "--rm", "--network", "host", "--entrypoint", "bash", image(name), "-c", LDD_CHECK, "ldd",
+                  *COMPILED[name])
+    assert done.stdout.strip() == "", f"{name}: libraries not found:\n{done.stdout}"
+
+
+def test_no_xformers_built_for_another_torch(engine):
+    """PyPI has no xformers for torch 2.13 + CUDA 13: the trainer leaves it out and uses SDPA."""
+    done = docker("run", "--rm", "--network", "host", "--entrypoint", "python", image("trainer"), "-c",
+                  "import importlib.util; print(importlib.util.find_spec('xformers') is None)")
+    assert done.stdout.strip() == "True"
+
+
+def test_bitsandbytes_has_the_kernels_of_torchs_cuda(engine):
+    code = ("import torch, pathlib, bitsandbytes as b; v = torch.version.cuda.replace('.', '');"
+            "print(v, (pathlib.Path(b.__file__).parent / f'libbitsandbytes_cuda{v}.so').is_file())")
+    done = docker("run", "--rm", "--network", "host", "--entrypoint", "python", image("trainer"), "-c", code)
+    cuda, present = done.stdout.split()[-2:]
+    assert present == "True", f"bitsandbytes has no kernels for CUDA {cuda}"
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_entrypoint_refuses_without_a_mounted_volume(engine, name, tmp_path):
+    bare = docker("run", "--rm", "--network", "host", image(name), "fastsd", "--version", check=False)
+    assert bare.returncode == 1
+    assert "/data is not a mounted volume" in bare.stderr
+    mounted = docker("run", "--rm", "--network", "host", "-v", f"{tmp_path}:/data", "--user", "0:0",
+                     image(name), "fastsd", "--version", check=False)
+    assert mounted.returncode == 0, mounted.stderr
+    assert "Tini is not running as PID 1" not in mounted.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "models", "outputs", "secrets", "sessions"]
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_images_declare_one_init(engine, name):
+    config = json.loads(docker("image", "inspect", image(name)).stdout)[0]["Config"]
+    assert config["Entrypoint"] == ["/usr/bin/tini", "--", "/usr/local/bin/entrypoint.sh"]
+    assert config["User"] == "1000:1000"
+    assert config["Labels"]["org.opencontainers.image.title"] == f"fastsd-{name}"
