@@ -94,10 +94,11 @@ images: base-os
 
 # Builds every image that can be built here, then runs the pipeline in them through the host CLI.
 test-images: install
-	eval "$$(bash scripts/docker_engine.sh | tail -n 1)" && \
+	engine=$$(bash scripts/docker_engine.sh) && eval "$$(echo "$$engine" | tail -n 1)" && \
 	  $(MAKE) images IMAGES="$(BUILDABLE_HERE)" DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) \
 	    PIP_CA=$(or $(PIP_CA),$(wildcard /etc/ssl/certs/ca-certificates.crt)) && \
-	  FASTSD_IMAGE_TESTS=1 FASTSD_TAG=$(VERSION) $(PY) -m pytest -q -p no:cacheprovider tests/images/containers
+	  FASTSD_IMAGE_TESTS=1 FASTSD_TAG=$(VERSION) $(PY) -m pytest -q -p no:cacheprovider tests/images/containers; \
+	  status=$$?; $$DOCKER image prune --force >/dev/null; exit $$status
 
 push:
 	for name in $(IMAGES); do docker push $(REGISTRY)/fastsd-$$name:$(VERSION) || exit 1; done

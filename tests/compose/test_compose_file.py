@@ -164,3 +164,10 @@ def test_the_host_network_override_covers_every_service(compose):
     assert host["services"]["cloudflared"]["command"][-1] == "http://127.0.0.1:7860"
     assert host["services"]["webui"]["ports"] == [] and host["services"]["ngrok"]["ports"] == []
     assert "web_addr: 127.0.0.1:" in host["configs"]["ngrok-host"]["content"]
+
+
+def test_the_engine_never_creates_the_data_folder(compose):
+    """An engine-made folder belongs to root, and the containers (the volume's uid) cannot write it."""
+    for name in ("trainer", "converter", "captioner", "webui"):
+        volume = compose["services"][name]["volumes"][0]
+        assert volume["target"] == "/data" and volume["bind"]["create_host_path"] is False, name

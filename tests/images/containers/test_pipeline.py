@@ -15,6 +15,8 @@ from tests.images.containers.conftest import docker
 
 ROOT = Path(__file__).resolve().parents[3]
 PROJECT = "fastsd-image-tests"
+# The whole pipeline on CPU takes minutes (longer on a busy machine): beyond pytest's default limit.
+pytestmark = pytest.mark.timeout(2400)
 
 
 def cli_env(data: Path) -> dict[str, str]:
@@ -62,9 +64,11 @@ def demo_run(engine, tmp_path_factory):
     import demo
 
     photos = build_demo_inputs(data)
-    done = fastsd(data, *demo.run_argv(photos, "docker"), cwd=elsewhere)
-    yield data, elsewhere, done
-    fastsd(data, "down", cwd=elsewhere, timeout=120)
+    try:
+        done = fastsd(data, *demo.run_argv(photos, "docker"), cwd=elsewhere, timeout=2200)
+        yield data, elsewhere, done
+    finally:
+        fastsd(data, "down", cwd=elsewhere, timeout=120)
 
 
 def test_every_step_ran_in_its_container(demo_run):
