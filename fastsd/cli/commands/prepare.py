@@ -18,7 +18,7 @@ def register(commands) -> None:
         description="Import photos (files, folders, kohya `<repeats>_<tokens>` folders) into SESSION. "
                     "Originals go to raw/ unchanged; square PNGs at the session resolution go to "
                     "instance_images/; one line per photo to prepared.jsonl. Bad files are skipped with a reason.")
-    parser.add_argument("session")
+    parser.add_argument("session", metavar="SESSION", help="the session (see: fastsd session list)")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders (searched recursively)")
     parser.add_argument("--crop", choices=CROP_CHOICES, default="smart",
                         help="smart: keep faces (else the salient part) in the square (default); "
@@ -69,7 +69,7 @@ def prepare_cmd(args, ctx) -> int:
     except ImportError:  # a host without Pillow: the captioner image checks the colour
         pass
     argv = ["prepare", args.session, *map(str, paths), "--crop", args.crop, "--pad-color", args.pad_color]
-    argv += ["--preview"] * args.preview + ["--allow-upscale"] * args.allow_upscale + ["--json"] * ctx.json
+    argv += ["--preview"] * args.preview + ["--allow-upscale"] * args.allow_upscale
     plan = make_plan(ctx, "prepare", argv, session=args.session, gpu="none",
                      mounts=input_mounts(paths, ctx.root.root))
     return run_workload(args, ctx, plan, lambda: execute(args, ctx, paths))
