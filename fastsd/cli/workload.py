@@ -70,6 +70,10 @@ def render_plan(plan: Plan) -> str:
 def run_workload(args, ctx, plan: Plan, execute) -> int:
     """Execute here (--in-process), print the plan (--dry-run), or hand it to a runner."""
     if getattr(args, "in_process", False):
+        if not ctx.debug:  # --debug keeps every library message
+            from fastsd.cli.quiet import quiet_libraries
+
+            quiet_libraries()
         return int(execute() or 0)
     if getattr(args, "dry_run", False):
         ctx.emit({"plan": plan.to_dict(), "hash": plan.digest()}, render_plan(plan))

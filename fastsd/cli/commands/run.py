@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 
 def register(commands) -> None:
     from fastsd.cli.commands.train import OPTIONS as TRAIN_OPTIONS
