@@ -36,6 +36,7 @@ def test_session_lifecycle(cli, data_root):
         (["session", "create", "x", "--model", "sd15", "--resolution", "768"],
          "error: resolution 768 is not supported by sd15", "hint: use --resolution 512"),
         (["session", "show", "ghost"], "error: no session named 'ghost'", "hint: create it"),
+        (["session", "create", "--model", "sd15", "--", "-x"], "error: invalid session name '-x'", "hint: use 1-64"),
         (["controlnet", "list", "--base", "sd3"], "error: unknown base model or family 'sd3'", "hint:"),
         (["session", "create", "x"], "error: the following arguments are required: --model", "hint: see:"),
         (["nosuch"], "error: argument COMMAND: invalid choice: 'nosuch'", "hint: see: fastsd --help"),
@@ -98,6 +99,42 @@ def test_a_folder_that_is_not_a_data_root_is_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()  # an empty folder becomes a data root
     assert run_fastsd("--data", empty, "session", "create", "a", "--model", "sd15").returncode == 0
+
+
+def every_parser(parser, name="fastsd"):
+    import argparse
+
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, child in action.choices.items():
+                yield from every_parser(child, f"{name} {sub}")
+
+
+def test_every_command_has_a_description_and_every_argument_a_help_line():
+    import argparse
+
+    from fastsd.cli.main import build_parser
+
+    for name, parser in every_parser(build_parser()):
+        assert parser.description, f"{name} --help has no description"
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
+
+
+@pytest.mark.parametrize("command,shown", [
+    ("train", ["{full,lora}", "{24gb,16gb,12gb,8gb}", "{adamw,adamw8bit}", "{no,fp16,bf16}", "{sdpa,xformers}",
+               "{external,token,filenames}", "{auto,on,off}", "DreamBooth fine-tuning"]),
+    ("run", ["{full,lora}", "{24gb,16gb,12gb,8gb}", "none|cloudflared|ngrok|localtunnel|gradio", "Every option"]),
+    ("export", ["{fp16,bf16,fp32}", "Write SESSION's trained weights"]),
+])
+def test_help_shows_descriptions_and_choices(cli, command, shown):
+    result = cli(command, "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())  # argparse wraps lines
+    for needle in shown:
+        assert needle in text, needle
 
 
 def test_help_and_version_exit_0():
