@@ -136,9 +136,7 @@ def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=
                               "read the output above; `fastsd logs webui` shows the container's log")
         from fastsd.cli.workload import workload_failed
 
-        error = workload_failed("the web UI", status, runner.name)
-        error.hint = "the web UI ran here: its output above says why it stopped; fix that and run the same command again"
-        raise error
+        raise workload_failed("the web UI", status, runner.name)  # it ran here: no container logs to read
     if runner.name != "docker":
         return 0
     return report_urls(args, ctx, request, runner, credentials, environ)

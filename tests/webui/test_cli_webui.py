@@ -231,6 +231,19 @@ def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root,
     assert cli("webui", "--in-process", "--model", "sdxl").code == 3
 
 
+def test_a_local_web_ui_failure_is_told_once_and_never_points_at_container_logs(data_root, tmp_path):
+    from safetensors.torch import save_file
+
+    from tests.helpers import run_fastsd
+
+    model = tmp_path / "m.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": __import__("torch").zeros(2, 2)}, str(model))
+    done = run_fastsd("--data", data_root.root, "webui", "--runtime", "local", "--model", model, "--auth", "none",
+                      env={"A1111_DIR": str(tmp_path / "nowhere")})
+    assert done.returncode == 1 and "AUTOMATIC1111 is not installed" in done.stderr
+    assert done.stderr.count("error:") == 1 and "fastsd logs" not in done.stderr
+
+
 def test_in_process_without_a1111(cli, fake_pull, tmp_path, monkeypatch):
     monkeypatch.setenv("A1111_DIR", str(tmp_path / "nowhere"))
     result = cli("webui", "--in-process", "--model", "sd15")
