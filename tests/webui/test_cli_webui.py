@@ -169,6 +169,8 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
     (["--memory-preset", "huge"], "unknown memory preset"),
     (["--port", "70000"], "is not a TCP port"),
     (["--auth", "x"], "is not USER:PASS"),
+    (["--wait", "nan"], "argument --wait: 'nan' is not a finite number"),
+    (["--tunnel-wait=-5"], "argument --tunnel-wait: '-5' must be 0 or more"),
 ])
 def test_bad_input_is_refused_before_anything_starts(cli, fake_docker, argv, message):
     result = cli("webui", "--runtime", "docker", *argv)

@@ -109,11 +109,13 @@ def check_options(args, ctx, request) -> None:
 
     unused = [flag for dest, flag in SERVE_ONLY if getattr(args, dest)]
     if unused and not args.serve:
-        raise bad_input(f"{', '.join(unused)} apply to the web UI, which only --serve starts",
+        raise bad_input(f"{', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} to the web UI, "
+                        "which only --serve starts",
                         "add --serve to start the web UI on the export, or drop " + ", ".join(unused))
     unused = [flag for dest, flag in CAPTION_ONLY if getattr(args, dest)]
     if unused and not args.caption:
-        raise bad_input(f"{', '.join(unused)} mean nothing with --no-caption", "drop them, or drop --no-caption")
+        raise bad_input(f"{', '.join(unused)} {'means' if len(unused) == 1 else 'mean'} nothing with --no-caption",
+                        "drop them, or drop --no-caption")
     if request.caption:
         from fastsd.cli.commands.caption import caption_options
 

@@ -80,9 +80,9 @@ def register(commands) -> None:
 
 def settings_argv(settings) -> list[str]:
     """Every resolved setting as explicit flags (floats written so they round-trip exactly)."""
-    from fastsd.workloads.train.settings import other_mode_settings
+    from fastsd.workloads.train.settings import unused_settings
 
-    argv, unused = [], other_mode_settings(settings.mode)
+    argv, unused = [], unused_settings(settings)
     for dest, flag, kind, _ in OPTIONS:
         value = getattr(settings, dest)
         if value is None or dest in unused:

@@ -33,6 +33,9 @@ CHECKPOINTING_ABOVE_PX = 768  # gradient checkpointing "auto" turns on above thi
 # Settings that belong to one training mode: giving one in the other mode is refused.
 FULL_ONLY = ("text_encoder_steps", "text_encoder_lr", "unet_steps", "unet_lr")
 LORA_ONLY = ("lora_steps", "lora_rank", "lora_lr", "lora_text_encoder")
+# Settings that mean nothing while another one is 0 (previews off, checkpoints off).
+NEEDS_NONZERO = {"sample_prompt": "sample_every", "sample_seed": "sample_every", "sample_steps": "sample_every",
+                 "save_from": "save_every", "keep": "save_every"}
 # Flags whose name is not the setting's name with dashes.
 FLAG_NAMES = {"lora_steps": "--steps", "lora_rank": "--rank"}
 
@@ -118,6 +121,9 @@ class TrainSettings:
         return asdict(self)
 
 
+TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainSettings)}
+
+
 def setting_names() -> tuple[str, ...]:
     """Every field of TrainSettings."""
     return tuple(f.name for f in fields(TrainSettings))
@@ -133,14 +139,33 @@ def other_mode_settings(mode: str) -> tuple[str, ...]:
     return LORA_ONLY if mode == "full" else FULL_ONLY if mode == "lora" else ()
 
 
+def unused_settings(values) -> tuple[str, ...]:
+    """The settings that mean nothing for `values` (a dict or TrainSettings): other mode, switched off."""
+    get = values.get if isinstance(values, dict) else lambda name, default=None: getattr(values, name, default)
+    off = tuple(name for name, switch in NEEDS_NONZERO.items() if get(switch, 1) == 0)
+    return other_mode_settings(get("mode")) + off
+
+
 def check_mode_options(mode: str, given) -> None:
     """Refuse options of the other training mode among `given` (setting names the user gave)."""
     wrong = [name for name in other_mode_settings(mode) if name in given]
     if wrong:
         flags = ", ".join(flag_of(name) for name in wrong)
         other = "lora" if mode == "full" else "full"
-        raise bad_input(f"{flags} apply to {other} mode only; this run trains in {mode} mode",
+        verb = "applies" if len(wrong) == 1 else "apply"
+        raise bad_input(f"{flags} {verb} to {other} mode only; this run trains in {mode} mode",
                         f"drop {flags}, or pass --mode {other}")
+
+
+def check_switched_off_options(values: dict, given) -> None:
+    """Refuse options whose feature is off (--sample-prompt with --sample-every 0, --keep with --save-every 0)."""
+    wrong = [name for name, switch in NEEDS_NONZERO.items() if name in given and values.get(switch) == 0]
+    if wrong:
+        flags = ", ".join(flag_of(name) for name in wrong)
+        switches = sorted({flag_of(NEEDS_NONZERO[name]) for name in wrong})
+        verb = "means" if len(wrong) == 1 else "mean"
+        raise bad_input(f"{flags} {verb} nothing with {' and '.join(s + ' 0' for s in switches)}",
+                        f"drop {flags}, or set {' and '.join(s + ' N' for s in switches)}")
 
 
 def _choice(what: str, value, choices) -> None:
@@ -179,6 +204,7 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
                   prediction=session.prediction, token=session.token)
     check_training_mode(model, values["mode"])
     check_mode_options(values["mode"], flags)
+    check_switched_off_options({**TRAIN_DEFAULTS, **values}, flags)
     check_resolution(model, int(values["resolution"]))
     preset = values.get("memory_preset")
     if preset is not None:
