@@ -102,6 +102,8 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--serve", "--tunnel", "nonsense"],
          "unknown tunnel 'nonsense'"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--serve", "--controlnet", "nope"], "nope"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--serve", "--tunnel", "cloudflared"],
+         "the cloudflared tunnel runs as a compose sidecar"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--mode", "lora", "--unet-steps", "3"],
          "--unet-steps applies to full mode only; this run trains in lora mode"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--steps", "3"], "--steps applies to lora mode only"),

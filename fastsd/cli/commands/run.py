@@ -127,8 +127,24 @@ def check_options(args, ctx, request) -> None:
         from fastsd.webui.serve import check_request
 
         model = request.session if ctx.root.session(request.session).yaml.exists() else args.model
-        check_request(ctx.root, parse_step(["webui", "--model", model or request.session, *request.webui_argv,
-                                            *request.runtime_argv]))
+        webui = check_request(ctx.root, parse_step(["webui", "--model", model or request.session,
+                                                    *request.webui_argv, *request.runtime_argv]))
+        check_sidecar_tunnel(webui.tunnel, args.runtime)
+
+
+def check_sidecar_tunnel(tunnel: str, runtime: str) -> None:
+    """A compose-sidecar tunnel needs the docker runtime: say so now, not after training."""
+    from fastsd.errors import bad_input
+    from fastsd.webui.serve import SIDECAR_TUNNELS
+
+    if tunnel not in SIDECAR_TUNNELS or runtime == "docker":
+        return
+    from fastsd.runtime.select import docker_engine_answers, in_container
+
+    if runtime == "local" or in_container() or not docker_engine_answers():
+        raise bad_input(f"the {tunnel} tunnel runs as a compose sidecar, and the web UI would run here "
+                        "(local runtime)", "use --runtime docker with a Docker engine, --tunnel gradio, "
+                        "or the pod's own proxy URL (--tunnel none)")
 
 
 def existing_or_new_session(ctx, args):
