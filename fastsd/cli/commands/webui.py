@@ -48,7 +48,7 @@ def register(commands) -> None:
         add_workload_options(parser)
         if name == "up":
             parser.set_defaults(runtime="docker")
-        parser.set_defaults(handler=run_webui)
+        parser.set_defaults(handler=run_webui, data_root_use="new")
 
 
 def run_webui(args, ctx) -> int:
