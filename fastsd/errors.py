@@ -9,11 +9,15 @@ EXIT_BAD_INPUT = 2
 class FastsdError(Exception):
     """An error the CLI prints as `error:` / `hint:` lines and turns into an exit code."""
 
-    def __init__(self, message: str, hint: str | None = None, *, code: int = EXIT_FAILURE):
+    def __init__(self, message: str, hint: str | None = None, *, code: int = EXIT_FAILURE,
+                 reported: bool = False):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.code = code
+        # True when a child fastsd process already printed this error: the CLI then prints
+        # only the hint (an error is shown once, not by the child and again by its parent).
+        self.reported = reported
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"

@@ -10,7 +10,8 @@ from fastsd.errors import bad_input
 
 CONTAINER_ROOT = Path("/data")
 WEBUI_MODEL_KINDS = ("Stable-diffusion", "Lora", "VAE", "ControlNet", "embeddings", "ESRGAN")
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+# Not starting with '-' (it would read as an option) or '.' (hidden, and '..').
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
 
 def validate_name(name: str, what: str = "session name") -> str:
@@ -22,7 +23,7 @@ def validate_name(name: str, what: str = "session name") -> str:
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
         raise bad_input(
             f"invalid {what} {name!r}",
-            "use 1-64 letters, digits, '-', '_' or '.', not starting with '.'",
+            "use 1-64 letters, digits, '-', '_' or '.', starting with a letter, digit or '_'",
         )
     return name
 
@@ -220,6 +221,33 @@ class DataRoot(_Frozen):
         for kind in WEBUI_MODEL_KINDS:
             self.webui_models(kind).mkdir(parents=True, exist_ok=True)
         return self
+
+
+DATA_ROOT_HINT = "pass --data DIR (or set FASTSD_DATA) to the folder that holds sessions/ and models/"
+
+
+def is_data_root(root: DataRoot) -> bool:
+    """True when `root` holds a fastsd volume (one of its own top-level folders)."""
+    return any(path.is_dir() for path in (root.sessions_dir, root.models_dir, root.cache, root.outputs, root.secrets))
+
+
+def require_existing_root(root: DataRoot) -> DataRoot:
+    """`root` when it is a data root, else a bad-input error naming the folder that was used."""
+    if not root.root.exists():
+        raise bad_input(f"data root {root.root} does not exist",
+                        f"{DATA_ROOT_HINT}; `fastsd run` or `fastsd session create` starts a new one")
+    if not is_data_root(root):
+        raise bad_input(f"{root.root} is not a fastsd data root (it has no sessions/ or models/ folder)",
+                        DATA_ROOT_HINT)
+    return root
+
+
+def require_usable_root(root: DataRoot) -> DataRoot:
+    """`root` when it is a data root, missing or empty (it is created); refuses any other folder."""
+    if root.root.is_dir() and not is_data_root(root) and any(root.root.iterdir()):
+        raise bad_input(f"{root.root} is not a fastsd data root (no sessions/ or models/ folder) and not empty: "
+                        "refusing to fill it", f"{DATA_ROOT_HINT}, or a new or empty folder")
+    return root
 
 
 def resolve_data_root(cli_value: str | os.PathLike | None = None) -> DataRoot:

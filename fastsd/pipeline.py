@@ -40,7 +40,11 @@ class RunRequest:
 
 
 def photos_fingerprint(photos: tuple[str, ...]) -> str:
-    """A hash of every photo file under `photos` (path, size, mtime): changes when photos do."""
+    """A hash of every photo file under `photos` (name within its folder, size, mtime).
+
+    Paths are taken relative to each given folder, so moving the folder (or the clone that
+    holds it) keeps the fingerprint; any added, removed, resized or touched photo changes it.
+    """
     digest = hashlib.sha256()
     for given in photos:
         root = Path(given).expanduser()
@@ -49,7 +53,9 @@ def photos_fingerprint(photos: tuple[str, ...]) -> str:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for file in files:
             stat = file.stat()
-            digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            name = file.name if file == root else file.relative_to(root).as_posix()
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(b"\0end\n")
     return digest.hexdigest()
 
 
@@ -120,10 +126,11 @@ class Pipeline:
             return
         self.say(f"== {name}: {command}")
         code = self.invoke(argv)
-        if code != 0:
+        if code != 0:  # the step printed its own error
             raise FastsdError(f"step {name} failed (exit status {code})",
-                              "fix the cause above, then run the same fastsd run command again: "
-                              "finished steps are skipped", code=code if code in (1, 2) else 1)
+                              f"the run stopped at step {name}: fix the cause above, then run the same "
+                              "fastsd run command again (finished steps are skipped)",
+                              code=code if code in (1, 2) else 1, reported=True)
         self.done.append(name)
 
     def skip(self, name: str, why: str) -> None:

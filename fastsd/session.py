@@ -57,7 +57,7 @@ class SessionFile(Strict):
     """The contents of session.yaml."""
 
     version: Literal[1] = 1
-    name: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
     model: str
     family: Family
     prediction: Prediction
@@ -92,9 +92,13 @@ def session_paths(root: DataRoot, name: str) -> SessionPaths:
     """The paths of an existing session, or a bad-input error naming the sessions there are."""
     paths = root.session(name)
     if not paths.yaml.exists():
+        from fastsd.layout import DATA_ROOT_HINT, is_data_root
+
         names = [s for s in list_session_names(root)]
         hint = ("sessions: " + ", ".join(names)) if names else f"create it: fastsd session create {name} --model sd15"
-        raise bad_input(f"no session named {name!r}", hint)
+        if not is_data_root(root):
+            hint += f"; or, if it lives on another volume, {DATA_ROOT_HINT}"
+        raise bad_input(f"no session named {name!r} in data root {root.root}", hint)
     return paths
 
 
@@ -126,11 +130,13 @@ def save_session(root: DataRoot, session: SessionFile) -> None:
     atomic_write_text(root.session(session.name).yaml, text)
 
 
-def create_session(
+def new_session_file(
     root: DataRoot, name: str, model_id: str, resolution: int | None = None, token: str | None = None
 ) -> SessionFile:
-    """Create session `name` for base model `model_id`; refuses an existing name."""
+    """The session.yaml a new session `name` would get (checked, nothing written)."""
     validate_name(name)
+    if token is not None:
+        check_token(token)
     model = resolve_model(root, model_id)
     px = check_resolution(model, resolution if resolution is not None else model.native_resolution)
     training = default_training(model)
@@ -148,6 +154,14 @@ def create_session(
         )
     except ValueError as exc:
         raise bad_input(f"invalid session settings: {exc}") from None
+    return session
+
+
+def create_session(
+    root: DataRoot, name: str, model_id: str, resolution: int | None = None, token: str | None = None
+) -> SessionFile:
+    """Create session `name` for base model `model_id`; refuses an existing name."""
+    session = new_session_file(root, name, model_id, resolution, token)
     if root.session(name).yaml.exists():
         raise bad_input(f"session {name!r} already exists", f"use it, or remove it: fastsd session rm {name} --yes")
     with session_lock(root, name) as paths:

@@ -32,6 +32,20 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise bad_input(message, f"see: {self.prog} --help")
 
+    def add_subparsers(self, **kwargs):
+        kwargs.setdefault("action", _Commands)
+        return super().add_subparsers(**kwargs)
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands whose --help opens with a description (their help line, unless they give one)."""
+
+    def add_parser(self, name, **kwargs):
+        text = kwargs.get("help")
+        if not kwargs.get("description") and text:
+            kwargs["description"] = text[0].upper() + text[1:] + "."
+        return super().add_parser(name, **kwargs)
+
 
 class _Swallow:
     """Stands in for the parser of a command group that is not being run: ignores its set-up."""
@@ -110,6 +124,16 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def check_data_root(root, use: str | None) -> None:
+    """A command that lists the volume needs an existing one; one that fills it, a usable folder."""
+    from fastsd.layout import require_existing_root, require_usable_root
+
+    if use == "existing":
+        require_existing_root(root)
+    elif use == "new":
+        require_usable_root(root)
+
+
 def _load_secrets(args) -> None:
     from fastsd.secrets import load_secret_file
 
@@ -127,7 +151,8 @@ def _print_traceback() -> None:
 
 
 def _report(error: FastsdError) -> int:
-    sys.stderr.write(f"error: {redact(error.message)}\n")
+    if not error.reported:
+        sys.stderr.write(f"error: {redact(error.message)}\n")
     if error.hint:
         sys.stderr.write(f"hint: {redact(error.hint)}\n")
     return error.code
@@ -146,6 +171,7 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
         from fastsd.layout import resolve_data_root
 
         ctx = Context(root=resolve_data_root(args.data), json=args.json, debug=args.debug, runner=runner)
+        check_data_root(ctx.root, getattr(args, "data_root_use", None))
         return int(args.handler(args, ctx) or 0)
     except FastsdError as error:
         if debug:

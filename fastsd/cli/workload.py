@@ -25,7 +25,7 @@ def add_workload_options(parser: argparse.ArgumentParser) -> None:
 def make_plan(ctx, workload: str, command: list[str], *, session: str | None = None,
               env: dict | None = None, secret_env: tuple[str, ...] = (), mounts: tuple[Mount, ...] = (),
               ports: tuple[str, ...] = (), gpu: str | None = None, profiles: tuple[str, ...] = ()) -> Plan:
-    """A Plan for `workload` whose command is `fastsd <command...> --in-process`."""
+    """A Plan for `workload` whose command is `fastsd <command...> [--json] --in-process`."""
     from fastsd.plan import Plan
     from fastsd.registry import image_entry, image_for
 
@@ -37,7 +37,7 @@ def make_plan(ctx, workload: str, command: list[str], *, session: str | None = N
         workload=workload,
         image=image_for(workload),
         service=entry.service or workload,
-        command=("fastsd", *command, IN_PROCESS),
+        command=("fastsd", *command, *(["--json"] if ctx.json and "--json" not in command else []), IN_PROCESS),
         data_root=str(ctx.root.root),
         env=env or {},
         secret_env=secret_env,
@@ -70,6 +70,10 @@ def render_plan(plan: Plan) -> str:
 def run_workload(args, ctx, plan: Plan, execute) -> int:
     """Execute here (--in-process), print the plan (--dry-run), or hand it to a runner."""
     if getattr(args, "in_process", False):
+        if not ctx.debug:  # --debug keeps every library message
+            from fastsd.cli.quiet import quiet_libraries
+
+            quiet_libraries()
         return int(execute() or 0)
     if getattr(args, "dry_run", False):
         ctx.emit({"plan": plan.to_dict(), "hash": plan.digest()}, render_plan(plan))
@@ -82,9 +86,14 @@ def run_workload(args, ctx, plan: Plan, execute) -> int:
         runner = make_runner(getattr(args, "runtime", "auto"))
     status = runner.run(plan)
     if status != 0:
-        raise FastsdError(
-            f"{plan.workload} ended with exit status {status} ({runner.name} runtime)",
-            "read its output above; fix the cause and run the same command again",
-            code=status if status in (1, 2) else 1,
-        )
+        raise workload_failed(plan.workload, status, runner.name)
     return 0
+
+
+def workload_failed(workload: str, status: int, runtime: str) -> FastsdError:
+    """The error of a workload that ended with `status`; fastsd's own exit codes were reported by it."""
+    if status in (1, 2):  # the child fastsd printed its error and hint already
+        return FastsdError(f"{workload} failed", None, code=status, reported=True)
+    how = f"was killed by signal {-status}" if status < 0 else f"ended with exit status {status}"
+    return FastsdError(f"{workload} {how} ({runtime} runtime)",
+                       "read its output above; fix the cause and run the same command again", code=1)

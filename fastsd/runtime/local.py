@@ -13,10 +13,14 @@ from fastsd.secrets import SECRET_ENV_VARS
 
 
 def local_argv(plan: Plan) -> list[str]:
-    """The argv to run here: `fastsd ...` becomes this interpreter's `-m fastsd ...`."""
+    """The argv to run here: `fastsd ...` becomes this interpreter's `-P -m fastsd ...`.
+
+    -P keeps the current folder off the import path, so a `fastsd/` folder there (the folder
+    above a clone, say) cannot shadow the installed package in the child.
+    """
     command = list(plan.command)
     if command and command[0] == "fastsd":
-        return [sys.executable, "-m", "fastsd", *command[1:]]
+        return [sys.executable, "-P", "-m", "fastsd", *command[1:]]
     return command
 
 
@@ -27,6 +31,9 @@ def local_env(plan: Plan, environ=os.environ) -> dict[str, str]:
     env["FASTSD_DATA"] = plan.data_root
     env.setdefault("HF_HOME", str(Path(plan.data_root) / "cache" / "huggingface"))
     env["PYTHONUNBUFFERED"] = "1"
+    if plan.command and plan.command[0] != "fastsd":
+        # a launcher (accelerate) starts `python -m fastsd` itself: the same safe import path
+        env["PYTHONSAFEPATH"] = "1"
     return env
 
 

@@ -26,18 +26,43 @@ class Detected:
     native_resolution: int | None = None
 
 
-def safetensors_keys(path: Path) -> dict[str, tuple[int, ...]]:
-    """{tensor key: shape} from a .safetensors header (the weights are not read)."""
+def _safetensors_header(path: Path) -> dict:
     with open(path, "rb") as handle:
         head = handle.read(8)
         length = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
         header = handle.read(length) if 0 < length <= _MAX_HEADER else b""
     try:
         entries = json.loads(header)
+        if not isinstance(entries, dict):
+            raise TypeError
+        return entries
+    except (ValueError, TypeError):
+        raise FastsdError(f"{Path(path).name} is not a valid .safetensors file (bad header)",
+                          "check that the download is complete and the link points at the file itself") from None
+
+
+def safetensors_keys(path: Path) -> dict[str, tuple[int, ...]]:
+    """{tensor key: shape} from a .safetensors header (the weights are not read)."""
+    entries = _safetensors_header(path)
+    try:
         return {k: tuple(v["shape"]) for k, v in entries.items() if k != "__metadata__"}
     except (ValueError, TypeError, KeyError, AttributeError):
         raise FastsdError(f"{Path(path).name} is not a valid .safetensors file (bad header)",
                           "check that the download is complete and the link points at the file itself") from None
+
+
+def with_fastsd_metadata(found: Detected, path: Path, suffix: str) -> Detected:
+    """`found` corrected by what fastsd wrote into a .safetensors export (family, prediction, px)."""
+    if suffix != ".safetensors" or found.kind != "checkpoint":
+        return found
+    meta = _safetensors_header(path).get("__metadata__") or {}
+    if not isinstance(meta, dict) or meta.get("fastsd.family") != found.family:
+        return found  # not a fastsd export of this family: detection stands
+    prediction = meta.get("fastsd.prediction")
+    resolution = str(meta.get("fastsd.resolution", ""))
+    return Detected(found.kind, found.family,
+                    prediction if prediction in ("epsilon", "v_prediction") else found.prediction,
+                    int(resolution) if resolution.isdigit() and int(resolution) > 0 else found.native_resolution)
 
 
 def _read_json(path: Path) -> dict:

@@ -14,7 +14,7 @@ from fastsd.fsutil import clean_stale_temps, require_free_space, tree_bytes
 from fastsd.layout import DataRoot, validate_name
 from fastsd.lock import hold_lock
 from fastsd.store import hub
-from fastsd.store.detect import Detected, detect_folder, detect_keys
+from fastsd.store.detect import Detected, detect_folder, detect_keys, with_fastsd_metadata
 from fastsd.store.download import download, download_url, safe_filename
 from fastsd.store.hashing import sha256_file
 from fastsd.store.index import LocalModel, read_index, record_model
@@ -111,7 +111,8 @@ def _file_in(root: DataRoot, staged: Path, filename: str, source: str, *, kind, 
     if family:
         found = Detected(kind, family)
     else:
-        found = classify(detect_keys(keys, filename), kind, filename, single_file=True)
+        found = with_fastsd_metadata(classify(detect_keys(keys, filename), kind, filename, single_file=True),
+                                     staged, suffix)
     stem = name or safe_filename(Path(filename).stem) or "model"
     final = model_folder(root, found.kind) / f"{stem}{suffix}"
     model_name = name or validate_name(stem[:64], "model name")

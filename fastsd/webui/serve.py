@@ -131,8 +131,12 @@ def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=
             sys.stdout.flush()
     status = runner.run(plan)
     if status != 0:
-        raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})",
-                          "read the output above; `fastsd logs webui` shows the container's log")
+        if runner.name == "docker":
+            raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})",
+                              "read the output above; `fastsd logs webui` shows the container's log")
+        from fastsd.cli.workload import workload_failed
+
+        raise workload_failed("the web UI", status, runner.name)  # it ran here: no container logs to read
     if runner.name != "docker":
         return 0
     return report_urls(args, ctx, request, runner, credentials, environ)

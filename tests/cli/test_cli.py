@@ -18,14 +18,14 @@ def test_controlnet_list_by_model_or_family(cli):
     assert "depth" in [c["name"] for c in by_model["controlnets"]]
 
 
-def test_session_lifecycle(cli):
+def test_session_lifecycle(cli, data_root):
     assert cli("session", "create", "me", "--model", "sd21-512", "--token", "ohwx").code == 0
     assert cli("session", "list", "--json").json()["sessions"][0]["token"] == "ohwx"
     assert "text encoder 350 steps" in cli("session", "show", "me").out
     refused = cli("session", "rm", "me")
     assert refused.code == 2 and "--yes" in refused.err
     assert cli("session", "rm", "me", "--yes").code == 0
-    assert cli("session", "list").out.strip() == "no sessions yet"
+    assert cli("session", "list").out.strip() == f"no sessions yet in data root {data_root.root}"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,7 @@ def test_session_lifecycle(cli):
         (["session", "create", "x", "--model", "sd15", "--resolution", "768"],
          "error: resolution 768 is not supported by sd15", "hint: use --resolution 512"),
         (["session", "show", "ghost"], "error: no session named 'ghost'", "hint: create it"),
+        (["session", "create", "--model", "sd15", "--", "-x"], "error: invalid session name '-x'", "hint: use 1-64"),
         (["controlnet", "list", "--base", "sd3"], "error: unknown base model or family 'sd3'", "hint:"),
         (["session", "create", "x"], "error: the following arguments are required: --model", "hint: see:"),
         (["nosuch"], "error: argument COMMAND: invalid choice: 'nosuch'", "hint: see: fastsd --help"),
@@ -73,6 +74,67 @@ def test_data_root_defaults_to_data_in_the_working_directory(tmp_path, monkeypat
     done = run_fastsd("session", "create", "a", "--model", "sd15", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "data/sessions/a/session.yaml").exists()
+
+
+@pytest.mark.parametrize("argv", [["session", "list"], ["models", "list", "--local"], ["models", "rm", "x"]])
+def test_a_data_root_that_does_not_exist_is_an_error_naming_it(tmp_path, argv):
+    missing = tmp_path / "nonexistent"
+    done = run_fastsd("--data", missing, *argv)
+    assert done.returncode == 2 and f"error: data root {missing} does not exist" in done.stderr
+    assert "--data DIR" in done.stderr and done.stdout == "" and not missing.exists()
+
+
+def test_a_folder_that_is_not_a_data_root_is_refused(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "me.jpg").write_bytes(b"x")
+    listing = run_fastsd("--data", photos, "session", "list")
+    assert listing.returncode == 2 and f"{photos} is not a fastsd data root" in listing.stderr
+    create = run_fastsd("--data", photos, "session", "create", "a", "--model", "sd15")
+    assert create.returncode == 2 and "refusing to fill it" in create.stderr
+    assert sorted(p.name for p in photos.iterdir()) == ["me.jpg"]
+    show = run_fastsd("--data", photos, "session", "show", "a")
+    assert show.returncode == 2 and f"no session named 'a' in data root {photos}" in show.stderr
+    assert "--data DIR" in show.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()  # an empty folder becomes a data root
+    assert run_fastsd("--data", empty, "session", "create", "a", "--model", "sd15").returncode == 0
+
+
+def every_parser(parser, name="fastsd"):
+    import argparse
+
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, child in action.choices.items():
+                yield from every_parser(child, f"{name} {sub}")
+
+
+def test_every_command_has_a_description_and_every_argument_a_help_line():
+    import argparse
+
+    from fastsd.cli.main import build_parser
+
+    for name, parser in every_parser(build_parser()):
+        assert parser.description, f"{name} --help has no description"
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
+
+
+@pytest.mark.parametrize("command,shown", [
+    ("train", ["{full,lora}", "{24gb,16gb,12gb,8gb}", "{adamw,adamw8bit}", "{no,fp16,bf16}", "{sdpa,xformers}",
+               "{external,token,filenames}", "{auto,on,off}", "DreamBooth fine-tuning"]),
+    ("run", ["{full,lora}", "{24gb,16gb,12gb,8gb}", "none|cloudflared|ngrok|localtunnel|gradio", "Every option"]),
+    ("export", ["{fp16,bf16,fp32}", "Write SESSION's trained weights"]),
+])
+def test_help_shows_descriptions_and_choices(cli, command, shown):
+    result = cli(command, "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())  # argparse wraps lines
+    for needle in shown:
+        assert needle in text, needle
 
 
 def test_help_and_version_exit_0():

@@ -42,7 +42,8 @@ def test_list_local_flags_missing_files_and_rm_refuses_unknown(cli, data_root, s
     assert r.code == 2 and "unknown model on the volume 'inc'" in r.err and "did you mean 'ink'" in r.err
 
 
-def test_list_local_when_empty(cli):
+def test_list_local_when_empty(cli, data_root):
+    data_root.ensure()
     r = cli("models", "list", "--local")
     assert r.code == 0 and "no models on the volume yet" in r.out
 

@@ -49,3 +49,26 @@ def test_the_runner_gets_the_plan_and_failures_become_errors(ctx):
     ctx.runner.status = 3
     with pytest.raises(FastsdError, match="exit status 3"):
         run_workload(parse(), ctx, plan, lambda: None)
+    ctx.runner.status = 2  # a fastsd child printed its own error: the parent only passes its code on
+    with pytest.raises(FastsdError) as failed:
+        run_workload(parse(), ctx, plan, lambda: None)
+    assert failed.value.reported and failed.value.code == 2
+
+
+def test_json_is_passed_to_the_workload_child(data_root):
+    quiet = make_plan(Context(root=data_root), "export", ["export", "s1"])
+    machine = make_plan(Context(root=data_root, json=True), "export", ["export", "s1"])
+    assert "--json" not in quiet.command and machine.command == ("fastsd", "export", "s1", "--json", IN_PROCESS)
+
+
+def test_an_error_reported_by_a_child_is_not_printed_again(data_root, capsys):
+    from fastsd.cli.main import main
+
+    assert main(["--data", str(data_root.root), "export", "nope"], runner=RecordingRunner()) == 2
+    assert capsys.readouterr().err.count("error:") == 1
+    data_root.ensure()
+    from fastsd.session import create_session
+
+    create_session(data_root, "s", "sd15")
+    assert main(["--data", str(data_root.root), "export", "s"], runner=RecordingRunner(status=2)) == 2
+    assert "error:" not in capsys.readouterr().err  # the child printed it

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,6 +96,24 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
         (["taken", "--photos", "PHOTOS", "--resolution", "576"], "session taken trains at 512 px, not 576"),
         (["taken", "--photos", "PHOTOS", "--token", "zzz"], "session taken uses the token 'sks', not 'zzz'"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--token", "bad!!", "--dry-run"], "invalid token 'bad!!'"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--token", "bad!!"], "invalid token 'bad!!'"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--tunnel", "cloudflared"],
+         "--tunnel applies to the web UI, which only --serve starts"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--serve", "--tunnel", "nonsense"],
+         "unknown tunnel 'nonsense'"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--serve", "--controlnet", "nope"], "nope"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--serve", "--tunnel", "cloudflared"],
+         "the cloudflared tunnel runs as a compose sidecar"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--mode", "lora", "--unet-steps", "3"],
+         "--unet-steps applies to full mode only; this run trains in lora mode"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--steps", "3"], "--steps applies to lora mode only"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--unet-lr", "nan"], "'nan' is not a finite number"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--unet-steps", "0", "--text-encoder-steps", "0"],
+         "nothing to train"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--no-caption", "--heatmaps"],
+         "--heatmaps means nothing with --no-caption"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--caption-template", "{name}, {caption}"],
+         "unknown placeholder {name}"),
     ],
 )
 def test_bad_runs_are_refused_before_any_work(volume, photos, argv, message):
@@ -112,6 +131,46 @@ def test_photos_fingerprint_follows_the_files(photos, tmp_path):
     assert photos_fingerprint((str(copy),)) == before
     (copy / "b.png").write_bytes(b"x")
     assert photos_fingerprint((str(copy),)) != before
+    moved = tmp_path / "elsewhere" / "p"
+    moved.parent.mkdir()
+    after = photos_fingerprint((str(copy),))
+    copy.rename(moved)  # a moved clone: same files, same names within the folder
+    assert photos_fingerprint((str(moved),)) == after
+    (moved / "b.png").rename(moved / "c.png")
+    assert photos_fingerprint((str(moved),)) != after
+
+
+def test_a_moved_volume_and_photos_do_not_prepare_again(volume, photos, tmp_path):
+    from fastsd.pipeline import Pipeline, RunRequest
+
+    clone = tmp_path / "clone"
+    shutil.copytree(photos, clone / "photos", copy_function=shutil.copy2)
+    request = RunRequest(session="s1", photos=(str(clone / "photos"),), model="tiny-sd",
+                         runtime_argv=("--runtime", "local"))
+    env = {**os.environ, "FASTSD_DATA": str(volume.root)}
+    invoke = lambda argv: subprocess.run([sys.executable, "-m", "fastsd", *argv], env=env).returncode  # noqa: E731
+    pipeline = Pipeline(volume, request, invoke, lambda _: None)
+    pipeline.ensure_session()
+    pipeline.prepare(photos_fingerprint(request.photos))
+    assert pipeline.done == ["session", "prepare"]
+    shutil.move(str(volume.root), clone / "data")
+    moved = tmp_path / "moved-clone"
+    clone.rename(moved)
+    plan = subprocess.run([sys.executable, "-m", "fastsd", "run", "s1", "--photos", moved / "photos", "--no-caption",
+                           "--dry-run", "--json"], capture_output=True, text=True,
+                          env={**os.environ, "FASTSD_DATA": str(moved / "data")})
+    assert plan.returncode == 0, plan.stderr
+    assert "prepare" in json.loads(plan.stdout)["skipped"]
+
+
+def test_a_failed_step_prints_its_error_once(volume, tmp_path):
+    notes = tmp_path / "not-photos"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("no photos here\n")
+    done = run(volume, "s1", "--photos", notes, "--model", "tiny-sd", "--runtime", "local")
+    assert done.returncode == 2
+    assert done.stderr.count("error:") == 1 and "error: nothing imported into session s1" in done.stderr
+    assert "the run stopped at step prepare" in done.stderr
 
 
 def test_dry_run_says_what_would_run_and_changes_nothing(volume, photos, cli):
@@ -123,5 +182,9 @@ def test_dry_run_says_what_would_run_and_changes_nothing(volume, photos, cli):
     assert "--no-export" in planned[3] and "--resume" not in planned[3]
     assert planned[0] == "fastsd session create s1 --model tiny-sd --resolution 64"
     assert sorted(p.relative_to(volume.root) for p in volume.root.rglob("*")) == before
+    text = cli("run", "s1", "--photos", photos, "--model", "tiny-sd", *QUICK, "--dry-run")
+    assert text.code == 0 and text.out.count("fastsd prepare s1") == 1 and text.out.count("fastsd train s1") == 1
+    assert "dry run: 5 steps would run, nothing changed" in text.out
+    assert f"data root: {volume.root}" in text.out
     bad = cli("run", "s1", "--photos", photos, "--model", "tiny-sd", "--resolution", "512", "--dry-run")
     assert bad.code == 2 and "resolution 512 is not supported by tiny-sd" in bad.err

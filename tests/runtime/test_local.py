@@ -21,8 +21,22 @@ def test_local_runner_returns_the_child_status(data_root):
 def test_local_argv_uses_this_interpreter(data_root):
     import sys
 
-    assert local_argv(plan_for(data_root, ("fastsd", "x")))[:3] == [sys.executable, "-m", "fastsd"]
+    assert local_argv(plan_for(data_root, ("fastsd", "x")))[:4] == [sys.executable, "-P", "-m", "fastsd"]
     assert local_argv(plan_for(data_root, ("accelerate", "launch")))[0] == "accelerate"
+
+
+def test_a_fastsd_folder_in_the_current_folder_does_not_shadow_the_package(data_root, tmp_path, monkeypatch, capfd):
+    fake = tmp_path / "above-a-clone" / "fastsd"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise SystemExit('the fake fastsd package was imported')\n")
+    (fake / "__main__.py").write_text("raise SystemExit('the fake fastsd package was run')\n")
+    monkeypatch.chdir(fake.parent)
+    assert LocalRunner().run(plan_for(data_root, ("fastsd", "models", "show", "sd15"))) == 0
+    captured = capfd.readouterr()
+    assert "sd15: " in captured.out and "fake" not in captured.err
+    # a launcher's own `python -m fastsd` gets the same safe import path
+    assert local_env(plan_for(data_root, ("accelerate", "launch")), {})["PYTHONSAFEPATH"] == "1"
+    assert "PYTHONSAFEPATH" not in local_env(plan_for(data_root, ("fastsd", "x")), {})
 
 
 def test_secrets_reach_the_child_only_when_the_plan_names_them(data_root):

@@ -57,6 +57,9 @@ def test_logs_refuses_unknown_services(cli, fake_docker):
     result = cli("logs", "webiu")
     assert result.code == 2
     assert "unknown service 'webiu'" in result.err and "did you mean 'webui'" in result.err
+    negative = cli("logs", "--tail=-3")
+    assert negative.code == 2 and "argument --tail: '-3' must be 0 or more" in negative.err
+    assert fake_docker.calls() == []
 
 
 def test_engine_down_is_a_clear_error(cli, fake_docker, monkeypatch):

@@ -169,6 +169,8 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
     (["--memory-preset", "huge"], "unknown memory preset"),
     (["--port", "70000"], "is not a TCP port"),
     (["--auth", "x"], "is not USER:PASS"),
+    (["--wait", "nan"], "argument --wait: 'nan' is not a finite number"),
+    (["--tunnel-wait=-5"], "argument --tunnel-wait: '-5' must be 0 or more"),
 ])
 def test_bad_input_is_refused_before_anything_starts(cli, fake_docker, argv, message):
     result = cli("webui", "--runtime", "docker", *argv)
@@ -229,6 +231,19 @@ def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root,
     assert data_root.webui_auth.read_text() == f"admin:{PLANTED}\n"
     monkeypatch.setenv("FAKE_A1111_EXIT", "3")
     assert cli("webui", "--in-process", "--model", "sdxl").code == 3
+
+
+def test_a_local_web_ui_failure_is_told_once_and_never_points_at_container_logs(data_root, tmp_path):
+    from safetensors.torch import save_file
+
+    from tests.helpers import run_fastsd
+
+    model = tmp_path / "m.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": __import__("torch").zeros(2, 2)}, str(model))
+    done = run_fastsd("--data", data_root.root, "webui", "--runtime", "local", "--model", model, "--auth", "none",
+                      env={"A1111_DIR": str(tmp_path / "nowhere")})
+    assert done.returncode == 1 and "AUTOMATIC1111 is not installed" in done.stderr
+    assert done.stderr.count("error:") == 1 and "fastsd logs" not in done.stderr
 
 
 def test_in_process_without_a1111(cli, fake_pull, tmp_path, monkeypatch):

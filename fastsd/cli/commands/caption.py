@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastsd.cli.values import finite_float
 from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 
 
 def register(commands) -> None:
     parser = commands.add_parser("caption", help="caption a session's prepared images with BLIP",
                                  description="Write <stem>.txt beside each prepared image and captions.jsonl.")
-    parser.add_argument("session", metavar="SESSION")
+    parser.add_argument("session", metavar="SESSION", help="the session (see: fastsd session list)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="blip-base", help="registry id (blip-base, blip-large) or a local folder")
     model.add_argument("--device", default="auto", help="auto (cuda if present, else cpu), cpu, cuda, cuda:N")
@@ -20,11 +21,11 @@ def register(commands) -> None:
     decoding.add_argument("--beams", type=int, default=1, help="beam search with N beams (1-10)")
     decoding.add_argument("--sample", action="store_true", help="sample instead of greedy/beam choice")
     decoding.add_argument("--top-k", type=int, help="sample from the K likeliest tokens (implies --sample)")
-    decoding.add_argument("--top-p", type=float, help="nucleus sampling threshold (implies --sample)")
-    decoding.add_argument("--temperature", type=float, help="sampling temperature (implies --sample)")
+    decoding.add_argument("--top-p", type=finite_float, help="nucleus sampling threshold (implies --sample)")
+    decoding.add_argument("--temperature", type=finite_float, help="sampling temperature (implies --sample)")
     decoding.add_argument("--min-length", type=int, default=5, help="fewest new tokens (default 5)")
     decoding.add_argument("--max-length", type=int, default=40, help="most new tokens (default 40)")
-    decoding.add_argument("--repetition-penalty", type=float, default=1.0, help="above 1 discourages repeats")
+    decoding.add_argument("--repetition-penalty", type=finite_float, default=1.0, help="above 1 discourages repeats")
     decoding.add_argument("--seed", type=int, help="seed for reproducible sampling")
     decoding.add_argument("--prefix", help='conditional captioning: the caption continues this text ("a photo of")')
     output = parser.add_argument_group("output")
@@ -32,7 +33,7 @@ def register(commands) -> None:
     output.add_argument("--overwrite", action="store_true", help="replace hand-written captions too")
     output.add_argument("--score", action="store_true", help="image-text match scores (ITM probability, ITC cosine)")
     output.add_argument("--score-model", default="blip-itm-base", help="registry id or local folder of a BLIP ITM model")
-    output.add_argument("--min-score", type=float, help="flag captions whose ITM probability is below this")
+    output.add_argument("--min-score", type=finite_float, help="flag captions whose ITM probability is below this")
     output.add_argument("--retry-low", type=int, default=0, metavar="N",
                         help="regenerate flagged captions up to N times (sampling), keeping the best")
     output.add_argument("--heatmaps", action="store_true", help="per-token cross-attention heatmaps (PNG)")
@@ -41,19 +42,22 @@ def register(commands) -> None:
     add_workload_options(parser)
     parser.set_defaults(handler=caption_cmd)
 
-    adapter = commands.add_parser("caption-adapter", help="LoRA adapters for captions in another language")
+    adapter = commands.add_parser("caption-adapter", help="LoRA adapters for captions in another language",
+                                  description="LoRA adapters on BLIP's text decoder, for captions in another "
+                                              "language; use one with fastsd caption --adapter PATH.")
     sub = adapter.add_subparsers(dest="adapter_command", metavar="ACTION", required=True)
-    train = sub.add_parser("train", help="train a LoRA on the text decoder from image/caption pairs")
+    train = sub.add_parser("train", help="train a LoRA on the text decoder from image/caption pairs",
+                           description="Train a LoRA adapter on BLIP's text decoder from image/caption pairs.")
     train.add_argument("--pairs", required=True, metavar="FILE", help='pairs.jsonl: {"image": "a.png", "caption": "..."}')
     train.add_argument("--lang", required=True, help="language of the captions (recorded with the adapter)")
     train.add_argument("--out", required=True, metavar="PATH", help="folder to write the adapter to")
     train.add_argument("--model", default="blip-base", help="base captioning model (registry id or folder)")
-    train.add_argument("--steps", type=int, default=200)
-    train.add_argument("--lr", type=float, default=1e-4)
-    train.add_argument("--rank", type=int, default=8)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto")
+    train.add_argument("--steps", type=int, default=200, help="training steps (default 200)")
+    train.add_argument("--lr", type=finite_float, default=1e-4, help="learning rate (default 1e-4)")
+    train.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
+    train.add_argument("--batch-size", type=int, default=8, help="pairs per step (default 8)")
+    train.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    train.add_argument("--device", default="auto", help="auto (cuda if present, else cpu), cpu, cuda, cuda:N")
     train.add_argument("--overwrite", action="store_true", help="replace an existing adapter at --out")
     add_workload_options(train)
     train.set_defaults(handler=adapter_train_cmd)

@@ -17,7 +17,7 @@ def register(commands) -> None:
                       help="a base model id (sd15, sdxl, ...) or a family (sd1, sd2, sdxl, flux)")
     pull.add_argument("names", nargs="*", metavar="NAME", help="ControlNet names (see controlnet list)")
     pull.add_argument("--all", action="store_true", help="every ControlNet of the family")
-    pull.set_defaults(handler=pull_controlnet_models)
+    pull.set_defaults(handler=pull_controlnet_models, data_root_use="new")
 
 
 def list_controlnets(args, ctx) -> int:

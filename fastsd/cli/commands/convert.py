@@ -95,7 +95,7 @@ def run_convert(args, ctx) -> int:
             from fastsd.workloads.convert.from_single import convert_to_diffusers
 
             result = convert_to_diffusers(src, out, config=args.config and Path(args.config), prediction=args.prediction,
-                                          dtype=args.dtype, say=ctx.say)
+                                          dtype=args.dtype, say=ctx.say, root=ctx.root)
             text = f"wrote diffusers folder {out} ({result['family']}, {result['prediction']})"
         ctx.emit(result, text)
         return 0

@@ -6,8 +6,11 @@ from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("export", help="export a session's trained model as one .safetensors file")
-    parser.add_argument("session", metavar="SESSION")
+    parser = commands.add_parser(
+        "export", help="export a session's trained model as one .safetensors file",
+        description="Write SESSION's trained weights (final, else the newest checkpoint) as one A1111-ready "
+                    "file in exports/ and link it into models/Stable-diffusion (or models/Lora).")
+    parser.add_argument("session", metavar="SESSION", help="the session (see: fastsd session list)")
     parser.add_argument("--step", type=int, help="the checkpoint step (default: final, else the newest)")
     parser.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16",
                         help="weights dtype of a full export (default fp16)")

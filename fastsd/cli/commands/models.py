@@ -13,11 +13,12 @@ def register(commands) -> None:
     listing = sub.add_parser("list", help="list the base models of the registry (or, with --local, the volume)")
     listing.add_argument("--local", action="store_true", help="list the models pulled onto the data volume")
     listing.set_defaults(handler=list_models)
-    show = sub.add_parser("show", help="show one base model")
-    show.add_argument("model_id", metavar="ID")
+    show = sub.add_parser("show", help="show one base model or pulled model")
+    show.add_argument("model_id", metavar="ID", help="a registry id (fastsd models list) or a pulled model's name")
     show.set_defaults(handler=show_model)
     pull = sub.add_parser("pull", help="put a model on the volume: registry id, hf:owner/repo[/file], URL or path")
-    pull.add_argument("source", metavar="ID-OR-SOURCE")
+    pull.add_argument("source", metavar="ID-OR-SOURCE",
+                      help="registry id, hf:owner/repo[/file], https:// URL, or a local file or folder")
     pull.add_argument("--kind", choices=PULL_KINDS, help="what it is (detected when left out)")
     pull.add_argument("--name", help="the name to file it under (default: from the source)")
     pull.add_argument("--sha256", help="expected sha256 of a single file; a mismatch deletes the download")
@@ -26,10 +27,10 @@ def register(commands) -> None:
     pull.add_argument("--link", action="store_true", help="link a local path instead of copying it")
     pull.add_argument("--trust-pickle", action="store_true",
                       help="accept .ckpt/.pt/.pth/.bin pickles (still scanned; code is always refused)")
-    pull.set_defaults(handler=pull_model)
+    pull.set_defaults(handler=pull_model, data_root_use="new")
     remove = sub.add_parser("rm", help="remove a model from the volume and the index")
-    remove.add_argument("name", metavar="NAME")
-    remove.set_defaults(handler=remove_model)
+    remove.add_argument("name", metavar="NAME", help="a model on the volume (fastsd models list --local)")
+    remove.set_defaults(handler=remove_model, data_root_use="existing")
 
 
 def list_models(args, ctx) -> int:
@@ -56,9 +57,10 @@ def list_models(args, ctx) -> int:
 def list_local(ctx) -> int:
     """Print the models recorded in models/index.json, flagging files that went missing."""
     from fastsd.fsutil import human_bytes
+    from fastsd.layout import require_existing_root
     from fastsd.store.index import read_index
 
-    models = read_index(ctx.root)
+    models = read_index(require_existing_root(ctx.root))
     data, rows = [], []
     for m in models.values():
         present = (ctx.root.root / m.path).exists()
@@ -66,8 +68,8 @@ def list_local(ctx) -> int:
         rows.append([m.name, m.kind, m.family or "", m.prediction or "", m.native_resolution or "",
                      human_bytes(m.size), m.path + ("" if present else "  (MISSING)"), m.source])
     text = table(rows, ["NAME", "KIND", "FAMILY", "PREDICTION", "PX", "SIZE", "PATH", "SOURCE"]) if rows else \
-        "no models on the volume yet: fastsd models pull ID-OR-SOURCE"
-    ctx.emit({"models": data}, text)
+        f"no models on the volume yet (data root {ctx.root.root}): fastsd models pull ID-OR-SOURCE"
+    ctx.emit({"models": data, "data_root": str(ctx.root.root)}, text)
     return 0
 
 
@@ -102,12 +104,39 @@ def remove_model(args, ctx) -> int:
     return 0
 
 
+def show_local(ctx, model) -> int:
+    """Print what the index records about a model pulled onto the volume."""
+    from fastsd.fsutil import human_bytes
+
+    present = (ctx.root.root / model.path).exists()
+    lines = [
+        f"{model.name}: {model.kind} on the volume (pulled from {model.source})",
+        f"  family:        {model.family or '(unknown)'}",
+        f"  prediction:    {model.prediction or '(unknown)'}",
+        f"  native px:     {model.native_resolution or '(unknown)'}",
+        f"  training px:   {', '.join(str(px) for px in model.training_resolutions or ()) or '(none)'}",
+        f"  path:          {ctx.root.root / model.path}" + ("" if present else "  (MISSING)"),
+        f"  size:          {human_bytes(model.size)}",
+        f"  pulled:        {model.pulled_at}",
+    ]
+    ctx.emit({**model.model_dump(mode="json"), "present": present}, "\n".join(lines))
+    return 0
+
+
 def show_model(args, ctx) -> int:
-    """Print everything the registry says about one base model."""
+    """Print everything the registry says about one base model (or the index about a pulled one)."""
     from dataclasses import asdict
 
-    from fastsd.registry import base_model
+    from fastsd.registry import base_model, load_registry
+    from fastsd.store.index import read_index
 
+    local = read_index(ctx.root) if ctx.root.model_index.is_file() else {}
+    if args.model_id not in load_registry().models:
+        if args.model_id in local:
+            return show_local(ctx, local[args.model_id])
+        from fastsd.errors import unknown_choice
+
+        raise unknown_choice("base model", args.model_id, [*load_registry().models, *local])
     m = base_model(args.model_id)
     lines = [
         f"{m.id}: {m.title}",
@@ -124,5 +153,7 @@ def show_model(args, ctx) -> int:
     ]
     if m.vae:
         lines.insert(4, f"  vae:           {m.vae}")
+    if m.id in local:
+        lines.append(f"  on the volume: {ctx.root.root / local[m.id].path}")
     ctx.emit(asdict(m), "\n".join(lines))
     return 0

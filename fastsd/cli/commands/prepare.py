@@ -18,12 +18,12 @@ def register(commands) -> None:
         description="Import photos (files, folders, kohya `<repeats>_<tokens>` folders) into SESSION. "
                     "Originals go to raw/ unchanged; square PNGs at the session resolution go to "
                     "instance_images/; one line per photo to prepared.jsonl. Bad files are skipped with a reason.")
-    parser.add_argument("session")
+    parser.add_argument("session", metavar="SESSION", help="the session (see: fastsd session list)")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders (searched recursively)")
     parser.add_argument("--crop", choices=CROP_CHOICES, default="smart",
                         help="smart: keep faces (else the salient part) in the square (default); "
                              "center: middle square; none: pad to a square with --pad-color")
-    parser.add_argument("--pad-color", default="white", metavar="COLOR",
+    parser.add_argument("--pad-color", metavar="COLOR",
                         help="padding colour for --crop none: a name or #hex (default: white)")
     parser.add_argument("--preview", action="store_true",
                         help="write a contact sheet PNG of every original with its crop and faces")
@@ -62,14 +62,18 @@ def prepare_cmd(args, ctx) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise bad_input(f"no such file or folder: {', '.join(missing)}", "pass photo files or folders that hold them")
+    if args.pad_color is not None and args.crop != "none":
+        raise bad_input(f"--pad-color means nothing with --crop {args.crop}: only --crop none pads",
+                        "drop --pad-color, or pass --crop none")
     try:
         from fastsd.workloads.prepare.crop import parse_color
 
-        parse_color(args.pad_color)
+        parse_color(args.pad_color or "white")
     except ImportError:  # a host without Pillow: the captioner image checks the colour
         pass
-    argv = ["prepare", args.session, *map(str, paths), "--crop", args.crop, "--pad-color", args.pad_color]
-    argv += ["--preview"] * args.preview + ["--allow-upscale"] * args.allow_upscale + ["--json"] * ctx.json
+    argv = ["prepare", args.session, *map(str, paths), "--crop", args.crop]
+    argv += ["--pad-color", args.pad_color] if args.pad_color is not None else []
+    argv += ["--preview"] * args.preview + ["--allow-upscale"] * args.allow_upscale
     plan = make_plan(ctx, "prepare", argv, session=args.session, gpu="none",
                      mounts=input_mounts(paths, ctx.root.root))
     return run_workload(args, ctx, plan, lambda: execute(args, ctx, paths))
@@ -80,7 +84,7 @@ def execute(args, ctx, paths: list[Path]) -> int:
     from fastsd.workloads.prepare.crop import parse_color
     from fastsd.workloads.prepare.driver import ImportOptions, import_photos
 
-    options = ImportOptions(crop=args.crop, pad_color=parse_color(args.pad_color),
+    options = ImportOptions(crop=args.crop, pad_color=parse_color(args.pad_color or "white"),
                             allow_upscale=args.allow_upscale, preview=args.preview)
     summary = import_photos(ctx.root, args.session, paths, options, say=ctx.say)
     ctx.emit(summary.to_dict(), summary.line())

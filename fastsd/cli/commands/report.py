@@ -4,8 +4,11 @@ from __future__ import annotations
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("report", help="write a session's HTML report (images embedded)")
-    parser.add_argument("name", metavar="SESSION")
+    parser = commands.add_parser(
+        "report", help="write a session's HTML report (images embedded)",
+        description="Write sessions/SESSION/report.html: photos and crops, captions and scores, heatmaps, "
+                    "loss curves, samples and exports, in one self-contained page.")
+    parser.add_argument("name", metavar="SESSION", help="the session (see: fastsd session list)")
     parser.set_defaults(handler=report)
 
 

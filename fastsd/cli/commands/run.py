@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-
 
 def register(commands) -> None:
     from fastsd.cli.commands.train import OPTIONS as TRAIN_OPTIONS
+    from fastsd.cli.commands.train import add_train_options
 
-    parser = commands.add_parser("run", help="photos to served model: prepare, caption, train, export (, serve)")
-    parser.add_argument("session", metavar="SESSION")
+    parser = commands.add_parser(
+        "run", help="photos to served model: prepare, caption, train, export (, serve)",
+        description="From photos to a trained, exported (and served) model: session, prepare, caption, "
+                    "train, export and serve, each the ordinary fastsd command. Every option is checked "
+                    "before the first step; finished steps are skipped on a re-run.")
+    parser.add_argument("session", metavar="SESSION", help="the session (created when --model is given)")
     parser.add_argument("--photos", nargs="+", required=True, metavar="PATH", help="photo files or folders")
     parser.add_argument("--model", metavar="ID", help="base model (needed when the session is new)")
     parser.add_argument("--token", metavar="WORD", help="instance token of a new session (default sks)")
@@ -25,25 +28,21 @@ def register(commands) -> None:
     cap.add_argument("--score", action="store_true", help="image-text match scores")
     cap.add_argument("--score-model", metavar="ID", help="matching model (default blip-itm-base)")
     cap.add_argument("--heatmaps", action="store_true", help="cross-attention heatmaps per caption")
-    train = parser.add_argument_group("train (as fastsd train)")
-    for dest, flag, kind, text in TRAIN_OPTIONS:
-        if kind is bool:
-            train.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
-        else:
-            train.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    add_train_options(parser.add_argument_group("train (as fastsd train)"))
     export = parser.add_argument_group("export")
     export.add_argument("--export-dtype", choices=("fp16", "bf16", "fp32"), help="export precision (default fp16)")
     export.add_argument("--verify", action="store_true", help="verify the export with diffusers' single-file loader")
     serve = parser.add_argument_group("serve")
     serve.add_argument("--serve", action="store_true", help="start the web UI on the export")
-    serve.add_argument("--tunnel", help="none, cloudflared, ngrok, localtunnel or gradio")
-    serve.add_argument("--auth", metavar="USER:PASS|generated", help="web UI login")
-    serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI")
+    serve.add_argument("--tunnel", metavar="none|cloudflared|ngrok|localtunnel|gradio",
+                       help="public tunnel of the web UI (with --serve)")
+    serve.add_argument("--auth", metavar="USER:PASS|generated", help="web UI login (with --serve)")
+    serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI (with --serve)")
     parser.add_argument("--runtime", choices=("auto", "local", "docker"), default="auto",
                         help="where each step runs (default auto)")
     parser.add_argument("--dry-run", action="store_true",
                         help="say which steps would run (and their commands) or be skipped; change nothing")
-    parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS)
+    parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS, data_root_use="new")
 
 
 def _flags(args, pairs) -> list[str]:
@@ -91,13 +90,95 @@ def build_request(args):
     )
 
 
+SERVE_ONLY = (("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet"))
+CAPTION_ONLY = (("caption_model", "--caption-model"), ("caption_prefix", "--caption-prefix"),
+                ("caption_template", "--caption-template"), ("score", "--score"),
+                ("score_model", "--score-model"), ("heatmaps", "--heatmaps"))
+
+
+def parse_step(argv: list[str]):
+    """`argv` parsed as the fastsd command of one step (its own parser, its own errors)."""
+    from fastsd.cli.main import build_parser
+
+    return build_parser(argv).parse_args(argv)
+
+
+def check_options(args, ctx, request) -> None:
+    """Every step's options checked against what the step will do, before the first step runs."""
+    from fastsd.errors import bad_input
+
+    unused = [flag for dest, flag in SERVE_ONLY if getattr(args, dest)]
+    if unused and not args.serve:
+        raise bad_input(f"{', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} to the web UI, "
+                        "which only --serve starts",
+                        "add --serve to start the web UI on the export, or drop " + ", ".join(unused))
+    unused = [flag for dest, flag in CAPTION_ONLY if getattr(args, dest)]
+    if unused and not args.caption:
+        raise bad_input(f"{', '.join(unused)} {'means' if len(unused) == 1 else 'mean'} nothing with --no-caption",
+                        "drop them, or drop --no-caption")
+    if request.caption:
+        from fastsd.cli.commands.caption import caption_options
+
+        caption_options(parse_step(["caption", request.session, *request.caption_argv]))
+    session = existing_or_new_session(ctx, args)
+    if session is not None:
+        check_train_settings(ctx, args, session)
+    if args.serve:
+        from fastsd.webui.serve import check_request
+
+        model = request.session if ctx.root.session(request.session).yaml.exists() else args.model
+        webui = check_request(ctx.root, parse_step(["webui", "--model", model or request.session,
+                                                    *request.webui_argv, *request.runtime_argv]))
+        check_sidecar_tunnel(webui.tunnel, args.runtime)
+
+
+def check_sidecar_tunnel(tunnel: str, runtime: str) -> None:
+    """A compose-sidecar tunnel needs the docker runtime: say so now, not after training."""
+    from fastsd.errors import bad_input
+    from fastsd.webui.serve import SIDECAR_TUNNELS
+
+    if tunnel not in SIDECAR_TUNNELS or runtime == "docker":
+        return
+    from fastsd.runtime.select import docker_engine_answers, in_container
+
+    if runtime == "local" or in_container() or not docker_engine_answers():
+        raise bad_input(f"the {tunnel} tunnel runs as a compose sidecar, and the web UI would run here "
+                        "(local runtime)", "use --runtime docker with a Docker engine, --tunnel gradio, "
+                        "or the pod's own proxy URL (--tunnel none)")
+
+
+def existing_or_new_session(ctx, args):
+    """The session file the run will use: the existing one, the one it would create, or None."""
+    from fastsd.session import load_session, new_session_file
+
+    if ctx.root.session(args.session).yaml.exists():
+        return load_session(ctx.root, args.session)
+    if not args.model:
+        return None  # the pipeline says that --model is needed
+    return new_session_file(ctx.root, args.session, args.model, args.resolution, args.token)
+
+
+def check_train_settings(ctx, args, session) -> None:
+    """Resolve the training settings as the train step will (mode, ranges, resume)."""
+    from fastsd.models import resolve_model
+    from fastsd.workloads.train.checkpoint import complete_checkpoints, read_checkpoint_settings
+    from fastsd.workloads.train.settings import resolve_settings
+
+    model = resolve_model(ctx.root, session.model)
+    found = complete_checkpoints(ctx.root.session(args.session).checkpoints)
+    resumed = read_checkpoint_settings(found[-1][1]) if found else None
+    flags = {dest: getattr(args, dest) for dest, *_ in args.train_options}
+    flags["resolution"] = None  # the session's (its own check names --resolution)
+    resolve_settings(session, model, flags, resumed)
+
+
 def run_cmd(args, ctx) -> int:
     """Run the pipeline, each step through the fastsd CLI itself."""
     import contextlib
 
     from fastsd.cli.context import stdout_to_stderr
     from fastsd.cli.main import main
-    from fastsd.pipeline import Pipeline
+    from fastsd.pipeline import Pipeline, photos_fingerprint
 
     def invoke(argv: list[str]) -> int:
         # Steps print for people; with --json only the final summary goes to stdout.
@@ -105,11 +186,15 @@ def run_cmd(args, ctx) -> int:
         with quiet:
             return main(["--data", str(ctx.root.root), *argv], runner=ctx.runner)
 
-    result = Pipeline(ctx.root, build_request(args), invoke, ctx.say, dry_run=args.dry_run).run()
-    if args.dry_run:
-        text = "\n".join(["would run:", *(f"  {c}" for c in result["planned"])] if result["planned"]
-                         else ["nothing to do"])
-        ctx.emit(result, text)
+    request = build_request(args)
+    photos_fingerprint(request.photos)  # bad --photos first, then every other option
+    check_options(args, ctx, request)
+    ctx.say(f"data root: {ctx.root.root}")
+    result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run).run()
+    if args.dry_run:  # the steps were listed as they were planned
+        planned = len(result["planned"])
+        ctx.emit(result, f"dry run: {planned} step{'s' * (planned != 1)} would run, nothing changed" if planned
+                 else "nothing to do")
         return 0
     lines = [f"done: {', '.join(result['done']) or 'nothing to do'}",
              f"skipped: {', '.join(result['skipped']) or 'none'}",

@@ -10,18 +10,18 @@ def register(commands) -> None:
     parser = commands.add_parser("session", help="sessions: create, list, show, rm")
     sub = parser.add_subparsers(dest="session_command", metavar="ACTION", required=True)
     create = sub.add_parser("create", help="create a session for a base model")
-    create.add_argument("name")
+    create.add_argument("name", metavar="NAME", help="the new session's name (letters, digits, '-', '_', '.')")
     create.add_argument("--model", required=True, metavar="ID", help="registry id or pulled model name")
     create.add_argument("--resolution", type=int, metavar="PX", help="training resolution (default: native)")
     create.add_argument("--token", metavar="WORD", help="instance token naming the subject (default: sks)")
-    create.set_defaults(handler=create_cmd)
+    create.set_defaults(handler=create_cmd, data_root_use="new")
     listing = sub.add_parser("list", help="list sessions")
-    listing.set_defaults(handler=list_sessions)
+    listing.set_defaults(handler=list_sessions, data_root_use="existing")
     show = sub.add_parser("show", help="show a session's settings and progress")
-    show.add_argument("name")
+    show.add_argument("name", metavar="NAME", help="the session (see: fastsd session list)")
     show.set_defaults(handler=show_cmd)
     remove = sub.add_parser("rm", help="delete a session and everything in it")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="NAME", help="the session (see: fastsd session list)")
     remove.add_argument("--yes", action="store_true", help="confirm the deletion")
     remove.set_defaults(handler=remove_session)
 
@@ -53,7 +53,7 @@ def create_cmd(args, ctx) -> int:
 
     session = create_session(ctx.root, args.name, args.model, args.resolution, args.token)
     paths = ctx.root.session(session.name)
-    ctx.emit(session.model_dump(mode="json"), f"created {describe(session, paths)}")
+    ctx.emit(session.model_dump(mode="json"), f"created {describe(session, paths)}\n  data root:   {ctx.root.root}")
     return 0
 
 
@@ -72,8 +72,9 @@ def list_sessions(args, ctx) -> int:
             continue
         rows.append([s.name, s.model, s.resolution, s.state.prepared_images, f"{s.state.trained_steps}/{s.state.total_steps}"])
         data.append(s.model_dump(mode="json"))
-    text = table(rows, ["NAME", "MODEL", "PX", "IMAGES", "STEPS"]) if rows else "no sessions yet"
-    ctx.emit({"sessions": data}, text)
+    text = table(rows, ["NAME", "MODEL", "PX", "IMAGES", "STEPS"]) if rows else \
+        f"no sessions yet in data root {ctx.root.root}"
+    ctx.emit({"sessions": data, "data_root": str(ctx.root.root)}, text)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastsd.cli.context import table
+from fastsd.cli.values import non_negative_int
 
 
 def register(commands) -> None:
@@ -14,7 +15,7 @@ def register(commands) -> None:
     logs.add_argument("services", nargs="*", metavar="SERVICE",
                       help="webui, trainer, converter, captioner, cloudflared, ngrok, localtunnel (default all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    logs.add_argument("--tail", type=int, metavar="N", help="only the last N lines of each")
+    logs.add_argument("--tail", type=non_negative_int, metavar="N", help="only the last N lines of each")
     logs.set_defaults(handler=run_logs)
 
 

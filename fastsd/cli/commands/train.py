@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fastsd.cli.values import float_named
 from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 
 # setting name -> (flag, type, help); every flag defaults to None = "not given"
@@ -40,14 +41,34 @@ OPTIONS = (
 )
 
 
-def register(commands) -> None:
-    parser = commands.add_parser("train", help="fine-tune the session's base model (DreamBooth / LoRA)")
-    parser.add_argument("session")
+def option_choices() -> dict[str, tuple[str, ...]]:
+    """The fixed choices of the train options that have them (shown by --help, checked by argparse)."""
+    from fastsd.workloads.train import choices as settings
+
+    return {"mode": settings.MODE_CHOICES, "captions": settings.CAPTION_SOURCES,
+            "memory_preset": settings.PRESET_ORDER, "mixed_precision": settings.MIXED_PRECISIONS,
+            "optimizer": settings.OPTIMIZERS, "gradient_checkpointing": settings.CHECKPOINTING,
+            "attention": settings.ATTENTIONS}
+
+
+def add_train_options(group) -> None:
+    """Every option of OPTIONS on `group` (a parser or an argument group); None = not given."""
+    choices = option_choices()
     for dest, flag, kind, text in OPTIONS:
         if kind is bool:
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+            group.add_argument(flag, dest=dest, type=float_named(kind), default=None, help=text,
+                               choices=choices.get(dest))
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("train", help="fine-tune the session's base model (DreamBooth / LoRA)",
+                                 description="DreamBooth fine-tuning of SESSION's base model: full mode trains "
+                                             "the text encoder, then the UNet; lora mode trains LoRA adapters. "
+                                             "Options of the other mode are refused.")
+    parser.add_argument("session", metavar="SESSION", help="the session (see: fastsd session list)")
+    add_train_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="start over, deleting earlier checkpoints")
     parser.add_argument("--accelerate-config", metavar="FILE", help="accelerate config file (multi-node)")
@@ -59,10 +80,12 @@ def register(commands) -> None:
 
 def settings_argv(settings) -> list[str]:
     """Every resolved setting as explicit flags (floats written so they round-trip exactly)."""
-    argv = []
+    from fastsd.workloads.train.settings import unused_settings
+
+    argv, unused = [], unused_settings(settings)
     for dest, flag, kind, _ in OPTIONS:
         value = getattr(settings, dest)
-        if value is None:
+        if value is None or dest in unused:
             continue
         if kind is bool:
             argv.append(flag if value else "--no-" + flag[2:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from fastsd.cli.values import non_negative_float
 from fastsd.cli.workload import add_workload_options
 
 
@@ -33,9 +34,9 @@ def add_webui_options(parser) -> None:
     parser.add_argument("--enable-insecure-extension-access", dest="insecure_extension_access",
                         action="store_true", default=_env("FASTSD_WEBUI_INSECURE_EXTENSIONS", "0") == "1",
                         help="let UI users install extensions (runs their code; off by default)")
-    parser.add_argument("--wait", type=float, default=900.0, metavar="SECONDS",
+    parser.add_argument("--wait", type=non_negative_float, default=900.0, metavar="SECONDS",
                         help="how long to wait for the UI to answer (compose runtime)")
-    parser.add_argument("--tunnel-wait", type=float, default=120.0, metavar="SECONDS",
+    parser.add_argument("--tunnel-wait", type=non_negative_float, default=120.0, metavar="SECONDS",
                         help="how long to wait for the tunnel's public URL")
 
 
@@ -47,7 +48,7 @@ def register(commands) -> None:
         add_workload_options(parser)
         if name == "up":
             parser.set_defaults(runtime="docker")
-        parser.set_defaults(handler=run_webui)
+        parser.set_defaults(handler=run_webui, data_root_use="new")
 
 
 def run_webui(args, ctx) -> int:

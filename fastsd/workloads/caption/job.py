@@ -72,11 +72,16 @@ def retry_low(captioner, matcher, items, records: list[CaptionRecord], options: 
                 record.flagged = record.itm < options.min_score
 
 
-def draw_heatmaps(captioner, items, records: list[CaptionRecord], options: CaptionOptions, root_paths) -> None:
+def heatmap_layers(captioner, options: CaptionOptions) -> list[int]:
+    """The decoder layers of the heatmaps, checked against the loaded model before any captioning."""
+    return parse_layers(options.layers, captioner.model.config.text_config.num_hidden_layers)
+
+
+def draw_heatmaps(captioner, items, records: list[CaptionRecord], options: CaptionOptions, root_paths,
+                  layers: list[int]) -> None:
     """Cross-attention heatmaps of every caption into the session's heatmaps folder."""
     from fastsd.workloads.caption.heatmaps import cross_attention_maps, write_heatmaps
 
-    layers = parse_layers(options.layers, captioner.model.config.text_config.num_hidden_layers)
     with progress_bar(len(records), options.progress, "heatmaps") as bar:
         for record in records:
             image = open_rgb(items[record.image].path)
@@ -122,6 +127,7 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
         captioner = None
         if todo or options.heatmaps:
             captioner = load_captioner(root, options.model, device, options.adapter)
+        layers = heatmap_layers(captioner, options) if options.heatmaps else []
         started = time.monotonic()
         generated = generate_captions(captioner, todo, options, batch) if todo else {}
         seconds = time.monotonic() - started
@@ -138,7 +144,7 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
             if options.retry_low:
                 retry_low(captioner, matcher, items, records, options, batch)
         if options.heatmaps:
-            draw_heatmaps(captioner, items, records, options, paths)
+            draw_heatmaps(captioner, items, records, options, paths, layers)
         for record in records:
             if record.source == "model":
                 record.caption = apply_template(options.template, record.generated, session.token)

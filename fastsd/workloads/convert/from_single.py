@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from fastsd.errors import bad_input
+from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_path, require_free_space
 from fastsd.workloads.convert.families import detect_key_family, family_problems_or_raise
 from fastsd.workloads.convert.safetensors_io import read_header
@@ -58,8 +58,32 @@ def detect_prediction(path: Path, metadata: dict, override: str | None) -> tuple
     return "epsilon", "assumed (no metadata, no .yaml; pass --prediction v_prediction for a 768-px v model)"
 
 
+def export_base_config(metadata: dict, root) -> Path | None:
+    """The diffusers folder of the base model a fastsd export names, when it is on the volume."""
+    base = metadata.get("fastsd.base_model")
+    if root is None or not isinstance(base, str):
+        return None
+    try:
+        folder = root.diffusers_model(base)
+    except FastsdError:
+        return None
+    return folder if (folder / "model_index.json").is_file() else None
+
+
+def from_single_file(pipeline_class, weights: Path, config_dir: Path, src: Path, **kwargs):
+    """diffusers' single-file loader; a config that does not fit the weights gets the way out."""
+    try:
+        return pipeline_class.from_single_file(str(weights), config=str(config_dir), local_files_only=True, **kwargs)
+    except ValueError as exc:
+        if "expected shape" not in str(exc):
+            raise
+        raise bad_input(f"{src.name} does not fit the diffusers config {config_dir.name}: "
+                        f"{str(exc).split(' If you want', 1)[0]}",
+                        "pass --config DIR, the diffusers folder of the model it was trained from") from None
+
+
 def convert_to_diffusers(src: Path, out: Path, *, config: Path | None = None, prediction: str | None = None,
-                         dtype: str | None = None, say=print) -> dict:
+                         dtype: str | None = None, say=print, root=None) -> dict:
     """Convert single file `src` into diffusers folder `out` with diffusers' `from_single_file`, offline."""
     import torch
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
@@ -82,6 +106,9 @@ def convert_to_diffusers(src: Path, out: Path, *, config: Path | None = None, pr
     family_problems_or_raise(shapes, fam, src)
     pred, source = detect_prediction(src, metadata, prediction)
     say(f"detected {fam.name} ({pred}: {source}), {len(shapes)} tensors")
+    if config is None and (base := export_base_config(metadata, root)) is not None:
+        config = base
+        say(f"config: the base model {base.name} on the volume (named in the file's fastsd metadata)")
     require_free_space(out.parent, int(src.stat().st_size * 1.1), out.name)
     torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}.get(dtype or "")
     pipeline_class = StableDiffusionXLPipeline if fam.name == "sdxl" else StableDiffusionPipeline
@@ -97,7 +124,7 @@ def convert_to_diffusers(src: Path, out: Path, *, config: Path | None = None, pr
             del tensors
         config_dir = Path(config) if config else materialize_config(CONFIG_FOR[(fam.name, pred)], fam.name, staging / "config")
         kwargs = {"torch_dtype": torch_dtype} if torch_dtype else {}
-        pipe = pipeline_class.from_single_file(str(weights), config=str(config_dir), local_files_only=True, **kwargs)
+        pipe = from_single_file(pipeline_class, weights, config_dir, src, **kwargs)
         if pipe.scheduler.config.get("prediction_type") != pred:
             pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type=pred)
         pipe.save_pretrained(tmp, safe_serialization=True)

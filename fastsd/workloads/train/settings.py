@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fastsd.errors import bad_input, unknown_choice
-
-CAPTION_SOURCES = ("external", "token", "filenames")
-MIXED_PRECISIONS = ("no", "fp16", "bf16")
-OPTIMIZERS = ("adamw", "adamw8bit")
-ATTENTIONS = ("sdpa", "xformers")
-CHECKPOINTING = ("auto", "on", "off")
+from fastsd.workloads.train.choices import (  # noqa: F401 - re-exported for the trainer
+    ATTENTIONS,
+    CAPTION_SOURCES,
+    CHECKPOINTING,
+    MIXED_PRECISIONS,
+    MODE_CHOICES,
+    OPTIMIZERS,
+    PRESET_ORDER,
+)
 
 # What each preset picks; presets differ only in settings that leave the maths unchanged, so
 # a run that ran out of memory can resume with the next lower preset.
@@ -22,10 +26,18 @@ MEMORY_PRESETS = {
     "12gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": False},
     "8gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": True},
 }
-PRESET_ORDER = ("24gb", "16gb", "12gb", "8gb")
 GPU_DEFAULTS = {"mixed_precision": "fp16", "optimizer": "adamw8bit"}
 CPU_DEFAULTS = {"mixed_precision": "no", "optimizer": "adamw"}
 CHECKPOINTING_ABOVE_PX = 768  # gradient checkpointing "auto" turns on above this resolution
+
+# Settings that belong to one training mode: giving one in the other mode is refused.
+FULL_ONLY = ("text_encoder_steps", "text_encoder_lr", "unet_steps", "unet_lr")
+LORA_ONLY = ("lora_steps", "lora_rank", "lora_lr", "lora_text_encoder")
+# Settings that mean nothing while another one is 0 (previews off, checkpoints off).
+NEEDS_NONZERO = {"sample_prompt": "sample_every", "sample_seed": "sample_every", "sample_steps": "sample_every",
+                 "save_from": "save_every", "keep": "save_every"}
+# Flags whose name is not the setting's name with dashes.
+FLAG_NAMES = {"lora_steps": "--steps", "lora_rank": "--rank"}
 
 # Settings that change the numbers a run produces: a resume must keep them.
 RUN_FIELDS = (
@@ -109,9 +121,51 @@ class TrainSettings:
         return asdict(self)
 
 
+TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainSettings)}
+
+
 def setting_names() -> tuple[str, ...]:
     """Every field of TrainSettings."""
     return tuple(f.name for f in fields(TrainSettings))
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of setting `name`."""
+    return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def other_mode_settings(mode: str) -> tuple[str, ...]:
+    """The settings that mean nothing in `mode` (those of the other mode)."""
+    return LORA_ONLY if mode == "full" else FULL_ONLY if mode == "lora" else ()
+
+
+def unused_settings(values) -> tuple[str, ...]:
+    """The settings that mean nothing for `values` (a dict or TrainSettings): other mode, switched off."""
+    get = values.get if isinstance(values, dict) else lambda name, default=None: getattr(values, name, default)
+    off = tuple(name for name, switch in NEEDS_NONZERO.items() if get(switch, 1) == 0)
+    return other_mode_settings(get("mode")) + off
+
+
+def check_mode_options(mode: str, given) -> None:
+    """Refuse options of the other training mode among `given` (setting names the user gave)."""
+    wrong = [name for name in other_mode_settings(mode) if name in given]
+    if wrong:
+        flags = ", ".join(flag_of(name) for name in wrong)
+        other = "lora" if mode == "full" else "full"
+        verb = "applies" if len(wrong) == 1 else "apply"
+        raise bad_input(f"{flags} {verb} to {other} mode only; this run trains in {mode} mode",
+                        f"drop {flags}, or pass --mode {other}")
+
+
+def check_switched_off_options(values: dict, given) -> None:
+    """Refuse options whose feature is off (--sample-prompt with --sample-every 0, --keep with --save-every 0)."""
+    wrong = [name for name, switch in NEEDS_NONZERO.items() if name in given and values.get(switch) == 0]
+    if wrong:
+        flags = ", ".join(flag_of(name) for name in wrong)
+        switches = sorted({flag_of(NEEDS_NONZERO[name]) for name in wrong})
+        verb = "means" if len(wrong) == 1 else "mean"
+        raise bad_input(f"{flags} {verb} nothing with {' and '.join(s + ' 0' for s in switches)}",
+                        f"drop {flags}, or set {' and '.join(s + ' N' for s in switches)}")
 
 
 def _choice(what: str, value, choices) -> None:
@@ -149,6 +203,8 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
     values.update(session=session.name, model=session.model, family=session.family,
                   prediction=session.prediction, token=session.token)
     check_training_mode(model, values["mode"])
+    check_mode_options(values["mode"], flags)
+    check_switched_off_options({**TRAIN_DEFAULTS, **values}, flags)
     check_resolution(model, int(values["resolution"]))
     preset = values.get("memory_preset")
     if preset is not None:
@@ -182,13 +238,16 @@ def validate_settings(s: TrainSettings) -> None:
     problems = []
     for name in ("text_encoder_steps", "unet_steps", "lora_steps", "save_every", "save_from", "sample_every"):
         if getattr(s, name) < 0:
-            problems.append(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(s, name)}")
+            problems.append(f"{flag_of(name)} must be 0 or more, not {getattr(s, name)}")
     for name in ("batch_size", "keep", "processes", "sample_steps"):
         if getattr(s, name) < 1:
-            problems.append(f"--{name.replace('_', '-')} must be at least 1, not {getattr(s, name)}")
-    for name in ("text_encoder_lr", "unet_lr", "lora_lr", "offset_noise"):
-        if getattr(s, name) < 0:
-            problems.append(f"--{name.replace('_', '-')} must not be negative")
+            problems.append(f"{flag_of(name)} must be at least 1, not {getattr(s, name)}")
+    for name in ("text_encoder_lr", "unet_lr", "lora_lr"):
+        value = getattr(s, name)
+        if name not in other_mode_settings(s.mode) and not (math.isfinite(value) and value > 0):
+            problems.append(f"{flag_of(name)} must be a number above 0, not {value!r}")
+    if not (math.isfinite(s.offset_noise) and s.offset_noise >= 0):
+        problems.append(f"--offset-noise must be a number of 0 or more, not {s.offset_noise!r}")
     if s.mode == "lora" and s.lora_rank < 1:
         problems.append("--rank must be at least 1")
     if s.total_steps == 0:

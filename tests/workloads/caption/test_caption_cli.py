@@ -126,6 +126,12 @@ def test_bad_inputs_get_clear_errors(session, caption, argv, needle, hint):
     assert not session.captions_jsonl.exists()
 
 
+def test_heatmap_layers_are_checked_before_any_captioning(session, cli, tiny_blip):
+    r = cli("caption", "s", "--model", tiny_blip.caption, "--heatmaps", "--layers", "0,99", "--in-process")
+    assert r.code == 2 and "layer 99 does not exist" in r.err
+    assert "captioning" not in r.err  # the progress bar never started
+
+
 def test_no_images_and_no_session(cli, caption):
     assert cli("session", "create", "empty", "--model", "sd15").code == 0
     r = caption(session="empty")
@@ -146,10 +152,11 @@ def test_registry_model_offline_and_uncached(session, cli, data_root, monkeypatc
 def test_real_cli_through_the_local_runner(session, tiny_blip, data_root):
     from tests.helpers import run_fastsd
 
-    done = run_fastsd("--data", data_root.root, "caption", "s", "--model", tiny_blip.caption, "--max-length", "6",
-                      "--beams", "2", "--runtime", "local", timeout=300)
+    done = run_fastsd("--data", data_root.root, "--json", "caption", "s", "--model", tiny_blip.caption,
+                      "--max-length", "6", "--beams", "2", "--runtime", "local", timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "4 images, 4 captioned" in done.stdout
+    assert json.loads(done.stdout)["captioned"] == 4  # --json reached the child: stdout is its JSON alone
+    assert "4 images: 4 to caption" in done.stderr
     assert all(row["decoding"]["strategy"] == "beam" for row in records(session).values())
 
 

@@ -116,3 +116,36 @@ def test_converter_plans(cli, data_root, tiny_models, tmp_path):
     assert cli("export", "p", runner=runner).code == 0
     assert runner.plans[1].command == ("fastsd", "export", "p", "--dtype", "fp16", "--in-process")
     assert runner.plans[1].labels["fastsd.session"] == "p"
+
+
+def test_an_export_converts_pulls_and_prints_json_as_fastsd_wrote_it(cli, data_root, tiny_models, tmp_path):
+    """Real children (--runtime local): --json reaches them, the file's fastsd metadata is used, no noise."""
+    from fastsd.store.index import LocalModel, record_model
+    from tests.helpers import run_fastsd
+
+    data_root.ensure()
+    install_base(data_root, "tiny-sd", tiny_models["sd1"])
+    record_model(data_root, LocalModel(name="tiny-sd", kind="diffusers", source="tiny", path="models/diffusers/tiny-sd",
+                                       family="sd1", prediction="epsilon", native_resolution=64,
+                                       training_resolutions=(64,), demo=True))
+    create_session(data_root, "alice", "tiny-sd")
+    fake_trained(data_root.session("alice").final, tiny_models["sd1"], step=3)
+    local = ("--runtime", "local")
+    export = run_fastsd("--json", "export", "alice", "--dtype", "fp32", *local)
+    assert export.returncode == 0, export.stderr
+    path = json.loads(export.stdout)["path"]  # stdout holds the JSON and nothing else
+    convert = run_fastsd("--json", "convert", path, "--to", tmp_path / "back", *local)
+    assert convert.returncode == 0, convert.stderr
+    assert json.loads(convert.stdout)["config"] == str(data_root.diffusers_model("tiny-sd"))
+    assert (tmp_path / "back" / "model_index.json").is_file()
+    for noise in ("Loading pipeline components", "[transformers]", "it/s]"):
+        assert noise not in convert.stderr
+    pulled = cli("--json", "models", "pull", path, "--name", "mine")
+    assert pulled.code == 0, pulled.err
+    assert pulled.json()["native_resolution"] == 64  # fastsd.resolution, not the sd1 default 512
+    shown = cli("models", "show", "mine")
+    assert shown.code == 0 and "checkpoint on the volume" in shown.out and "native px:     64" in shown.out
+    shutil.rmtree(data_root.diffusers_model("tiny-sd"))  # no base model: the shipped sd15 config does not fit
+    refused = run_fastsd("convert", path, "--to", tmp_path / "again", *local)
+    assert refused.returncode == 2 and "pass --config DIR" in refused.stderr
+    assert refused.stderr.count("error:") == 1 and not (tmp_path / "again").exists()

@@ -141,6 +141,8 @@ def test_pad_mode_and_its_colour(cli, session, tmp_path, manifest_of):
     save(np.full((300, 600, 3), 200, np.uint8), tmp_path / "wide.png")
     bad = cli("prepare", "s", tmp_path / "wide.png", "--crop", "none", "--pad-color", "purplish")
     assert bad.code == 2 and "--pad-color 'purplish' is not a colour" in bad.err
+    unused = cli("prepare", "s", tmp_path / "wide.png", "--pad-color", "#ff0000")
+    assert unused.code == 2 and "--pad-color means nothing with --crop smart" in unused.err
     ok = cli("prepare", "s", tmp_path / "wide.png", "--crop", "none", "--pad-color", "#ff0000", "--in-process")
     assert ok.code == 0, ok.err
     entry = manifest_of(session)[0]
@@ -197,7 +199,7 @@ def test_plan_mounts_outside_inputs_read_only(cli, session, tmp_path, data_root)
     ]
     assert plan.container_command() == (
         "fastsd", "prepare", "s", "/input/0/20_sks person", "/input/1/loose/b.png", "/data/uploads/c.png",
-        "--crop", "smart", "--pad-color", "white", "--preview", "--in-process")
+        "--crop", "smart", "--preview", "--in-process")
     assert plan.command[3] == str(outside)  # the local runner sees host paths
 
 

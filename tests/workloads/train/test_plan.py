@@ -18,6 +18,8 @@ def test_plan_runs_the_trainer_image_with_every_setting(make_session, cli):
                         ("--mixed-precision", "fp16"), ("--captions", "external"), ("--seed", "0")):
         assert command[command.index(flag) + 1] == value
     assert "--no-cpu" in command
+    # the child refuses options of the other mode, so a full-mode plan carries none
+    assert not {"--steps", "--rank", "--lora-lr", "--lora-text-encoder", "--no-lora-text-encoder"} & set(command)
 
 
 def test_cpu_plan_needs_no_gpu(make_session, cli):
