@@ -142,7 +142,13 @@ def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=
             sys.stdout.flush()
     status = runner.run(plan)
     if status != 0:
-        raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})",
+        reason = None
+        if runner.name == "docker":  # e.g. a tunnel's `service_healthy` wait gave up: say why
+            from fastsd.webui.load_log import failure_in_log
+
+            reason = failure_in_log(runner.service_logs("webui"))
+        raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})"
+                          + (f": {reason}" if reason else ""),
                           "read the output above; `fastsd logs webui` shows the container's log")
     if runner.name != "docker":
         return 0

@@ -360,3 +360,13 @@ def test_in_process_refuses_a_cuda_torchvision_beside_cpu_torch_before_any_pull(
     result = cli("webui", "--in-process", "--model", "sdxl")
     assert result.code == 1 and "PyPI's CUDA build" in result.err and "whl/cpu" in result.err
     assert fake_pull.calls == []
+
+
+def test_compose_that_gave_up_names_the_failed_load(cli, fake_docker, logs, monkeypatch):
+    from tests.webui.test_load_log import FAILED_LOAD, TOKENIZER, compose
+
+    logs(compose("fastsd webui: starting (model sd15)\nfastsd webui: launching AUTOMATIC1111\n" + FAILED_LOAD))
+    monkeypatch.setenv("FAKE_DOCKER_EXIT", "1")  # `up` waited for service_healthy and gave up
+    result = cli("webui", "--runtime", "docker", "--tunnel", "cloudflared")
+    assert result.code == 1
+    assert "did not start (docker runtime, exit status 1)" in result.err and TOKENIZER in result.err
