@@ -15,6 +15,9 @@ CONTAINER_PORT = 7860
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
 SERVER_NAME_ENV = "FASTSD_WEBUI_SERVER_NAME"
+DEVICES = ("auto", "cuda", "cpu")
+# A1111 on a CPU: every task on the CPU, in fp32 (its fp16 default is for GPUs).
+CPU_FLAGS = ("--use-cpu", "all", "--no-half", "--precision", "full")
 # A1111 options fastsd refuses to pass: unsafe pickle loading runs code from model files.
 FORBIDDEN_FLAGS = ("--disable-safe-unpickle",)
 # Folders passed explicitly, so A1111 reads the volume even where the entrypoint did not link.
@@ -41,6 +44,7 @@ class WebuiOptions:
     port: int = CONTAINER_PORT
     insecure_extension_access: bool = False
     server_name: str = LOOPBACK
+    device: str = "cuda"
 
 
 def memory_flags(preset: str, family: str | None) -> list[str]:
@@ -83,6 +87,16 @@ def server_name_for(requested: str | None, environ) -> str:
     return ALL_INTERFACES if reached_from_outside else LOOPBACK
 
 
+def device_for(requested: str, dev: Path = Path("/dev")) -> str:
+    """`cuda` or `cpu`; auto is cuda where an NVIDIA device node exists (the container toolkit
+    passes them in), else cpu."""
+    if requested not in DEVICES:
+        raise unknown_choice("device", requested, DEVICES)
+    if requested != "auto":
+        return requested
+    return "cuda" if any(dev.glob("nvidia[0-9]*")) else "cpu"
+
+
 def require_auth_for_public(tunnel_kind: str, credentials: Credentials | None) -> None:
     """Refuse a public tunnel (or a pod's public proxy) without credentials."""
     from fastsd.registry import tunnel
@@ -118,6 +132,8 @@ def a1111_flags(root: DataRoot, options: WebuiOptions) -> list[str]:
         flags.append("--share")
     if options.insecure_extension_access:
         flags.append("--enable-insecure-extension-access")
+    if device_for(options.device) == "cpu":
+        flags += CPU_FLAGS
     bad = [flag for flag in flags if flag in FORBIDDEN_FLAGS]
     if bad:
         raise FastsdError(f"refusing unsafe A1111 flags: {', '.join(bad)}")

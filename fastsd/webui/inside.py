@@ -31,6 +31,7 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
     from fastsd.webui.flags import (
         WebuiOptions,
         a1111_flags,
+        device_for,
         require_auth_for_public,
         server_name_for,
     )
@@ -46,6 +47,7 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
     if request.auth.mode == "none" and in_pod(environ):
         raise bad_input("--auth none is refused in a pod: its proxy URL is public")
     server_name = server_name_for(request.server_name, environ)
+    device = device_for(request.device)
     credentials = ensure_credentials(root, request.auth, environ)
     require_auth_for_public(request.tunnel, credentials)  # before any download or start
     folder = a1111_dir(environ) if launch else None
@@ -58,7 +60,7 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
         checkpoint=model.path, family=model.family, memory_preset=request.memory_preset,
         attention=request.attention, credentials=credentials, tunnel=request.tunnel,
         port=request.port, insecure_extension_access=request.insecure_extension_access,
-        server_name=server_name,
+        server_name=server_name, device=device,
     )
     flags = a1111_flags(root, options)
     seeded = seed_a1111_hub_cache(hub_cache_dir(env))
@@ -68,7 +70,7 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
     if credentials is not None:
         note = "generated now; " if credentials.generated else ""
         say(f"user:        {credentials.user} (password {note}in {credentials.path})")
-    say(f"listening:   {server_name}:{request.port}")
+    say(f"listening:   {server_name}:{request.port} ({device})")
     if seeded:
         say(f"hub cache:   {len(seeded)} files of {', '.join(sorted({s.rsplit('/', 1)[0] for s in seeded}))} "
             f"seeded in {hub_cache_dir(env)}")

@@ -13,6 +13,7 @@ from fastsd.webui.auth import PASSWORD_ENV, AuthSpec, check_user, ensure_credent
 from fastsd.webui.flags import (
     ATTENTIONS,
     CONTAINER_PORT,
+    DEVICES,
     MEMORY_PRESETS,
     SERVER_NAME_ENV,
     check_server_name,
@@ -35,6 +36,7 @@ class WebuiRequest:
     attention: str
     insecure_extension_access: bool
     server_name: str | None = None  # None: chosen where A1111 runs (flags.server_name_for)
+    device: str = "auto"  # auto: decided where A1111 runs (flags.device_for)
 
 
 def in_pod(environ=os.environ) -> bool:
@@ -75,8 +77,10 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if family is not None:
         check_controlnets(family, list(names), args.model)
     server_name = check_server_name(args.server_name) if args.server_name else None
+    if args.device not in DEVICES:
+        raise bad_input(f"unknown device {args.device!r}", "valid: " + ", ".join(DEVICES))
     return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
-                        args.attention, args.insecure_extension_access, server_name)
+                        args.attention, args.insecure_extension_access, server_name, args.device)
 
 
 def container_argv(request: WebuiRequest, port: int) -> list[str]:
@@ -91,6 +95,8 @@ def container_argv(request: WebuiRequest, port: int) -> list[str]:
         argv.append("--enable-insecure-extension-access")
     if request.server_name:
         argv += ["--server-name", request.server_name]
+    if request.device != "auto":
+        argv += ["--device", request.device]
     return argv
 
 
@@ -106,6 +112,7 @@ def compose_settings(request: WebuiRequest) -> dict[str, str]:
         "FASTSD_WEBUI_ATTENTION": request.attention,
         "FASTSD_WEBUI_INSECURE_EXTENSIONS": "1" if request.insecure_extension_access else "0",
         **({SERVER_NAME_ENV: request.server_name} if request.server_name else {}),
+        **({"FASTSD_WEBUI_DEVICE": request.device} if request.device != "auto" else {}),
     }
 
 

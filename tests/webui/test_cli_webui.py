@@ -370,3 +370,24 @@ def test_compose_that_gave_up_names_the_failed_load(cli, fake_docker, logs, monk
     result = cli("webui", "--runtime", "docker", "--tunnel", "cloudflared")
     assert result.code == 1
     assert "did not start (docker runtime, exit status 1)" in result.err and TOKENIZER in result.err
+
+
+def test_in_process_on_a_cpu_passes_a1111_its_cpu_flags(cli, fake_pull, fake_a1111):
+    fake_a1111(FAKE_LAUNCH)
+    result = cli("webui", "--in-process", "--device", "cpu", "--attention", "sdp")
+    assert result.code == 0, result.err
+    assert "--api-auth admin:*** --use-cpu all --no-half --precision full" in result.out
+    assert "--opt-sdp-attention" in result.out
+    assert "listening:   127.0.0.1:7860 (cpu)" in result.out
+    gpu = cli("webui", "--in-process", "--device", "cuda")
+    assert "--use-cpu" not in gpu.out and "(cuda)" in gpu.out
+    assert cli("webui", "--in-process", "--device", "tpu").code == 2
+
+
+def test_device_and_server_name_travel_to_the_container(cli, data_root):
+    runner = RecordingRunner()
+    result = cli("webui", "--device", "cpu", "--server-name", "127.0.0.1", runner=runner)
+    assert result.code == 0, result.err
+    (plan,) = runner.plans
+    assert plan.command[-5:] == ("--server-name", "127.0.0.1", "--device", "cpu", "--in-process")
+    assert plan.env["FASTSD_WEBUI_DEVICE"] == "cpu" and plan.env["FASTSD_WEBUI_SERVER_NAME"] == "127.0.0.1"

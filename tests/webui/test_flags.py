@@ -9,7 +9,7 @@ import pytest
 from fastsd.errors import FastsdError
 from fastsd.layout import DataRoot
 from fastsd.webui.auth import Credentials
-from fastsd.webui.flags import WebuiOptions, a1111_flags, server_name_for
+from fastsd.webui.flags import WebuiOptions, a1111_flags, device_for, server_name_for
 
 ROOT = DataRoot(Path("/data"))
 BASE = ["--server-name", "127.0.0.1", "--port", "7860", "--api", "--no-download-sd-model", "--skip-prepare-environment",
@@ -60,6 +60,9 @@ TABLE = [
     ("local port in a pod",
      WebuiOptions(checkpoint=SD15, family="sd1", port=3000),
      ["--ckpt", str(SD15), "--xformers"]),
+    ("a CPU-only host: fp32, every task on the CPU",
+     WebuiOptions(checkpoint=SD15, family="sd1", attention="sdp", device="cpu"),
+     ["--ckpt", str(SD15), "--opt-sdp-attention", "--use-cpu", "all", "--no-half", "--precision", "full"]),
     ("a container's published port",
      WebuiOptions(checkpoint=SD15, family="sd1", server_name="0.0.0.0"),
      ["--ckpt", str(SD15), "--xformers"]),
@@ -116,3 +119,14 @@ def test_server_name_must_be_an_ip_address(value):
     with pytest.raises(FastsdError) as error:
         a1111_flags(ROOT, WebuiOptions(server_name=value))
     assert "is not an IP address" in error.value.message and "127.0.0.1" in error.value.hint
+
+
+def test_device_auto_follows_the_nvidia_device_nodes(tmp_path):
+    assert device_for("auto", tmp_path) == "cpu"
+    (tmp_path / "nvidiactl").touch()
+    assert device_for("auto", tmp_path) == "cpu"  # the control node alone is no GPU
+    (tmp_path / "nvidia0").touch()
+    assert device_for("auto", tmp_path) == "cuda"
+    assert device_for("cpu", tmp_path) == "cpu" and device_for("cuda", Path("/nowhere")) == "cuda"
+    with pytest.raises(FastsdError, match="unknown device"):
+        device_for("tpu", tmp_path)

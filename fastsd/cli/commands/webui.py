@@ -36,6 +36,8 @@ def add_webui_options(parser) -> None:
     parser.add_argument("--server-name", default=None, metavar="ADDRESS",
                         help="address A1111 binds (default $FASTSD_WEBUI_SERVER_NAME, else 0.0.0.0 "
                              "in a container or pod, whose port is published or proxied, else 127.0.0.1)")
+    parser.add_argument("--device", default=_env("FASTSD_WEBUI_DEVICE", "auto"), metavar="auto|cuda|cpu",
+                        help="where A1111 computes (default auto: cuda where an NVIDIA device is present)")
     parser.add_argument("--wait", type=float, default=900.0, metavar="SECONDS",
                         help="how long to wait for the UI to answer (compose runtime)")
     parser.add_argument("--tunnel-wait", type=float, default=120.0, metavar="SECONDS",
