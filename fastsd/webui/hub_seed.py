@@ -19,7 +19,8 @@ from pathlib import Path
 from fastsd.fsutil import atomic_write_bytes, atomic_write_text
 
 CLIP_L_REPO = "openai/clip-vit-large-patch14"
-# The repo's commit on the hub; an online hub may name a newer one, which is then fetched there.
+# The revision the seeded snapshot is filed under (refs/main names it). Offline, loaders read it;
+# where the hub answers and names another commit for main, huggingface_hub fetches that one.
 CLIP_L_REVISION = "32bd64288804d66eefd0ccbe215aa642df71cc41"
 CONFIGS = Path(__file__).resolve().parents[1] / "registry" / "configs"
 TEXT_CONFIG = CONFIGS / "sd15" / "text_encoder" / "config.json"
