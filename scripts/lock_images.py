@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "images" / "requirements"
 TORCH = "torch==2.13.0"
 XFORMERS = "xformers==0.0.35"  # built for torch >= 2.10 (stable ABI); matches the torch pin
+# A1111's venv: setuptools with pkg_resources (< 82) that torch 2.13 accepts (>= 77.0.3), and
+# A1111 v1.10.1's open_clip as PyPI's wheel (see images/webui/constraints.txt).
+A1111_SETUPTOOLS = "setuptools>=77.0.3,<82"
+A1111_OPEN_CLIP = "open-clip-torch==2.20.0"
 # Debian 12 (glibc 2.36) in the images: every manylinux tag up to 2_36 installs there.
 MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)] + ["manylinux2014_x86_64"]
 PLATFORM = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
@@ -31,10 +35,10 @@ LOCKS = {
     "converter": [TORCH, f"{ROOT}[convert]"],
     "captioner": [TORCH, f"{ROOT}[prep,caption]"],
     "webui": [str(ROOT), "setuptools", "wheel"],                     # fastsd's own venv in the webui image
-    "webui-a1111": [TORCH, XFORMERS, "torchvision"],  # added to A1111's venv
+    "webui-a1111": [TORCH, XFORMERS, "torchvision", A1111_SETUPTOOLS, A1111_OPEN_CLIP],  # A1111's venv
 }
 # Lock files that keep only some packages: A1111's own pins (numpy, pillow) come after them.
-ONLY = {"webui-a1111": {"torchvision", "xformers"}}
+ONLY = {"webui-a1111": {"torchvision", "xformers", "setuptools", "open-clip-torch"}}
 
 
 def pypi_only_env() -> dict[str, str]:

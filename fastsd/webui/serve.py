@@ -10,7 +10,14 @@ from fastsd.errors import FastsdError, bad_input
 from fastsd.layout import DataRoot
 from fastsd.plan import Plan
 from fastsd.webui.auth import PASSWORD_ENV, AuthSpec, check_user, ensure_credentials, parse_auth
-from fastsd.webui.flags import ATTENTIONS, CONTAINER_PORT, MEMORY_PRESETS
+from fastsd.webui.flags import (
+    ATTENTIONS,
+    CONTAINER_PORT,
+    DEVICES,
+    MEMORY_PRESETS,
+    SERVER_NAME_ENV,
+    check_server_name,
+)
 
 SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
@@ -28,6 +35,8 @@ class WebuiRequest:
     memory_preset: str
     attention: str
     insecure_extension_access: bool
+    server_name: str | None = None  # None: chosen where A1111 runs (flags.server_name_for)
+    device: str = "auto"  # auto: decided where A1111 runs (flags.device_for)
 
 
 def in_pod(environ=os.environ) -> bool:
@@ -67,8 +76,11 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
                         "serve an sd1, sd2 or sdxl model")
     if family is not None:
         check_controlnets(family, list(names), args.model)
+    server_name = check_server_name(args.server_name) if args.server_name else None
+    if args.device not in DEVICES:
+        raise bad_input(f"unknown device {args.device!r}", "valid: " + ", ".join(DEVICES))
     return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
-                        args.attention, args.insecure_extension_access)
+                        args.attention, args.insecure_extension_access, server_name, args.device)
 
 
 def container_argv(request: WebuiRequest, port: int) -> list[str]:
@@ -81,6 +93,10 @@ def container_argv(request: WebuiRequest, port: int) -> list[str]:
         argv += ["--auth", "none"]
     if request.insecure_extension_access:
         argv.append("--enable-insecure-extension-access")
+    if request.server_name:
+        argv += ["--server-name", request.server_name]
+    if request.device != "auto":
+        argv += ["--device", request.device]
     return argv
 
 
@@ -95,6 +111,8 @@ def compose_settings(request: WebuiRequest) -> dict[str, str]:
         "FASTSD_WEBUI_MEMORY": request.memory_preset,
         "FASTSD_WEBUI_ATTENTION": request.attention,
         "FASTSD_WEBUI_INSECURE_EXTENSIONS": "1" if request.insecure_extension_access else "0",
+        **({SERVER_NAME_ENV: request.server_name} if request.server_name else {}),
+        **({"FASTSD_WEBUI_DEVICE": request.device} if request.device != "auto" else {}),
     }
 
 
@@ -131,8 +149,12 @@ def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=
             sys.stdout.flush()
     status = runner.run(plan)
     if status != 0:
-        if runner.name == "docker":
-            raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})",
+        if runner.name == "docker":  # e.g. a tunnel's `service_healthy` wait gave up: say why
+            from fastsd.webui.load_log import failure_in_log
+
+            reason = failure_in_log(runner.service_logs("webui"))
+            raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})"
+                              + (f": {reason}" if reason else ""),
                               "read the output above; `fastsd logs webui` shows the container's log")
         from fastsd.cli.workload import workload_failed
 
@@ -142,17 +164,61 @@ def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=
     return report_urls(args, ctx, request, runner, credentials, environ)
 
 
-def report_urls(args, ctx, request: WebuiRequest, runner, credentials, environ=os.environ) -> int:
-    """Wait until the UI answers, discover the tunnel's public URL, print both and the user."""
-    from fastsd.registry import tunnel
-    from fastsd.webui.tunnel_url import discover_url, http_answers, poll
+def health_auth(ctx, request: WebuiRequest, credentials, environ=os.environ):
+    """The (user, password) the host's readiness check sends, or None without a login."""
+    from fastsd.webui.auth import read_credentials
+
+    if request.auth.mode == "none":
+        return None
+    if credentials is not None:
+        return credentials.user, credentials.password
+    if environ.get(PASSWORD_ENV):
+        return request.auth.user, environ[PASSWORD_ENV]
+    stored = read_credentials(ctx.root.webui_auth)
+    return (stored.user, stored.password) if stored is not None else None
+
+
+def wait_until_ready(ctx, request: WebuiRequest, runner, auth, timeout: float, interval: float = 2.0) -> None:
+    """Wait until the container's A1111 has loaded the model fastsd chose and generates with it.
+
+    A failed start (fastsd's error or A1111's "model failed to load" in the service log) ends
+    the wait at once, with the reason from the log.
+    """
+    from fastsd.webui.health import check_health, read_state
+    from fastsd.webui.load_log import failure_in_log
+    from fastsd.webui.tunnel_url import poll
 
     local_url = f"http://127.0.0.1:{request.port}/"
-    ctx.say(f"waiting up to {args.wait}s for the web UI at {local_url} ...")
-    if not poll(lambda: http_answers(local_url), args.wait, interval=2.0):
-        raise FastsdError(f"the web UI did not answer at {local_url} within {args.wait}s",
+    last = {"reason": "nothing answered yet"}
+
+    def ready() -> bool:
+        failure = failure_in_log(runner.service_logs("webui"))
+        if failure is not None:
+            raise FastsdError(f"the web UI failed to start: {failure}",
+                              "`fastsd logs webui` shows A1111's whole log; `fastsd down` stops it")
+        state = read_state(ctx.root)
+        if state is None or state.model != request.model:
+            last["reason"] = f"the container has not started A1111 with {request.model} yet"
+            return False
+        health = check_health(local_url, state.checkpoint, auth, probe=True)
+        last["reason"] = health.reason
+        return health.ready
+
+    if not poll(ready, timeout, interval):
+        raise FastsdError(f"the web UI did not answer as ready at {local_url} within {timeout:g}s: "
+                          f"{last['reason']}",
                           "it may still be pulling the model: `fastsd logs webui --follow`, then "
                           "`fastsd status`")
+
+
+def report_urls(args, ctx, request: WebuiRequest, runner, credentials, environ=os.environ) -> int:
+    """Wait until the UI's model is loaded, discover the tunnel's public URL, print both and the user."""
+    from fastsd.registry import tunnel
+    from fastsd.webui.tunnel_url import discover_url
+
+    local_url = f"http://127.0.0.1:{request.port}/"
+    ctx.say(f"waiting up to {args.wait:g}s for the web UI at {local_url} to load its model ...")
+    wait_until_ready(ctx, request, runner, health_auth(ctx, request, credentials, environ), args.wait)
     public_url = None
     entry = tunnel(request.tunnel)
     if entry.public and entry.service:

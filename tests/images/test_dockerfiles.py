@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -132,9 +133,72 @@ def test_webui_never_disables_safe_unpickle_and_has_a_healthcheck():
     dockerfile = text("webui")
     assert "--disable-safe-unpickle" not in dockerfile
     assert "--enable-insecure-extension-access" not in dockerfile
-    assert re.search(r"^HEALTHCHECK .*\n\s+CMD \[.*7860", dockerfile, re.M)
+    # Healthy only when the model loaded (fastsd.webui.health), not when the page answers.
+    assert re.search(r'^HEALTHCHECK .*\n\s+CMD \["/opt/fastsd/bin/python", "-m", "fastsd.webui.health"\]$',
+                     dockerfile, re.M)
+    assert "curl" not in dockerfile.split("HEALTHCHECK", 1)[1]
     assert "EXPOSE 7860" in dockerfile
     assert "--exit" in dockerfile  # A1111's install step runs at build time
+
+
+def webui_env() -> dict[str, str]:
+    return dict(re.findall(r"^\s+(\w+)=(\S+?)(?: \\)?$", text("webui"), re.M))
+
+
+def lock_pins(name: str) -> dict[str, str]:
+    lock = (ROOT / "images" / "requirements" / f"{name}.txt").read_text()
+    return dict(re.findall(r"^([a-z0-9._-]+)==(\S+) \\$", lock, re.M))
+
+
+def test_webui_has_no_syntax_line():
+    assert not re.search(r"^#\s*syntax=", text("webui"), re.M | re.I)  # it needs a registry
+
+
+def test_every_webui_pip_step_runs_under_the_constraints():
+    dockerfile = text("webui")
+    env = webui_env()
+    assert env["PIP_CONSTRAINT"] == "/etc/fastsd/webui-constraints.txt"
+    assert "COPY images/webui/constraints.txt /etc/fastsd/webui-constraints.txt" in dockerfile
+    first_run = dockerfile.index("\nRUN ")
+    assert dockerfile.index("PIP_CONSTRAINT=") < first_run  # an ENV: launch.py's pip inherits it
+    assert dockerfile.index("COPY images/webui/constraints.txt") < dockerfile.index("python launch.py")
+    # Only fastsd's own venv (its lock pins a newer setuptools) steps out of them, explicitly.
+    for line in re.findall(r"^.*pip install.*$", dockerfile, re.M):
+        assert ("/opt/fastsd/bin/pip" in line) == ("env -u PIP_CONSTRAINT" in line), line
+
+
+def test_clip_is_built_against_the_pinned_setuptools_after_open_clip():
+    dockerfile = text("webui")
+    env = webui_env()
+    assert env["CLIP_PACKAGE"].endswith("/openai/CLIP/archive/d50d76daa670286dd6cacf3bcd80b5e4823fc8e1.zip")
+    assert env["OPENCLIP_PACKAGE"] == "open-clip-torch==2.20.0"
+    locked = dockerfile.index("-r /tmp/requirements/webui-a1111.txt")
+    clip = dockerfile.index('pip install --no-build-isolation "${CLIP_PACKAGE}"')
+    assert locked < clip < dockerfile.index("python launch.py")
+    pins = lock_pins("webui-a1111")
+    assert pins["open-clip-torch"] == "2.20.0" and pins["setuptools"] == "81.0.0"
+
+
+def test_a1111_requirements_drop_only_its_setuptools_pin():
+    dockerfile = text("webui")
+    assert webui_env()["REQS_FILE"] == "/etc/fastsd/a1111-requirements.txt"
+    assert """grep -v '^setuptools==' requirements_versions.txt > "${REQS_FILE}\"""" in dockerfile
+
+
+def test_webui_constraints_agree_with_the_locks():
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    constraints = (ROOT / "images" / "webui" / "constraints.txt").read_text().splitlines()
+    pins = {r.name: r.specifier for r in (Requirement(line) for line in constraints
+                                          if line.strip() and not line.startswith("#"))}
+    assert set(pins) == {"torch", "torchvision", "setuptools", "open-clip-torch"}
+    base, a1111 = lock_pins("base"), lock_pins("webui-a1111")
+    assert str(pins["torch"]) == f"=={base['torch']}"
+    for name in ("torchvision", "setuptools", "open-clip-torch"):
+        assert Version(a1111[name]) in pins[name], name
+    assert Version("69.5.1") not in pins["setuptools"] and Version("82.0.0") not in pins["setuptools"]
+    assert Version(base["setuptools"]) not in pins["setuptools"]  # so the webui lock replaces it
 
 
 LOCKS = ("base", "trainer", "converter", "captioner", "webui", "webui-a1111")
@@ -161,6 +225,29 @@ def test_torch_pins_agree_and_no_xformers_for_another_torch():
     assert not any(req.startswith("xformers") for req in extras["gpu"])
     webui = (ROOT / "images" / "requirements" / "webui-a1111.txt").read_text()
     assert "pydantic" not in webui  # fastsd lives in its own venv beside A1111's pydantic 1
+
+
+@pytest.mark.docker
+def test_webui_image_keeps_the_pinned_torch():
+    """A1111's install step must not replace the base image's torch (it did without constraints)."""
+    from fastsd import __version__
+
+    tag = f"ghcr.io/fastsd/fastsd-webui:{__version__}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+        pytest.skip(f"{tag} is not built here: its build clones A1111 from GitHub")
+    check = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/fastsd/bin/python", tag,
+                            "-m", "fastsd.webui.pins", "/opt/venv/bin/python"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    script = ("import json, torch, torchvision, setuptools, pkg_resources, clip, open_clip; "
+              "print(json.dumps([torch.__version__, torchvision.__version__, setuptools.__version__, "
+              "open_clip.__version__]))")
+    done = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/venv/bin/python", tag, "-c", script],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    torch, torchvision, setuptools, open_clip = json.loads(done.stdout.strip().splitlines()[-1])
+    assert torch.split("+")[0] == lock_pins("base")["torch"]
+    assert torchvision.split("+")[0] == lock_pins("webui-a1111")["torchvision"]
+    assert setuptools == lock_pins("webui-a1111")["setuptools"] and open_clip == "2.20.0"
 
 
 @pytest.mark.docker

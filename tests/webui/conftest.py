@@ -1,5 +1,6 @@
 """Fixtures for the web UI tests: fake docker, a fake model store, 127.0.0.1 HTTP servers."""
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -64,18 +65,32 @@ def fake_pull(data_root, monkeypatch):
 
 
 class Server:
-    """A 127.0.0.1 HTTP server answering fixed JSON (or a status) per path."""
+    """A 127.0.0.1 HTTP server answering fixed JSON (or a status) per path; it records each request.
+
+    A route's value is (status, body) or a function of the request body returning one.
+    """
 
     def __init__(self, routes):
         routes_ = routes
+        requests = self.requests = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                status, body = routes_.get(self.path, (404, b"{}"))
+            def answer(self, body):
+                requests.append((self.command, self.path, self.headers.get("Authorization"), body))
+                route = routes_.get(self.path, (404, b"{}"))
+                status, payload = route(body) if callable(route) else route
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(payload)
+
+            def do_GET(self):  # noqa: N802
+                self.answer(None)
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                self.answer(self.rfile.read(length))
 
             def log_message(self, *args):
                 pass
@@ -83,6 +98,9 @@ class Server:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def paths(self):
+        return [path for _, path, _, _ in self.requests]
 
     def close(self):
         self.httpd.shutdown()
@@ -102,3 +120,40 @@ def server():
         s.close()
 
 
+def a1111_routes(checkpoint="v1-5-pruned-emaonly.safetensors", generates=True):
+    """What A1111 v1.10's API answers once up: options, progress, and txt2img (200, or its 500
+    when the model failed to load)."""
+    import json
+
+    options = json.dumps({"sd_model_checkpoint": f"{checkpoint} [6ce0161689]", "samples_format": "png"})
+    failed = json.dumps({"error": "AttributeError", "detail": "", "body": "",
+                         "errors": "'NoneType' object has no attribute 'cond_stage_key'"})
+    return {
+        "/": (200, b"<html>login</html>"),
+        "/sdapi/v1/options": (200, options.encode()),
+        "/sdapi/v1/progress?skip_current_image=true": (200, b'{"progress": 0.0, "state": {}}'),
+        "/sdapi/v1/txt2img": (200, b'{"images": [], "parameters": {}, "info": "{}"}') if generates
+        else (500, failed.encode()),
+    }
+
+
+@pytest.fixture
+def fake_a1111(tmp_path, monkeypatch):
+    """An A1111 folder whose launch.py is `script`, run by this Python beside a torch 2.13.0 /
+    torchvision 0.28.0 pair (dist-info only, found first on PYTHONPATH)."""
+
+    def make(script="print('started')"):
+        a1111 = tmp_path / "a1111"
+        a1111.mkdir(exist_ok=True)
+        (a1111 / "launch.py").write_text(script)
+        site = tmp_path / "a1111-site"
+        for name, version in (("torch", "2.13.0"), ("torchvision", "0.28.0")):
+            info = site / f"{name}-{version}.dist-info"
+            info.mkdir(parents=True, exist_ok=True)
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        monkeypatch.setenv("A1111_DIR", str(a1111))
+        monkeypatch.setenv("A1111_PYTHON", sys.executable)
+        monkeypatch.setenv("PYTHONPATH", str(site))
+        return a1111
+
+    return make

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 import stat
-import sys
 
 import pytest
 
 from fastsd.runtime.compose import REPO_COMPOSE_FILE
 from fastsd.runtime.fake import RecordingRunner
+from fastsd.webui.health import new_state, write_state
+from tests.webui.conftest import a1111_routes
 from tests.webui.test_tunnel_url import CLOUDFLARED_LOG, LOCALTUNNEL_LOG, NGROK_TUNNELS
 
 PLANTED = "planted-Web-Secret-7Q2x9"
 COMPOSE = ["compose", "-f", str(REPO_COMPOSE_FILE), "-p", "fastsd"]
 
 
+def started(data_root, ui, model="sd15", checkpoint="v1-5-pruned-emaonly.safetensors"):
+    """What the container writes on the volume when it starts A1111 with `model`."""
+    write_state(data_root, new_state(model, checkpoint, 7860))
+    return ui
+
+
 @pytest.fixture
-def ui(server):
-    """A web UI stand-in on 127.0.0.1 (answers / with a login page)."""
-    return server({"/": (200, b"<html>login</html>")})
+def ui(server, data_root):
+    """A web UI stand-in on 127.0.0.1: A1111's API with sd15 loaded, and the container's state."""
+    return started(data_root, server(a1111_routes()))
 
 
 @pytest.fixture
@@ -49,9 +56,14 @@ def test_cloudflared_end_to_end(cli, fake_docker, ui, logs, data_root):
     assert up["env"]["FASTSD_WEBUI_TUNNEL"] == "cloudflared"
     assert up["env"]["FASTSD_WEBUI_PORT"] == port_of(ui)
     assert up["env"]["FASTSD_DATA_DIR"] == str(data_root.root)
-    assert fake_docker.compose_calls()[1]["argv"] == [*COMPOSE, *sum((["--profile", p] for p in (
-        "trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")), []),
-        "logs", "--no-color", "cloudflared"]
+    all_profiles = sum((["--profile", p] for p in (
+        "trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")), [])
+    log_calls = [c["argv"] for c in fake_docker.compose_calls()[1:]]
+    assert log_calls[0] == [*COMPOSE, *all_profiles, "logs", "--no-color", "webui"]  # the start's outcome
+    assert log_calls[-1] == [*COMPOSE, *all_profiles, "logs", "--no-color", "cloudflared"]
+    # Ready means the model generates: the API was asked with the stored credentials.
+    assert "/sdapi/v1/txt2img" in ui.paths()
+    assert all(auth and auth.startswith("Basic ") for _, path, auth, _ in ui.requests if "sdapi" in path)
     assert "public URL: https://gentle-river-ancient-sample.trycloudflare.com" in result.out
     assert "user:       admin" in result.out
     # The generated password: printed once, stored 0600, never sent to docker.
@@ -139,12 +151,8 @@ def test_auth_none_without_tunnel_is_allowed_locally_only(cli, fake_docker, data
     assert not fake_docker.compose_calls()
 
 
-def test_in_process_ngrok_needs_no_token(cli, fake_pull, tmp_path, monkeypatch):
-    a1111 = tmp_path / "a1111"
-    a1111.mkdir()
-    (a1111 / "launch.py").write_text("print('ok')")
-    monkeypatch.setenv("A1111_DIR", str(a1111))
-    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+def test_in_process_ngrok_needs_no_token(cli, fake_pull, fake_a1111):
+    fake_a1111("print('ok')")
     result = cli("webui", "--in-process", "--tunnel", "ngrok")
     assert result.code == 0, result.err
 
@@ -194,7 +202,9 @@ def test_missing_nvidia_runtime(cli, fake_docker, monkeypatch):
     assert result.code == 1 and "no NVIDIA container runtime" in result.err and "nvidia-ctk" in result.err
 
 
-def test_up_uses_compose_and_env_defaults(cli, fake_docker, ui, monkeypatch):
+def test_up_uses_compose_and_env_defaults(cli, fake_docker, server, data_root, monkeypatch):
+    ui = started(data_root, server(a1111_routes("sd_xl_base_1.0.safetensors")), "sdxl",
+                 "sd_xl_base_1.0.safetensors")
     monkeypatch.setenv("FASTSD_WEBUI_MODEL", "sdxl")
     monkeypatch.setenv("FASTSD_WEBUI_MEMORY", "medium")
     result = cli("up", "--port", port_of(ui))
@@ -211,12 +221,8 @@ sys.exit(int(__import__("os").environ.get("FAKE_A1111_EXIT", "0")))
 """
 
 
-def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root, tmp_path, monkeypatch):
-    a1111 = tmp_path / "a1111"
-    a1111.mkdir()
-    (a1111 / "launch.py").write_text(FAKE_LAUNCH)
-    monkeypatch.setenv("A1111_DIR", str(a1111))
-    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root, fake_a1111, monkeypatch):
+    fake_a1111(FAKE_LAUNCH)
     monkeypatch.setenv("FASTSD_WEB_PASSWORD", PLANTED)
     result = cli("webui", "--in-process", "--model", "sdxl", "--controlnet", "canny", "--tunnel", "cloudflared",
                  "--memory-preset", "medium")
@@ -259,14 +265,10 @@ def test_serving_a_session_labels_its_containers(cli, data_root):
     assert runner.plans[0].labels["fastsd.session"] == "alice"
 
 
-def test_in_process_in_a_runpod_pod_prints_the_proxy_url(cli, fake_pull, data_root, tmp_path, monkeypatch):
-    a1111 = tmp_path / "a1111"
-    a1111.mkdir()
-    (a1111 / "launch.py").write_text("print('started')")
+def test_in_process_in_a_runpod_pod_prints_the_proxy_url(cli, fake_pull, data_root, fake_a1111, monkeypatch):
+    fake_a1111("print('started')")
     (data_root.webui_models("Stable-diffusion")).mkdir(parents=True)
     (data_root.webui_models("Stable-diffusion") / "v1-5-pruned-emaonly.safetensors").write_bytes(b"w")
-    monkeypatch.setenv("A1111_DIR", str(a1111))
-    monkeypatch.setenv("A1111_PYTHON", sys.executable)
     monkeypatch.setenv("RUNPOD_POD_ID", "p0d1d")
     result = cli("webui", "--in-process")
     assert result.code == 0, result.err
@@ -275,3 +277,132 @@ def test_in_process_in_a_runpod_pod_prints_the_proxy_url(cli, fake_pull, data_ro
     password = data_root.webui_auth.read_text().strip().split(":", 1)[1]
     assert password not in result.out  # in a pod the output is a log: the password stays in the file
     assert fake_pull.calls == [] and "started" in result.out
+
+
+def test_a_failed_model_load_fails_at_once_with_the_reason(cli, fake_docker, server, data_root, logs):
+    from tests.webui.test_load_log import FAILED_LOAD, TOKENIZER, compose
+
+    ui = started(data_root, server(a1111_routes(generates=False)))
+    logs(compose("fastsd webui: starting (model sd15)\nfastsd webui: launching AUTOMATIC1111\n" + FAILED_LOAD))
+    result = cli("webui", "--runtime", "docker", "--port", port_of(ui), "--wait", "600")
+    assert result.code == 1
+    assert f"error: the web UI failed to start: A1111 could not load the model: {TOKENIZER}" in result.err
+    assert "fastsd logs webui" in result.err
+    assert "web UI:" not in result.out
+
+
+def test_an_api_without_a_model_is_not_ready(cli, fake_docker, server, data_root):
+    ui = started(data_root, server(a1111_routes(generates=False)))
+    result = cli("webui", "--runtime", "docker", "--port", port_of(ui), "--wait", "1")
+    assert result.code == 1 and "did not answer as ready" in result.err
+    assert "could not generate with v1-5-pruned-emaonly.safetensors (500)" in result.err
+
+
+def test_a_stale_state_of_another_model_is_not_ready(cli, fake_docker, ui, data_root):
+    result = cli("webui", "--runtime", "docker", "--model", "sdxl", "--port", port_of(ui), "--wait", "1")
+    assert result.code == 1 and "has not started A1111 with sdxl yet" in result.err
+
+
+FAILING_LAUNCH = """\
+import os, sys, time
+from pathlib import Path
+Path(os.environ["FAKE_PID_FILE"]).write_text(str(os.getpid()))
+print("Launching Web UI with arguments: " + " ".join(sys.argv[1:]), flush=True)
+print(Path(os.environ["FAKE_LOG"]).read_text(), flush=True)
+time.sleep(120)  # A1111 keeps serving its API without a model
+"""
+
+
+def test_in_process_stops_a1111_when_its_model_fails_to_load(cli, fake_pull, data_root, fake_a1111,
+                                                              tmp_path, monkeypatch):
+    import os
+
+    from fastsd.webui.health import read_state
+    from fastsd.webui.hub_seed import CLIP_L_REPO, repo_folder
+    from tests.webui.test_load_log import FAILED_LOAD, TOKENIZER
+
+    fake_a1111(FAILING_LAUNCH)
+    (tmp_path / "log.txt").write_text(FAILED_LOAD)
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "log.txt"))
+    monkeypatch.setenv("FAKE_PID_FILE", str(tmp_path / "pid"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    result = cli("webui", "--in-process", "--auth", "none")
+    assert result.code == 1
+    assert f"error: the web UI's model v1-5-pruned-emaonly.safetensors failed to load: {TOKENIZER}" in result.err
+    pid = int((tmp_path / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped, not left serving an API without a model
+    launched = next(line for line in result.out.splitlines() if line.startswith("Launching Web UI"))
+    assert launched.split()[5:9] == ["--server-name", "127.0.0.1", "--port", "7860"]
+    lines = result.out.splitlines()
+    assert lines[0] == "fastsd webui: starting (model sd15)"
+    assert "fastsd webui: launching AUTOMATIC1111 (checkpoint v1-5-pruned-emaonly.safetensors)" in lines
+    assert read_state(data_root).checkpoint == "v1-5-pruned-emaonly.safetensors"
+    seeded = repo_folder(tmp_path / "hf" / "hub", CLIP_L_REPO) / "snapshots"
+    assert {p.name for p in next(seeded.iterdir()).iterdir()} >= {"vocab.json", "merges.txt", "config.json"}
+
+
+def test_in_process_in_a_container_binds_every_interface(cli, fake_pull, fake_a1111, monkeypatch):
+    fake_a1111(FAKE_LAUNCH)
+    monkeypatch.setenv("FASTSD_IN_CONTAINER", "1")
+    result = cli("webui", "--in-process")
+    assert result.code == 0, result.err
+    assert "--server-name 0.0.0.0 --port 7860" in result.out
+    assert "listening:   0.0.0.0:7860" in result.out
+    host_network = cli("webui", "--in-process", "--server-name", "127.0.0.1")
+    assert "--server-name 127.0.0.1 --port 7860" in host_network.out
+    assert cli("webui", "--in-process", "--server-name", "localhost").code == 2
+
+
+def test_in_process_a1111_that_exits_before_loading(cli, fake_pull, fake_a1111):
+    fake_a1111("import sys\nprint('Traceback (most recent call last):')\n"
+               "print('RuntimeError: operator torchvision::nms does not exist')\nsys.exit(1)\n")
+    result = cli("webui", "--in-process")
+    assert result.code == 1
+    assert ("AUTOMATIC1111 exited with status 1 before its model loaded: "
+            "RuntimeError: operator torchvision::nms does not exist") in result.err
+
+
+def test_in_process_refuses_a_cuda_torchvision_beside_cpu_torch_before_any_pull(
+        cli, fake_pull, fake_a1111, tmp_path, monkeypatch):
+    fake_a1111()
+    site = tmp_path / "cpu-site"
+    for name, version in (("torch", "2.13.0+cpu"), ("torchvision", "0.28.0")):
+        (site / f"{name}-{version}.dist-info").mkdir(parents=True)
+        (site / f"{name}-{version}.dist-info" / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = cli("webui", "--in-process", "--model", "sdxl")
+    assert result.code == 1 and "PyPI's CUDA build" in result.err and "whl/cpu" in result.err
+    assert fake_pull.calls == []
+
+
+def test_compose_that_gave_up_names_the_failed_load(cli, fake_docker, logs, monkeypatch):
+    from tests.webui.test_load_log import FAILED_LOAD, TOKENIZER, compose
+
+    logs(compose("fastsd webui: starting (model sd15)\nfastsd webui: launching AUTOMATIC1111\n" + FAILED_LOAD))
+    monkeypatch.setenv("FAKE_DOCKER_EXIT", "1")  # `up` waited for service_healthy and gave up
+    result = cli("webui", "--runtime", "docker", "--tunnel", "cloudflared")
+    assert result.code == 1
+    assert "did not start (docker runtime, exit status 1)" in result.err and TOKENIZER in result.err
+
+
+def test_in_process_on_a_cpu_passes_a1111_its_cpu_flags(cli, fake_pull, fake_a1111):
+    fake_a1111(FAKE_LAUNCH)
+    result = cli("webui", "--in-process", "--device", "cpu", "--attention", "sdp")
+    assert result.code == 0, result.err
+    assert "--api-auth admin:*** --use-cpu all --no-half --precision full" in result.out
+    assert "--opt-sdp-attention" in result.out
+    assert "listening:   127.0.0.1:7860 (cpu)" in result.out
+    gpu = cli("webui", "--in-process", "--device", "cuda")
+    assert "--use-cpu" not in gpu.out and "(cuda)" in gpu.out
+    assert cli("webui", "--in-process", "--device", "tpu").code == 2
+
+
+def test_device_and_server_name_travel_to_the_container(cli, data_root):
+    runner = RecordingRunner()
+    result = cli("webui", "--device", "cpu", "--server-name", "127.0.0.1", runner=runner)
+    assert result.code == 0, result.err
+    (plan,) = runner.plans
+    assert plan.command[-5:] == ("--server-name", "127.0.0.1", "--device", "cpu", "--in-process")
+    assert plan.env["FASTSD_WEBUI_DEVICE"] == "cpu" and plan.env["FASTSD_WEBUI_SERVER_NAME"] == "127.0.0.1"

@@ -9,10 +9,10 @@ import pytest
 from fastsd.errors import FastsdError
 from fastsd.layout import DataRoot
 from fastsd.webui.auth import Credentials
-from fastsd.webui.flags import WebuiOptions, a1111_flags
+from fastsd.webui.flags import WebuiOptions, a1111_flags, device_for, server_name_for
 
 ROOT = DataRoot(Path("/data"))
-BASE = ["--listen", "--port", "7860", "--api", "--no-download-sd-model", "--skip-prepare-environment",
+BASE = ["--server-name", "127.0.0.1", "--port", "7860", "--api", "--no-download-sd-model", "--skip-prepare-environment",
         "--skip-version-check",
         "--ckpt-dir", "/data/models/Stable-diffusion", "--lora-dir", "/data/models/Lora",
         "--vae-dir", "/data/models/VAE", "--embeddings-dir", "/data/models/embeddings",
@@ -60,6 +60,12 @@ TABLE = [
     ("local port in a pod",
      WebuiOptions(checkpoint=SD15, family="sd1", port=3000),
      ["--ckpt", str(SD15), "--xformers"]),
+    ("a CPU-only host: fp32, every task on the CPU",
+     WebuiOptions(checkpoint=SD15, family="sd1", attention="sdp", device="cpu"),
+     ["--ckpt", str(SD15), "--opt-sdp-attention", "--use-cpu", "all", "--no-half", "--precision", "full"]),
+    ("a container's published port",
+     WebuiOptions(checkpoint=SD15, family="sd1", server_name="0.0.0.0"),
+     ["--ckpt", str(SD15), "--xformers"]),
 ]
 
 
@@ -67,9 +73,12 @@ TABLE = [
 def test_flag_table(options, expected):
     flags = a1111_flags(ROOT, options)
     base = list(BASE)
-    base[2] = str(options.port)
+    base[1] = options.server_name
+    base[3] = str(options.port)
     assert flags == base + expected
     assert "--disable-safe-unpickle" not in flags
+    assert "--listen" not in flags  # the bind address is always explicit
+    assert flags[:2] == ["--server-name", options.server_name]
     assert ("--enable-insecure-extension-access" in flags) == options.insecure_extension_access
 
 
@@ -90,3 +99,34 @@ def test_unknown_choices_are_refused(field, value):
 def test_unknown_tunnel_is_refused():
     with pytest.raises(FastsdError, match="unknown tunnel"):
         a1111_flags(ROOT, WebuiOptions(tunnel="frp", credentials=CREDS))
+
+
+@pytest.mark.parametrize("requested, environ, expected", [
+    (None, {}, "127.0.0.1"),                                             # a plain host: this machine only
+    (None, {"FASTSD_IN_CONTAINER": "1"}, "0.0.0.0"),                     # bridge network: the published port
+    (None, {"RUNPOD_POD_ID": "p0d"}, "0.0.0.0"),                         # the pod's proxy connects from outside
+    (None, {"VAST_CONTAINERLABEL": "C.1"}, "0.0.0.0"),
+    (None, {"FASTSD_IN_CONTAINER": "1", "FASTSD_WEBUI_SERVER_NAME": "127.0.0.1"}, "127.0.0.1"),  # host network
+    ("::1", {"FASTSD_WEBUI_SERVER_NAME": "0.0.0.0"}, "::1"),              # the option wins
+    ("192.168.1.20", {}, "192.168.1.20"),
+])
+def test_server_name_table(requested, environ, expected):
+    assert server_name_for(requested, environ) == expected
+
+
+@pytest.mark.parametrize("value", ["localhost", "0.0.0.0:7860", "", "300.1.1.1"])
+def test_server_name_must_be_an_ip_address(value):
+    with pytest.raises(FastsdError) as error:
+        a1111_flags(ROOT, WebuiOptions(server_name=value))
+    assert "is not an IP address" in error.value.message and "127.0.0.1" in error.value.hint
+
+
+def test_device_auto_follows_the_nvidia_device_nodes(tmp_path):
+    assert device_for("auto", tmp_path) == "cpu"
+    (tmp_path / "nvidiactl").touch()
+    assert device_for("auto", tmp_path) == "cpu"  # the control node alone is no GPU
+    (tmp_path / "nvidia0").touch()
+    assert device_for("auto", tmp_path) == "cuda"
+    assert device_for("cpu", tmp_path) == "cpu" and device_for("cuda", Path("/nowhere")) == "cuda"
+    with pytest.raises(FastsdError, match="unknown device"):
+        device_for("tpu", tmp_path)

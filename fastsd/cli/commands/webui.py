@@ -34,6 +34,11 @@ def add_webui_options(parser) -> None:
     parser.add_argument("--enable-insecure-extension-access", dest="insecure_extension_access",
                         action="store_true", default=_env("FASTSD_WEBUI_INSECURE_EXTENSIONS", "0") == "1",
                         help="let UI users install extensions (runs their code; off by default)")
+    parser.add_argument("--server-name", default=None, metavar="ADDRESS",
+                        help="address A1111 binds (default $FASTSD_WEBUI_SERVER_NAME, else 0.0.0.0 "
+                             "in a container or pod, whose port is published or proxied, else 127.0.0.1)")
+    parser.add_argument("--device", default=_env("FASTSD_WEBUI_DEVICE", "auto"), metavar="auto|cuda|cpu",
+                        help="where A1111 computes (default auto: cuda where an NVIDIA device is present)")
     parser.add_argument("--wait", type=non_negative_float, default=900.0, metavar="SECONDS",
                         help="how long to wait for the UI to answer (compose runtime)")
     parser.add_argument("--tunnel-wait", type=non_negative_float, default=120.0, metavar="SECONDS",
