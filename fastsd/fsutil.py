@@ -98,12 +98,28 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def clean_stale_temps(folder: Path) -> None:
-    """Remove temporary files and folders left in `folder` by an interrupted atomic write."""
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            if entry.name.startswith(".") and (".tmp-" in entry.name or ".old-" in entry.name):
+STALE_MARKS = (".tmp-", ".old-")  # what atomic_path and the renames before a delete put in a name
+SCRATCH_PREFIXES = (".merge-", ".verify-")  # scratch folders of an export
+
+
+def is_stale_temp(name: str) -> bool:
+    """Whether `name` is the temporary of an atomic write, a rename before a delete, or export scratch."""
+    return name.startswith(".") and (any(m in name for m in STALE_MARKS) or name.startswith(SCRATCH_PREFIXES))
+
+
+def clean_stale_temps(folder: Path, keep: tuple[str, ...] = ()) -> list[str]:
+    """Remove what interrupted writes left in `folder` (call it holding the lock of its writers).
+
+    Names starting with one of `keep` stay (temporaries of writers that do not take that lock).
+    Returns the names removed.
+    """
+    removed = []
+    if Path(folder).is_dir():
+        for entry in Path(folder).iterdir():
+            if is_stale_temp(entry.name) and not entry.name.startswith(keep):
                 _remove(entry)
+                removed.append(entry.name)
+    return removed
 
 
 def human_bytes(size: float) -> str:
