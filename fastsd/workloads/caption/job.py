@@ -12,6 +12,7 @@ from fastsd.layout import DataRoot
 from fastsd.session import edit_session, session_paths
 from fastsd.workloads.caption.dataset import ImageItem, is_readable_image, open_rgb, scan_session
 from fastsd.workloads.caption.options import CaptionOptions, apply_template, parse_layers
+from fastsd.workloads.train.record import require_prepared
 from fastsd.workloads.caption.results import (
     CaptionRecord,
     write_caption_files,
@@ -111,6 +112,7 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
     if options.decoding.sample and options.decoding.seed is None:
         options = replace(options, decoding=replace(options.decoding, seed=random.randrange(2**31)))
     with edit_session(root, options.session) as session:
+        require_prepared(paths)  # a deleted prepared image is named, not silently left out
         scanned = readable_items(scan_session(paths), say)
         items = {i.path.name: i for i in scanned}
         todo = [i for i in scanned if options.overwrite or not i.hand_written]
