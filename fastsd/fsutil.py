@@ -40,7 +40,8 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file, link or folder tree (what is already gone is fine)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -71,12 +72,12 @@ def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
             os.replace(tmp, final)
-            _remove(old)
+            remove_path(old)
         else:
             os.replace(tmp, final)
         fsync_dir(final.parent)
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
 
 
@@ -117,7 +118,7 @@ def clean_stale_temps(folder: Path, keep: tuple[str, ...] = ()) -> list[str]:
     if Path(folder).is_dir():
         for entry in Path(folder).iterdir():
             if is_stale_temp(entry.name) and not entry.name.startswith(keep):
-                _remove(entry)
+                remove_path(entry)
                 removed.append(entry.name)
     return removed
 
