@@ -157,16 +157,30 @@ def require_free_space(path: Path, needed: int, what: str) -> None:
         )
 
 
-def jsonl_lines(path: Path):
-    """(line number, the line's JSON object or None when it is not one) for each non-blank line."""
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+def jsonl_entries(path: Path):
+    """(line number, JSON object or None, what is wrong or None) for each non-blank line.
+
+    Lines are decoded one by one, so one byte that is not UTF-8 spoils its line only.
+    """
+    for number, raw in enumerate(Path(path).read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, None, f"not valid UTF-8 (byte {exc.start + 1})"
+            continue
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError:
             row = None
-        yield number, row if isinstance(row, dict) else None
+        yield number, row if isinstance(row, dict) else None, None if isinstance(row, dict) else "not a JSON object"
+
+
+def jsonl_lines(path: Path):
+    """(line number, the line's JSON object or None when it is not one) for each non-blank line."""
+    for number, row, _ in jsonl_entries(path):
+        yield number, row
 
 
 def read_jsonl(path: Path, warn=None) -> list[dict]:
@@ -174,9 +188,9 @@ def read_jsonl(path: Path, warn=None) -> list[dict]:
     if not Path(path).is_file():
         return []
     rows = []
-    for number, row in jsonl_lines(path):
+    for number, row, problem in jsonl_entries(path):
         if row is not None:
             rows.append(row)
         elif warn is not None:
-            warn(f"{path}:{number}: not a JSON object, ignored")
+            warn(f"{path}:{number}: {problem}, ignored")
     return rows

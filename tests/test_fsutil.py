@@ -76,3 +76,13 @@ def test_published_files_and_folders_follow_the_umask(tmp_path, monkeypatch):
         (tmp / "f").write_text("y")
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_jsonl_line_that_is_not_utf8_is_named_and_the_rest_read(tmp_path):
+    path = tmp_path / "captions.jsonl"
+    path.write_bytes(b'{"image": "a.png"}\n{"image": "b\xff.png"}\n\n[1]\n{"image": "c.png"}\n')
+    warnings = []
+    rows = fsutil.read_jsonl(path, warn=warnings.append)
+    assert [r["image"] for r in rows] == ["a.png", "c.png"]
+    assert warnings == [f"{path}:2: not valid UTF-8 (byte 13), ignored", f"{path}:4: not a JSON object, ignored"]
+    assert [n for n, row in fsutil.jsonl_lines(path) if row is None] == [2, 4]
