@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fastsd.errors import FastsdError
+from fastsd.errors import FastsdError, disk_full, is_disk_full
 
 
 def fsync_dir(path: Path) -> None:
@@ -76,8 +76,10 @@ def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
         else:
             os.replace(tmp, final)
         fsync_dir(final.parent)
-    except BaseException:
+    except BaseException as error:
         remove_path(tmp)
+        if is_disk_full(error):
+            raise disk_full(final, error) from None
         raise
 
 
