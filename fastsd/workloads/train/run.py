@@ -15,7 +15,7 @@ from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
 from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
 from fastsd.workloads.train.record import data_changes, require_prepared
-from fastsd.workloads.train.validate import trained_info
+from fastsd.workloads.train.validate import trained_info, trained_problem
 from fastsd.workloads.train.settings import next_lower_preset
 
 SESSION_UPDATE_S = 15.0  # session.yaml progress is rewritten at most this often between checkpoints
@@ -71,8 +71,9 @@ def resume_point(paths, resume: bool, overwrite: bool, say=None):
         if found is None:
             written = complete_checkpoints(paths.checkpoints)
             if written:
-                raise FastsdError(f"every checkpoint of session {paths.name} is damaged "
-                                  f"({', '.join(p.name for _, p in written)})",
+                newest = written[-1][1]
+                raise FastsdError(f"every checkpoint of session {paths.name} is damaged (newest: {newest}: "
+                                  f"{trained_problem(newest, with_state=True)})",
                                   f"start over: fastsd train {paths.name} --overwrite")
             raise bad_input(f"session {paths.name} has no complete checkpoint to resume from",
                             "train without --resume to start from the base model")
