@@ -97,19 +97,19 @@ def train_cmd(args, ctx) -> int:
     session = load_session(ctx.root, args.session)
     model = resolve_model(ctx.root, session.model)
     resumed = None
+    paths = ctx.root.session(args.session)
     if args.resume:
-        paths = ctx.root.session(args.session)
-        done = finished_step(paths.final, ctx.say)
-        if done is not None:  # nothing to continue: final/ and the export stay as they are
-            ctx.emit({"session": session.name, "final": str(paths.final), "steps": done, "skipped": True},
-                     f"training of {session.name} already finished at step {done}; nothing to do "
-                     f"(start over with: fastsd train {session.name} --overwrite)")
-            return 0
         found = newest_valid_checkpoint(paths.checkpoints)
         if found:
             resumed = read_checkpoint_settings(found[1])
     flags = {dest: getattr(args, dest) for dest, *_ in OPTIONS}
     settings = resolve_settings(session, model, flags, resumed)
+    done = finished_step(paths.final, ctx.say) if args.resume else None
+    if done is not None:  # nothing to continue: final/ and the export stay as they are
+        ctx.emit({"session": session.name, "final": str(paths.final), "steps": done, "skipped": True},
+                 f"training of {session.name} already finished at step {done}; nothing to do "
+                 f"(start over with: fastsd train {session.name} --overwrite)")
+        return 0
     _, _, examples = check_run_inputs(ctx.root, settings)
     if resumed is not None:
         check_resume_data(found[1], examples)
