@@ -229,12 +229,17 @@ class Pipeline:
                                 f"(or: fastsd train {r.session} --overwrite)")
             self.say(f"   retraining from the base model: {'; '.join(changes)}")
             start = ["--overwrite"]
-        elif start and r.retrain:
+        elif start:
             from fastsd.workloads.train.checkpoint import newest_valid_checkpoint
 
             found = newest_valid_checkpoint(self.paths.checkpoints)
-            if found is not None and self.changes(found[1]):
-                self.say(f"   starting over: {'; '.join(self.changes(found[1]))}")
+            changes = self.changes(found[1]) if found is not None else []
+            if changes and not r.retrain:
+                raise bad_input(f"the newest checkpoint of session {r.session} (step {found[0]}) was trained on "
+                                f"other data or settings: {'; '.join(changes)}",
+                                "add --retrain to the same fastsd run command to start over from the base model")
+            if changes:
+                self.say(f"   starting over: {'; '.join(changes)}")
                 start = ["--overwrite"]
         if start == ["--resume"]:
             self.say("   resuming from the newest checkpoint")

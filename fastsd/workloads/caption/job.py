@@ -12,12 +12,12 @@ from fastsd.layout import DataRoot
 from fastsd.session import edit_session, session_paths
 from fastsd.workloads.caption.dataset import ImageItem, is_readable_image, open_rgb, scan_session
 from fastsd.workloads.caption.options import CaptionOptions, apply_template, parse_layers
-from fastsd.workloads.train.record import require_prepared
 from fastsd.workloads.caption.results import (
     CaptionRecord,
     write_caption_files,
     write_captions_jsonl,
 )
+from fastsd.workloads.train.record import require_prepared
 
 
 def chunks(items: list, size: int):

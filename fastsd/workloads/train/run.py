@@ -15,8 +15,8 @@ from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
 from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
 from fastsd.workloads.train.record import data_changes, require_prepared
-from fastsd.workloads.train.validate import trained_info, trained_problem
 from fastsd.workloads.train.settings import next_lower_preset
+from fastsd.workloads.train.validate import trained_info, trained_problem
 
 SESSION_UPDATE_S = 15.0  # session.yaml progress is rewritten at most this often between checkpoints
 
