@@ -124,12 +124,16 @@ def test_a_prepared_image_deleted_with_its_record_kept_is_named(make_session, da
 def test_export_while_training_overwrites_says_busy(make_session, data_root, cli):
     paths = make_session("s")  # without the lock, export would find no weights (overwrite deletes them first)
     env = {**os.environ, **ONE_THREAD, "FASTSD_DATA": str(data_root.root)}
-    trainer = subprocess.Popen([sys.executable, "-m", "fastsd", "train", "s", "--unet-steps", "100000", "--cpu",
-                                "--save-every", "0", "--overwrite", "--in-process"], env=env,
+    trainer = subprocess.Popen([sys.executable, "-m", "fastsd", "train", "s", "--text-encoder-steps", "0",
+                                "--unet-steps", "100000", "--cpu", "--save-every", "0", "--overwrite", "--in-process"],
+                               env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while "100000 steps (from the base model)" not in paths.train_log.read_text():  # logged under the lock
+        def started():  # logged under the lock, after the earlier weights were deleted
+            return paths.train_log.exists() and "100000 steps (from the base model)" in paths.train_log.read_text()
+
+        while not started():
             assert trainer.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         busy = cli("export", "s", "--in-process")
