@@ -114,8 +114,8 @@ def test_local_file_is_copied_or_linked(data_root, tmp_path):
 
 def test_local_diffusers_folder_copied_or_linked(data_root, tmp_path):
     snapshot = cache_repo(tmp_path / "elsewhere", "me/model", diffusers_files(cross=1024, sample=96,
-                                                                               prediction="v_prediction"))
-    (snapshot / "text_encoder" / "pytorch_model.bin").unlink()  # a folder's pickles need --trust-pickle
+                                                                               prediction="v_prediction",
+                                                                               pickles=False))
     model = pull(data_root, str(snapshot), name="mine")
     assert (model.kind, model.family, model.prediction, model.native_resolution) == ("diffusers", "sd2", "v_prediction", 768)
     assert (data_root.diffusers_model("mine") / "unet" / "config.json").is_file()
@@ -169,10 +169,9 @@ def _diffusers_copy(tmp_path, name="folder"):
     """A real (symlink-free) diffusers folder to pull from."""
     import shutil
 
-    snapshot = cache_repo(tmp_path / "cache", "me/model", diffusers_files())
+    snapshot = cache_repo(tmp_path / "cache", "me/model", diffusers_files(pickles=False))
     folder = tmp_path / name
     shutil.copytree(snapshot, folder)  # follows the cache's links: plain files
-    (folder / "text_encoder" / "pytorch_model.bin").unlink()
     return folder
 
 
