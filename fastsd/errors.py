@@ -43,3 +43,53 @@ def unknown_choice(what: str, value: str, choices) -> FastsdError:
     hint = f"did you mean {near!r}? " if near else ""
     hint += "valid: " + ", ".join(choices)
     return bad_input(f"unknown {what} {value!r}", hint)
+
+
+DISK_FULL_HINT = ("free space on the volume (old exports and checkpoints: fastsd session rm, fastsd models rm) "
+                  "or use a larger one, then run the same command again: what was written before is intact")
+# How libraries word a write that hit a full disk: torch's zip writer, safetensors' Rust error, libc.
+_DISK_FULL_MARKS = ("PytorchStreamWriter failed", "inline_container.cc", "StorageFull", "No space left on device",
+                    "Disk quota exceeded")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says the disk or quota is full."""
+    import errno
+
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if not isinstance(error, FastsdError) and any(mark in str(error) for mark in _DISK_FULL_MARKS):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def disk_full(target, error: BaseException | None = None) -> FastsdError:
+    """The error for a write to `target` that found the disk full (nothing of it was kept)."""
+    detail = f" ({error.strerror})" if isinstance(error, OSError) and error.strerror else ""
+    return FastsdError(f"no space left on the device while writing {target}{detail}; the partial file was removed",
+                       DISK_FULL_HINT)
+
+
+def environment_error(error: BaseException) -> FastsdError | None:
+    """A clear FastsdError for an OS-level failure that is not a bug (disk full, permissions, read-only), else None."""
+    import errno
+
+    if is_disk_full(error):
+        target = getattr(error, "filename", None) or "a file on the volume"
+        return disk_full(target, error)
+    if not isinstance(error, OSError) or error.errno is None:
+        return None
+    where = f" {error.filename}" if error.filename else ""
+    known = {
+        errno.EACCES: ("permission denied", "check who owns the data volume (the containers run as its owner's uid)"),
+        errno.EPERM: ("operation not permitted", "check who owns the data volume (the containers run as its owner's uid)"),
+        errno.EROFS: ("read-only file system", "mount the data volume read-write"),
+        errno.EIO: ("input/output error", "the disk or network volume failed: check it, then run the command again"),
+    }
+    if error.errno not in known:
+        return None
+    what, hint = known[error.errno]
+    return FastsdError(f"{what}:{where or ' (no file named)'}", hint)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fastsd.errors import FastsdError
+from fastsd.errors import FastsdError, disk_full, is_disk_full
 
 
 def fsync_dir(path: Path) -> None:
@@ -40,7 +40,8 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file, link or folder tree (what is already gone is fine)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -121,12 +122,14 @@ def atomic_path(final: Path, *, directory: bool = False, mode: int | None = None
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
             os.replace(tmp, final)
-            _remove(old)
+            remove_path(old)
         else:
             os.replace(tmp, final)
         fsync_dir(final.parent)
-    except BaseException:
-        _remove(tmp)
+    except BaseException as error:
+        remove_path(tmp)
+        if is_disk_full(error):
+            raise disk_full(final, error) from None
         raise
 
 
@@ -146,12 +149,28 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def clean_stale_temps(folder: Path) -> None:
-    """Remove temporary files and folders left in `folder` by an interrupted atomic write."""
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            if entry.name.startswith(".") and (".tmp-" in entry.name or ".old-" in entry.name):
-                _remove(entry)
+STALE_MARKS = (".tmp-", ".old-")  # what atomic_path and the renames before a delete put in a name
+SCRATCH_PREFIXES = (".merge-", ".verify-")  # scratch folders of an export
+
+
+def is_stale_temp(name: str) -> bool:
+    """Whether `name` is the temporary of an atomic write, a rename before a delete, or export scratch."""
+    return name.startswith(".") and (any(m in name for m in STALE_MARKS) or name.startswith(SCRATCH_PREFIXES))
+
+
+def clean_stale_temps(folder: Path, keep: tuple[str, ...] = ()) -> list[str]:
+    """Remove what interrupted writes left in `folder` (call it holding the lock of its writers).
+
+    Names starting with one of `keep` stay (temporaries of writers that do not take that lock).
+    Returns the names removed.
+    """
+    removed = []
+    if Path(folder).is_dir():
+        for entry in Path(folder).iterdir():
+            if is_stale_temp(entry.name) and not entry.name.startswith(keep):
+                remove_path(entry)
+                removed.append(entry.name)
+    return removed
 
 
 def human_bytes(size: float) -> str:
@@ -188,16 +207,30 @@ def require_free_space(path: Path, needed: int, what: str) -> None:
         )
 
 
-def jsonl_lines(path: Path):
-    """(line number, the line's JSON object or None when it is not one) for each non-blank line."""
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+def jsonl_entries(path: Path):
+    """(line number, JSON object or None, what is wrong or None) for each non-blank line.
+
+    Lines are decoded one by one, so one byte that is not UTF-8 spoils its line only.
+    """
+    for number, raw in enumerate(Path(path).read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, None, f"not valid UTF-8 (byte {exc.start + 1})"
+            continue
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError:
             row = None
-        yield number, row if isinstance(row, dict) else None
+        yield number, row if isinstance(row, dict) else None, None if isinstance(row, dict) else "not a JSON object"
+
+
+def jsonl_lines(path: Path):
+    """(line number, the line's JSON object or None when it is not one) for each non-blank line."""
+    for number, row, _ in jsonl_entries(path):
+        yield number, row
 
 
 def read_jsonl(path: Path, warn=None) -> list[dict]:
@@ -205,9 +238,9 @@ def read_jsonl(path: Path, warn=None) -> list[dict]:
     if not Path(path).is_file():
         return []
     rows = []
-    for number, row in jsonl_lines(path):
+    for number, row, problem in jsonl_entries(path):
         if row is not None:
             rows.append(row)
         elif warn is not None:
-            warn(f"{path}:{number}: not a JSON object, ignored")
+            warn(f"{path}:{number}: {problem}, ignored")
     return rows

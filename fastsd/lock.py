@@ -45,8 +45,11 @@ def hold_lock(path: Path, label: str, *, wait: float = 0.0, poll: float = 0.1) -
                     ) from None
                 time.sleep(poll)
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode(), 0)
+        try:  # who holds it, for the "busy" message of others; a full disk must not stop the holder here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode(), 0)
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock

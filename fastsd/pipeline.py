@@ -33,6 +33,8 @@ class RunRequest:
     caption: bool = True
     caption_argv: tuple[str, ...] = ()
     train_argv: tuple[str, ...] = ()
+    train_flags: tuple[tuple[str, object], ...] = ()  # (setting, value) of each train option given
+    retrain: bool = False  # train again when data or settings changed since the final weights
     export_argv: tuple[str, ...] = ()
     serve: bool = False
     webui_argv: tuple[str, ...] = ()
@@ -67,22 +69,36 @@ def read_state(paths: SessionPaths) -> dict:
         return {}
 
 
-def mark_done(paths: SessionPaths, step: str, **facts) -> None:
-    """Record that `step` finished (atomically)."""
-    state = read_state(paths)
-    state[step] = {**facts, "done_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    atomic_write_json(paths.run_state, state)
+def mark_done(root: DataRoot, paths: SessionPaths, step: str, **facts) -> None:
+    """Record that `step` finished (atomically, under the session lock like every write in a session)."""
+    from fastsd.session import session_lock
+
+    with session_lock(root, paths.name, wait=60):
+        state = read_state(paths)
+        state[step] = {**facts, "done_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        atomic_write_json(paths.run_state, state)
 
 
-def trained_step(paths: SessionPaths) -> int | None:
-    """The step of the final trained weights, or None when training has not finished."""
-    info = paths.final / "trained.json"
-    if not info.is_file():
-        return None
-    try:
-        return int(json.loads(info.read_text(encoding="utf-8"))["step"])
-    except (ValueError, KeyError, TypeError):
-        raise FastsdError(f"{info} is damaged (no step)", "train again: fastsd train NAME --overwrite") from None
+def trained_step(paths: SessionPaths, say=None) -> int | None:
+    """The step of whole final trained weights, or None when training has not finished (or they are damaged)."""
+    from fastsd.workloads.train.validate import finished_step
+
+    return finished_step(paths.final, say)
+
+
+def changes_since(paths: SessionPaths, folder: Path, token: str, flags: dict) -> list[str]:
+    """What differs from what the weights in `folder` were trained on: images, captions, given settings."""
+    from fastsd.workloads.train.inputs import list_examples
+    from fastsd.workloads.train.record import data_changes, settings_changes
+    from fastsd.workloads.train.validate import trained_info
+
+    info = trained_info(folder)
+    recorded = info.get("settings") or {}
+    changes = settings_changes(recorded, flags)
+    if info.get("data") is not None:
+        captions = flags.get("captions", recorded.get("captions", "external"))
+        changes = data_changes(info["data"], list_examples(paths.instance_images, captions, token)) + changes
+    return changes
 
 
 def has_checkpoint(paths: SessionPaths) -> bool:
@@ -90,11 +106,18 @@ def has_checkpoint(paths: SessionPaths) -> bool:
     return paths.checkpoints.is_dir() and any(p.name.startswith("step-") for p in paths.checkpoints.iterdir())
 
 
-def export_of(paths: SessionPaths, step: int) -> Path | None:
-    """The export written for `step` (full model or LoRA), or None."""
+def export_of(paths: SessionPaths, step: int, say=None) -> Path | None:
+    """The whole export written for `step` (full model or LoRA), or None; a damaged one is told to `say`."""
+    from fastsd.workloads.convert.exported import export_problem
+
     for suffix in (".safetensors", "-lora.safetensors", ".ckpt"):
-        if paths.export(step, suffix).is_file():
-            return paths.export(step, suffix)
+        path = paths.export(step, suffix)
+        if path.is_file():
+            problem = export_problem(path)
+            if problem is None:
+                return path
+            if say is not None:
+                say(f"   {path.name} {problem}: exporting it again")
     return None
 
 
@@ -146,7 +169,7 @@ class Pipeline:
             if r.model and r.model != session.model:
                 raise bad_input(f"session {r.session} exists for model {session.model}, not {r.model}",
                                 f"drop --model, or use another session name than {r.session}")
-            if r.token and r.token != session.token:
+            if r.token is not None and r.token != session.token:
                 raise bad_input(f"session {r.session} uses the token {session.token!r}, not {r.token!r}",
                                 f"drop --token, or use another session name than {r.session}")
             if r.resolution and r.resolution != session.resolution:
@@ -165,7 +188,7 @@ class Pipeline:
             model = resolve_model(self.root, r.model)
             px = check_resolution(model, r.resolution or model.native_resolution)
             argv = ["session", "create", validate_name(r.session), "--model", model.id, "--resolution", str(px)]
-            argv += ["--token", check_token(r.token)] if r.token else []
+            argv += ["--token", check_token(r.token)] if r.token is not None else []
             self.step("session", argv)
             return
         self.say(f"== session: creating {r.session} for {r.model}")
@@ -173,13 +196,17 @@ class Pipeline:
         self.done.append("session")
 
     def prepare(self, fingerprint: str) -> None:
-        if read_state(self.paths).get("prepare", {}).get("photos") == fingerprint and read_jsonl(self.paths.prepared_jsonl):
+        from fastsd.workloads.train.record import missing_prepared, require_prepared
+
+        imported = read_state(self.paths).get("prepare", {}).get("photos") == fingerprint
+        if imported and read_jsonl(self.paths.prepared_jsonl) and not missing_prepared(self.paths):
             self.skip("prepare", "these photos are already imported")
             return
         self.step("prepare", ["prepare", self.request.session, *self.request.photos,
                               *self.request.prepare_argv, *self.request.runtime_argv])
         if not self.dry_run:
-            mark_done(self.paths, "prepare", photos=fingerprint)
+            require_prepared(self.paths)  # deleted prepared images the photos given could not restore
+            mark_done(self.root, self.paths, "prepare", photos=fingerprint)
 
     def caption(self) -> None:
         if not self.request.caption:
@@ -193,16 +220,38 @@ class Pipeline:
                               *self.request.runtime_argv])
 
     def train(self) -> int | None:
-        step = trained_step(self.paths)
+        r = self.request
+        step = trained_step(self.paths, self.say)
+        start = ["--resume"] if has_checkpoint(self.paths) else []
         if step is not None:
-            self.skip("train", f"final weights at step {step} (fastsd train {self.request.session} --overwrite to redo)")
-            return step
-        resume = ["--resume"] if has_checkpoint(self.paths) else []
-        if resume:
+            changes = self.changes(self.paths.final)
+            if not changes:
+                self.skip("train", f"final weights at step {step} are up to date with the data and settings "
+                                   f"(fastsd train {r.session} --overwrite to redo)")
+                return step
+            if not r.retrain:
+                raise bad_input(f"the final weights of session {r.session} (step {step}) were trained on other "
+                                f"data or settings: {'; '.join(changes)}",
+                                "add --retrain to the same fastsd run command to train again from the base model "
+                                f"(or: fastsd train {r.session} --overwrite)")
+            self.say(f"   retraining from the base model: {'; '.join(changes)}")
+            start = ["--overwrite"]
+        elif start:
+            from fastsd.workloads.train.checkpoint import newest_valid_checkpoint
+
+            found = newest_valid_checkpoint(self.paths.checkpoints)
+            changes = self.changes(found[1]) if found is not None else []
+            if changes and not r.retrain:
+                raise bad_input(f"the newest checkpoint of session {r.session} (step {found[0]}) was trained on "
+                                f"other data or settings: {'; '.join(changes)}",
+                                "add --retrain to the same fastsd run command to start over from the base model")
+            if changes:
+                self.say(f"   starting over: {'; '.join(changes)}")
+                start = ["--overwrite"]
+        if start == ["--resume"]:
             self.say("   resuming from the newest checkpoint")
         # --no-export: the export step below applies the run's own export options (dtype, verify).
-        self.step("train", ["train", self.request.session, *self.request.train_argv, *resume, "--no-export",
-                            *self.request.runtime_argv])
+        self.step("train", ["train", r.session, *r.train_argv, *start, "--no-export", *r.runtime_argv])
         if self.dry_run:
             return None
         step = trained_step(self.paths)
@@ -210,8 +259,14 @@ class Pipeline:
             raise FastsdError("training ended without final weights", f"look at {self.paths.train_log}")
         return step
 
+    def changes(self, folder: Path) -> list[str]:
+        from fastsd.session import load_session
+
+        token = load_session(self.root, self.request.session).token
+        return changes_since(self.paths, folder, token, dict(self.request.train_flags))
+
     def export(self, step: int | None) -> Path | None:
-        existing = export_of(self.paths, step) if step is not None else None
+        existing = export_of(self.paths, step, self.say) if step is not None else None
         if existing:
             self.skip("export", f"{existing.name} exists")
             return existing
@@ -220,7 +275,8 @@ class Pipeline:
             return None
         exported = export_of(self.paths, step)
         if exported is None:
-            raise FastsdError(f"export of step {step} did not appear in {self.paths.exports}")
+            raise FastsdError(f"export of step {step} did not appear whole in {self.paths.exports}",
+                              f"run it alone to see why: fastsd export {self.request.session}")
         return exported
 
     def run(self) -> dict:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fastsd.errors import FastsdError, bad_input
-from fastsd.fsutil import atomic_write_text
+from fastsd.fsutil import atomic_write_text, clean_stale_temps
 from fastsd.layout import DataRoot, SessionPaths, validate_name
 from fastsd.lock import hold_lock
 from fastsd.models import ModelInfo, check_resolution, check_training_mode, resolve_model
@@ -115,7 +115,18 @@ def session_lock(root: DataRoot, name: str, *, wait: float = 0.0) -> Iterator[Se
     paths = root.session(name)
     paths.root.mkdir(parents=True, exist_ok=True)
     with hold_lock(paths.lock, f"session {name}", wait=wait):
+        clean_session_leftovers(paths)
         yield paths
+
+
+def clean_session_leftovers(paths: SessionPaths) -> list[str]:
+    """Remove what writers killed mid-write left in a session (its lock held, so they are gone)."""
+    keep = (f".{paths.report.name}.",)  # the report is written under its own lock
+    removed = []
+    for folder in (paths.root, paths.exports, paths.checkpoints, paths.instance_images, paths.raw,
+                   paths.samples, paths.heatmaps, paths.previews, paths.logs):
+        removed += [f"{folder.name}/{n}" for n in clean_stale_temps(folder, keep if folder == paths.root else ())]
+    return removed
 
 
 def load_session(root: DataRoot, name: str) -> SessionFile:
@@ -136,7 +147,7 @@ def new_session_file(
     """The session.yaml a new session `name` would get (checked, nothing written)."""
     validate_name(name)
     if token is not None:
-        check_token(token)
+        check_token(token)  # "" is refused, not silently replaced by the default
     model = resolve_model(root, model_id)
     px = check_resolution(model, resolution if resolution is not None else model.native_resolution)
     training = default_training(model)
@@ -148,7 +159,7 @@ def new_session_file(
             family=model.family,
             prediction=model.prediction,
             resolution=px,
-            token=token or "sks",
+            token="sks" if token is None else token,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             training=training,
         )

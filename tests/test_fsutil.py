@@ -130,3 +130,97 @@ def test_an_unreadable_weight_file_is_named_as_another_user():
     import shutil
 
     shutil.rmtree(tmp_path)
+
+
+def test_a_jsonl_line_that_is_not_utf8_is_named_and_the_rest_read(tmp_path):
+    path = tmp_path / "captions.jsonl"
+    path.write_bytes(b'{"image": "a.png"}\n{"image": "b\xff.png"}\n\n[1]\n{"image": "c.png"}\n')
+    warnings = []
+    rows = fsutil.read_jsonl(path, warn=warnings.append)
+    assert [r["image"] for r in rows] == ["a.png", "c.png"]
+    assert warnings == [f"{path}:2: not valid UTF-8 (byte 13), ignored", f"{path}:4: not a JSON object, ignored"]
+    assert [n for n, row in fsutil.jsonl_lines(path) if row is None] == [2, 4]
+
+
+DISK_FULL_DRILL = """
+import json, sys
+from pathlib import Path
+import torch
+from fastsd.cli.main import main
+from fastsd.errors import FastsdError
+from fastsd.fsutil import atomic_path, atomic_write_bytes
+
+volume = Path(sys.argv[1])
+(volume / "data").mkdir()
+assert main(["--data", str(volume / "data"), "session", "create", "s1", "--model", "sd15"]) == 0
+with open(volume / "filler", "wb", buffering=0) as handle:  # fill the file system to the last block
+    try:
+        while True:
+            handle.write(b"\\0" * 4096)
+    except OSError:
+        pass
+def write_torch():
+    with atomic_path(volume / "training.pt") as tmp:
+        torch.save({"w": torch.zeros(50_000)}, tmp)
+
+
+found = {}
+for name, write in {"bytes": lambda: atomic_write_bytes(volume / "index.json", b"x" * 100_000),
+                    "torch": write_torch}.items():
+    try:
+        write()
+        found[name] = "written"
+    except FastsdError as error:
+        found[name] = [error.message, error.hint]
+found["left"] = sorted(p.name for p in volume.iterdir())
+print(json.dumps(found))
+sys.stdout.flush()
+code = main(["--data", str(volume / "data"), "session", "create", "s2", "--model", "sd15"])
+sys.exit(code)
+"""
+
+
+def test_a_full_disk_is_a_clear_error_naming_the_file_and_nothing_is_left(tmp_path):
+    """A real full file system: a 1 MiB tmpfs in a private mount namespace (skipped where none can be made)."""
+    import json
+    import shutil
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {mount}"], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs unshare and user namespaces)")
+    script = tmp_path / "drill.py"
+    script.write_text(DISK_FULL_DRILL)
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size=1m tmpfs {mount} && '
+                           f'exec "{sys.executable}" {script} {mount}'], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip(), done.stderr[-2000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    for name, target in (("bytes", "index.json"), ("torch", "training.pt")):
+        message, hint = found[name]
+        assert f"no space left on the device while writing {mount / target}" in message, message
+        assert "free space on the volume" in hint
+    assert found["left"] == ["data", "filler"]  # no temporary file stays behind
+    assert done.returncode == 1
+    assert "error: no space left on the device while writing" in done.stderr and "session.yaml" in done.stderr
+    assert "report it if it is a bug" not in done.stderr
+
+
+@pytest.mark.parametrize("error, message", [
+    (OSError(28, "No space left on device", "/data/sessions/s/logs/train.log"),
+     "no space left on the device while writing /data/sessions/s/logs/train.log"),
+    (RuntimeError("[enforce fail at inline_container.cc:858] . PytorchStreamWriter failed writing file data/3: "
+                  "file write failed"), "no space left on the device while writing a file on the volume"),
+    (OSError(13, "Permission denied", "/data/models"), "permission denied: /data/models"),
+    (OSError(30, "Read-only file system", "/data/x"), "read-only file system: /data/x"),
+])
+def test_os_failures_that_are_not_bugs_get_their_cause(error, message):
+    from fastsd.errors import environment_error
+
+    assert environment_error(error).message.startswith(message)
+
+
+def test_real_bugs_are_left_to_the_bug_hint():
+    from fastsd.errors import environment_error
+
+    assert environment_error(KeyError("x")) is None and environment_error(OSError(2, "No such file", "/x")) is None

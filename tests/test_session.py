@@ -105,3 +105,64 @@ def test_session_schema_validates_a_real_session_file(data_root):
     data["bogus"] = 1
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+def test_an_empty_token_is_refused_not_replaced_by_sks(cli, data_root):
+    r = cli("session", "create", "s1", "--model", "sd15", "--token", "")
+    assert r.code == 2 and "invalid token ''" in r.err
+    assert list_session_names(data_root) == []
+
+
+WRITER_KILLED_MID_WRITE = """
+import os, signal, sys, tempfile, time
+from fastsd.fsutil import atomic_path
+from fastsd.layout import DataRoot
+from fastsd.session import session_lock
+
+root = DataRoot(sys.argv[1])
+with session_lock(root, "s1") as paths:
+    paths.exports.mkdir(exist_ok=True)
+    tempfile.mkdtemp(dir=paths.exports, prefix=".merge-")  # an export's scratch folder
+    with atomic_path(paths.exports / "s1-step7.safetensors") as tmp, atomic_path(paths.final, directory=True) as d:
+        tmp.write_bytes(b"x" * 4096)
+        (d / "unet").mkdir()
+        print("written", flush=True)
+        if sys.argv[2] == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+"""
+
+
+def test_leftovers_of_a_killed_writer_are_cleaned_under_the_session_lock(data_root, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from fastsd.session import session_lock
+
+    create_session(data_root, "s1", "sd15")
+    paths = data_root.session("s1")
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER_KILLED_MID_WRITE)
+
+    def leftovers():
+        return sorted(p.name for folder in (paths.root, paths.exports) for p in folder.iterdir()
+                      if p.name.startswith((".s1-", ".final.", ".merge-")))
+
+    # a live writer: its temporaries stay, and the lock says busy
+    live = subprocess.Popen([sys.executable, str(script), str(data_root.root), "live"], stdout=subprocess.PIPE, text=True)
+    assert live.stdout.readline().strip() == "written"
+    with pytest.raises(FastsdError, match="session s1 is busy"):
+        with session_lock(data_root, "s1"):
+            pass
+    assert len(leftovers()) == 3
+    live.send_signal(signal.SIGKILL)
+    live.wait()
+    # a writer killed by SIGKILL mid-write: the next holder of the lock removes what it left
+    dead = subprocess.run([sys.executable, str(script), str(data_root.root), "die"], capture_output=True, text=True)
+    assert dead.returncode == -signal.SIGKILL and len(leftovers()) >= 3
+    assert load_session(data_root, "s1").name == "s1"  # reading takes no lock and removes nothing
+    assert leftovers()
+    with session_lock(data_root, "s1"):
+        assert leftovers() == []
+    assert paths.yaml.is_file() and paths.lock.is_file() and not paths.final.exists()

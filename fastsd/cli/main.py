@@ -8,7 +8,7 @@ import os
 import sys
 
 from fastsd import __version__
-from fastsd.errors import EXIT_BAD_INPUT, FastsdError, bad_input
+from fastsd.errors import EXIT_BAD_INPUT, FastsdError, bad_input, environment_error
 from fastsd.secrets import redact, remember_environment
 
 
@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None, *, runner=None) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence prints, never dumps
         if debug:
             _print_traceback()
+        known = environment_error(error)  # disk full, permissions...: the cause and a fix, not "a bug"
+        if known is not None:
+            return _report(known)
         sys.stderr.write(f"error: {redact(f'{type(error).__name__}: {error}')}\n")
         sys.stderr.write("hint: run again with --debug for the traceback, and report it if it is a bug\n")
         return 1

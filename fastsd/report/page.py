@@ -9,6 +9,7 @@ from pathlib import Path
 from fastsd import __version__
 from fastsd.fsutil import atomic_write_text
 from fastsd.layout import DataRoot
+from fastsd.lock import hold_lock
 from fastsd.report import sections
 from fastsd.session import load_session, session_paths
 
@@ -70,5 +71,9 @@ def write_report(root: DataRoot, name: str) -> Path:
     """Render and write sessions/NAME/report.html atomically; returns its path."""
     html = render_report(root, name)
     path = root.session(name).report
-    atomic_write_text(path, html)
+    # Its own lock, not the session's: a report may be written while a training holds that one.
+    with hold_lock(path.with_name(".report.lock"), f"the report of session {name}", wait=60):
+        for leftover in path.parent.glob(f".{path.name}.tmp-*"):  # of a report killed mid-write
+            leftover.unlink(missing_ok=True)
+        atomic_write_text(path, html)
     return path

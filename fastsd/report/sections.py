@@ -113,12 +113,18 @@ def exports_section(paths: SessionPaths) -> str:
         if paths.exports.is_dir() else []
     if not files:
         return _empty("no export yet (fastsd export)")
+    from fastsd.workloads.convert.exported import export_problem
+
     blocks = []
     for file in files:
         with open(file, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         rows = [("file", file.name), ("size", f"{file.stat().st_size:,} bytes"), ("sha256", digest)]
-        rows += sorted(export_metadata(file).items())
+        problem = export_problem(file)
+        if problem is not None:
+            rows.append(("DAMAGED", f"this file {problem}: export it again (fastsd export {paths.name})"))
+        else:
+            rows += sorted(export_metadata(file).items())
         table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
         blocks.append(f'<table class="export">{table}</table>')
     return "".join(blocks)

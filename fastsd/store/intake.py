@@ -54,6 +54,35 @@ def inspect_file(path: Path, filename: str, *, trust_pickle: bool) -> tuple[str,
     return suffix, keys
 
 
+def inspect_folder_pickles(folder: Path, *, trust_pickle: bool) -> list[str]:
+    """The pickle files in a model folder, each scanned unrun; without trust they are refused like single files."""
+    found = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+    names = [p.relative_to(folder).as_posix() for p in found]
+    for path, name in zip(found, names, strict=True):
+        scan_pickle(path, f"{Path(folder).name}/{name}")  # code in any of them is always refused
+    if names and not trust_pickle:
+        raise FastsdError(
+            f"{folder} holds pickle files ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''}): pickles can "
+            "run code when loaded, so fastsd accepts them only with --trust-pickle",
+            "prefer the folder's .safetensors weights (delete the pickles from a copy); the scan found no code, "
+            "so pass --trust-pickle if you trust its source",
+        )
+    return names
+
+
+def clean_placement_leftovers(final: Path) -> list[str]:
+    """Remove temporaries a killed pull left beside `final` (the caller holds the pull lock of its source)."""
+    from fastsd.fsutil import is_stale_temp, remove_path
+
+    removed = []
+    if final.parent.is_dir():
+        for entry in final.parent.iterdir():
+            if entry.name.startswith(f".{final.name}.") and is_stale_temp(entry.name):
+                remove_path(entry)
+                removed.append(entry.name)
+    return removed
+
+
 def classify(detected: Detected | None, kind: str | None, what: str, single_file: bool) -> Detected:
     """The detected kind, checked against an explicit --kind."""
     if kind == "diffusers" and single_file:
@@ -93,6 +122,7 @@ def place(source: Path, final: Path, *, how: str) -> None:
     """Publish `source` at `final`: 'move' (same volume), 'link' (hard link, else symlink), 'copy',
     or 'blob' (a hub cache blob: hard-linked when possible, so the volume holds it once)."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    clean_placement_leftovers(final)
     if how == "move":
         os.replace(source, final)
     elif how == "link":

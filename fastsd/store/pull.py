@@ -23,6 +23,7 @@ from fastsd.store.intake import (
     check_slot,
     classify,
     inspect_file,
+    inspect_folder_pickles,
     local_model,
     model_folder,
     place,
@@ -146,6 +147,7 @@ def _pull_path(root, parsed: Source, kind, name, sha256, link, trust_pickle) -> 
         return _file_in(root, parsed.path, parsed.path.name, parsed.text, kind=kind, name=name,
                         sha256=sha256, how=how, trust_pickle=trust_pickle)
     found = classify(detect_folder(parsed.path), kind, parsed.path.name, single_file=False)
+    inspect_folder_pickles(parsed.path, trust_pickle=trust_pickle)
     model_name = name or validate_name(parsed.path.name, "model name")
     final = model_folder(root, found.kind) / model_name
     check_slot(root, model_name, parsed.text, final)

@@ -52,14 +52,25 @@ def session_export(root: DataRoot, spec: str) -> Path:
         if not path.is_file():
             raise bad_input(f"session {name} has no export at step {step}",
                             f"run: fastsd export {name} --step {step}")
-        return path
+        return _whole(path, name, int(step))
     exports = sorted(
         (int(m.group(1)), p) for p in paths.exports.glob(f"{name}-step*.safetensors")
         if (m := _EXPORT_STEP.search(p.name))
     ) if paths.exports.is_dir() else []
     if not exports:
         raise bad_input(f"session {name} has no export yet", f"run: fastsd export {name}")
-    return exports[-1][1]
+    return _whole(exports[-1][1], name, exports[-1][0])
+
+
+def _whole(path: Path, name: str, step: int) -> Path:
+    """`path` when the export is complete; a damaged one is refused, never served."""
+    from fastsd.workloads.convert.exported import export_problem
+
+    problem = export_problem(path)
+    if problem is not None:
+        raise FastsdError(f"the export {path} {problem}, so it cannot be served",
+                          f"export it again: fastsd export {name} --step {step}")
+    return path
 
 
 def link_into_checkpoints(root: DataRoot, file: Path) -> Path:

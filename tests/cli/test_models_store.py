@@ -49,7 +49,8 @@ def test_list_local_when_empty(cli, data_root):
 
 
 def test_pulled_model_works_for_session_create(cli, data_root, tmp_path):
-    snapshot = cache_repo(tmp_path / "hf", "me/mine", diffusers_files(cross=1024, sample=96, prediction="v_prediction"))
+    snapshot = cache_repo(tmp_path / "hf", "me/mine", diffusers_files(cross=1024, sample=96, prediction="v_prediction",
+                                                                   pickles=False))
     r = cli("models", "pull", str(snapshot), "--name", "mymodel")
     assert r.code == 0, r.err
     assert "pulled mymodel: diffusers, family sd2, v_prediction, 768 px" in r.out

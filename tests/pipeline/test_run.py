@@ -46,18 +46,39 @@ def test_run_goes_from_photos_to_an_export_and_a_rerun_skips_everything(volume, 
     assert nothing.returncode == 0 and "nothing to do" in nothing.stdout
 
 
-def test_new_photos_are_imported_on_a_rerun(volume, photos, tmp_path):
+def test_changed_data_is_noticed_and_damage_is_repaired_on_a_rerun(volume, photos, tmp_path):
     assert run(volume, "s1", "--photos", photos, "--model", "tiny-sd", *QUICK).returncode == 0
+    paths = volume.session("s1")
     extra = tmp_path / "more"
     extra.mkdir()
     from PIL import Image
     from skimage import data
 
     Image.fromarray(data.chelsea()).save(extra / "chelsea.png")
-    again = run(volume, "s1", "--photos", photos, extra, *QUICK)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "== prepare: fastsd prepare" in again.stdout and "== caption: fastsd caption" in again.stdout
-    assert "train: skipped" in again.stdout  # final weights stay until --overwrite
+    refused = run(volume, "s1", "--photos", photos, extra, *QUICK)  # one more photo: the weights are stale
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert "== prepare: fastsd prepare" in refused.stdout and "== caption: fastsd caption" in refused.stdout
+    assert "were trained on other data or settings: added: chelsea.png" in refused.stderr
+    assert "add --retrain" in refused.stderr
+    steps = run(volume, "s1", "--photos", photos, extra, *QUICK[:-2], "--unet-steps", "5", "--runtime", "local")
+    assert steps.returncode == 2 and "unet_steps 4 -> 5" in steps.stderr
+    retrained = run(volume, "s1", "--photos", photos, extra, *QUICK, "--retrain")
+    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    assert "retraining from the base model: added: chelsea.png" in retrained.stdout
+    trained = json.loads((paths.final / "trained.json").read_text())
+    assert len(trained["data"]) == 5 and all(r["caption"].startswith("sks, ") for r in trained["data"])
+    # a zero-byte export and a deleted prepared image (its record kept): found, repaired, not reported as current
+    paths.export(7).write_bytes(b"")
+    (paths.instance_images / "coffee.png").unlink()
+    repaired = run(volume, "s1", "--photos", photos, extra, *QUICK, "--json")
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    assert "restored" in repaired.stderr and "coffee.png (as coffee.png)" in repaired.stderr
+    assert "train: skipped" in repaired.stderr
+    assert "s1-step7.safetensors is empty (0 bytes): exporting it again" in repaired.stderr
+    assert json.loads(repaired.stdout)["done"] == ["prepare", "export"]
+    from fastsd.workloads.convert.exported import export_problem
+
+    assert export_problem(paths.export(7)) is None
 
 
 def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(volume, photos):
@@ -95,6 +116,7 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
         (["taken", "--photos", "PHOTOS", "--model", "tiny-sd"], "session taken exists for model sd15, not tiny-sd"),
         (["taken", "--photos", "PHOTOS", "--resolution", "576"], "session taken trains at 512 px, not 576"),
         (["taken", "--photos", "PHOTOS", "--token", "zzz"], "session taken uses the token 'sks', not 'zzz'"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--token", ""], "invalid token ''"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--token", "bad!!", "--dry-run"], "invalid token 'bad!!'"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--token", "bad!!"], "invalid token 'bad!!'"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--tunnel", "cloudflared"],

@@ -76,6 +76,28 @@ def test_a_missing_image_is_shown_as_missing(data_root, finished_session):
     assert "missing: astronaut.png" in render_report(data_root, "demo")
 
 
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_bytes(b""),  # zero bytes
+    lambda path: path.write_bytes(path.read_bytes()[:-3]),  # truncated
+])
+def test_a_damaged_export_is_marked_and_the_report_still_written(cli, finished_session, damage):
+    damage(finished_session.export(10))
+    result = cli("report", "demo")
+    assert result.code == 0, result.err
+    html = finished_session.report.read_text()
+    assert "DAMAGED" in html and "export it again (fastsd export demo)" in html and "fastsd.base_model" not in html
+
+
+def test_a_jsonl_with_a_byte_that_is_not_utf8_still_reports_the_rest(cli, finished_session):
+    with open(finished_session.captions_jsonl, "ab") as handle:
+        handle.write(b'{"image": "x\xff.png"}\n')
+    with open(finished_session.metrics, "ab") as handle:
+        handle.write(b"\xff\xfe\n")
+    result = cli("report", "demo")
+    assert result.code == 0, result.err
+    assert "a photo of sks person in a space suit" in finished_session.report.read_text()
+
+
 def test_line_chart_draws_one_polyline_per_series():
     svg = line_chart({"a": [(0, 1), (1, 2)], "b": [(0, 3), (2, 1)]}, title="t")
     assert svg.count("<polyline") == 2 and svg.startswith("<svg")

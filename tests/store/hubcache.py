@@ -42,10 +42,11 @@ SD1_CHECKPOINT_KEYS = {
 }
 
 
-def diffusers_files(*, pipeline="StableDiffusionPipeline", cross=768, sample=64, prediction="epsilon") -> dict:
-    """A tiny diffusers pipeline repo, with the extras a pull must leave behind."""
+def diffusers_files(*, pipeline="StableDiffusionPipeline", cross=768, sample=64, prediction="epsilon",
+                    pickles=True) -> dict:
+    """A tiny diffusers pipeline repo, with the extras a pull must leave behind (`pickles`: a .bin too)."""
     weights = safetensors_bytes({"w": (2, 2)})
-    return {
+    files = {
         "model_index.json": {"_class_name": pipeline, "unet": ["diffusers", "UNet2DConditionModel"]},
         "unet/config.json": {"_class_name": "UNet2DConditionModel", "cross_attention_dim": cross, "sample_size": sample},
         "unet/diffusion_pytorch_model.safetensors": weights,
@@ -61,3 +62,6 @@ def diffusers_files(*, pipeline="StableDiffusionPipeline", cross=768, sample=64,
         "safety_checker/model.safetensors": weights,
         "v1-5-pruned-emaonly.safetensors": safetensors_bytes(SD1_CHECKPOINT_KEYS),
     }
+    if not pickles:
+        del files["text_encoder/pytorch_model.bin"]
+    return files

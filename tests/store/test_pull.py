@@ -114,7 +114,8 @@ def test_local_file_is_copied_or_linked(data_root, tmp_path):
 
 def test_local_diffusers_folder_copied_or_linked(data_root, tmp_path):
     snapshot = cache_repo(tmp_path / "elsewhere", "me/model", diffusers_files(cross=1024, sample=96,
-                                                                               prediction="v_prediction"))
+                                                                               prediction="v_prediction",
+                                                                               pickles=False))
     model = pull(data_root, str(snapshot), name="mine")
     assert (model.kind, model.family, model.prediction, model.native_resolution) == ("diffusers", "sd2", "v_prediction", 768)
     assert (data_root.diffusers_model("mine") / "unet" / "config.json").is_file()
@@ -162,3 +163,59 @@ def test_a_damaged_index_is_named(data_root, content):
     data_root.model_index.write_text(content)
     with pytest.raises(FastsdError, match="index.json is damaged"):
         read_index(data_root)
+
+
+def _diffusers_copy(tmp_path, name="folder"):
+    """A real (symlink-free) diffusers folder to pull from."""
+    import shutil
+
+    snapshot = cache_repo(tmp_path / "cache", "me/model", diffusers_files(pickles=False))
+    folder = tmp_path / name
+    shutil.copytree(snapshot, folder)  # follows the cache's links: plain files
+    return folder
+
+
+def test_pickles_inside_a_pulled_folder_get_the_single_file_policy(data_root, tmp_path):
+    torch = pytest.importorskip("torch")
+    folder = _diffusers_copy(tmp_path)
+    torch.save({"w": torch.zeros(2)}, folder / "unet" / "diffusion_pytorch_model.bin")
+    with pytest.raises(FastsdError, match=r"holds pickle files \(unet/diffusion_pytorch_model.bin\).*--trust-pickle"):
+        pull(data_root, str(folder), name="mine")
+    assert not data_root.diffusers_model("mine").exists() and read_index(data_root) == {}
+    (folder / "text_encoder" / "pytorch_model.bin").write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(FastsdError, match="text_encoder/pytorch_model.bin is refused as unsafe: its pickle calls"):
+        pull(data_root, str(folder), name="mine", trust_pickle=True)
+    (folder / "text_encoder" / "pytorch_model.bin").unlink()
+    model = pull(data_root, str(folder), name="mine", trust_pickle=True)
+    assert (data_root.root / model.path / "unet" / "diffusion_pytorch_model.bin").is_file()
+
+
+KILLED_MID_PULL = """
+import os, signal, sys
+import fastsd.fsutil
+from fastsd.layout import DataRoot
+from fastsd.store.pull import pull
+
+def die(path):  # every file is copied; the process dies before the folder is published
+    os.kill(os.getpid(), signal.SIGKILL)
+
+fastsd.fsutil.fsync_tree = die
+pull(DataRoot(sys.argv[1]), sys.argv[2], name="mine")
+"""
+
+
+def test_a_killed_pull_leaves_a_partial_folder_the_next_pull_removes(data_root, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    folder = _diffusers_copy(tmp_path)
+    script = tmp_path / "pull.py"
+    script.write_text(KILLED_MID_PULL)
+    killed = subprocess.run([sys.executable, str(script), str(data_root.root), str(folder)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    partial = [p for p in data_root.diffusers_models.iterdir() if p.name.startswith(".mine.tmp-")]
+    assert len(partial) == 1 and (partial[0] / "unet" / "config.json").is_file()
+    model = pull(data_root, str(folder), name="mine")
+    assert sorted(p.name for p in data_root.diffusers_models.iterdir()) == ["mine"]
+    assert (data_root.root / model.path / "model_index.json").is_file()

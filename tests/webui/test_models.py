@@ -44,8 +44,16 @@ def make_session_with_exports(cli, root, steps):
     paths = root.session("alice")
     paths.exports.mkdir(parents=True, exist_ok=True)
     for step in steps:
-        paths.export(step).write_bytes(f"step {step}".encode())
+        paths.export(step).write_bytes(export_bytes(step))
     return paths
+
+
+def export_bytes(step: int) -> bytes:
+    """A real (tiny) safetensors export whose metadata tells the step."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    return save({"w": np.zeros((2, 2), np.float16)}, metadata={"fastsd.step": str(step)})
 
 
 def test_session_export_latest_and_by_step(cli, root, fake_pull):
@@ -54,12 +62,24 @@ def test_session_export_latest_and_by_step(cli, root, fake_pull):
     link = root.webui_models("Stable-diffusion") / "alice-step1500.safetensors"
     assert model.path == link and model.family == "sd1"
     assert link.is_symlink() and not os.path.isabs(os.readlink(link))  # valid on host and in containers
-    assert link.read_bytes() == b"step 1500"
-    assert resolve_ui_model(root, "alice@500").path.read_bytes() == b"step 500"
+    assert link.read_bytes() == export_bytes(1500)
+    assert resolve_ui_model(root, "alice@500").path.read_bytes() == export_bytes(500)
     assert family_hint(root, "alice") == "sd1"
     assert fake_pull.calls == []
     paths.export(1500).unlink()
-    assert resolve_ui_model(root, "alice").path.read_bytes() == b"step 1000"
+    assert resolve_ui_model(root, "alice").path.read_bytes() == export_bytes(1000)
+
+
+@pytest.mark.parametrize("damage", [lambda data: b"", lambda data: data[:-5]])
+def test_a_damaged_export_is_never_served(cli, root, fake_pull, damage):
+    paths = make_session_with_exports(cli, root, [500, 1500])
+    paths.export(1500).write_bytes(damage(paths.export(1500).read_bytes()))
+    for spec in ("alice", "alice@1500"):
+        with pytest.raises(FastsdError) as error:
+            resolve_ui_model(root, spec)
+        assert f"the export {paths.export(1500)}" in error.value.message and "cannot be served" in error.value.message
+        assert error.value.hint == "export it again: fastsd export alice --step 1500"
+    assert resolve_ui_model(root, "alice@500").path.read_bytes() == export_bytes(500)
 
 
 def test_session_without_export(cli, root, fake_pull):

@@ -29,7 +29,8 @@ def register(commands) -> None:
     decoding.add_argument("--seed", type=int, help="seed for reproducible sampling")
     decoding.add_argument("--prefix", help='conditional captioning: the caption continues this text ("a photo of")')
     output = parser.add_argument_group("output")
-    output.add_argument("--template", help='e.g. "{token}, {caption}" ({token} = the session token)')
+    output.add_argument("--template", help='default "{token}, {caption}" ({token} = the session token); '
+                        '"{caption}" writes the plain caption')
     output.add_argument("--overwrite", action="store_true", help="replace hand-written captions too")
     output.add_argument("--score", action="store_true", help="image-text match scores (ITM probability, ITC cosine)")
     output.add_argument("--score-model", default="blip-itm-base", help="registry id or local folder of a BLIP ITM model")

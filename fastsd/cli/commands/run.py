@@ -24,11 +24,16 @@ def register(commands) -> None:
     cap.add_argument("--no-caption", dest="caption", action="store_false", help="skip BLIP captioning")
     cap.add_argument("--caption-model", metavar="ID", help="captioning model (default blip-base)")
     cap.add_argument("--caption-prefix", metavar="TEXT", help="conditional captioning prefix")
-    cap.add_argument("--caption-template", metavar="TEXT", help='e.g. "{token}, {caption}"')
+    cap.add_argument("--caption-template", metavar="TEXT",
+                     help='default "{token}, {caption}"; "{caption}" writes the plain caption')
     cap.add_argument("--score", action="store_true", help="image-text match scores")
     cap.add_argument("--score-model", metavar="ID", help="matching model (default blip-itm-base)")
     cap.add_argument("--heatmaps", action="store_true", help="cross-attention heatmaps per caption")
-    add_train_options(parser.add_argument_group("train (as fastsd train)"))
+    train = parser.add_argument_group("train (as fastsd train)")
+    add_train_options(train)
+    train.add_argument("--retrain", action="store_true",
+                       help="when the photos, captions or train options changed since the final weights, "
+                            "train again from the base model (without it such a run is refused)")
     export = parser.add_argument_group("export")
     export.add_argument("--export-dtype", choices=("fp16", "bf16", "fp32"), help="export precision (default fp16)")
     export.add_argument("--verify", action="store_true", help="verify the export with diffusers' single-file loader")
@@ -61,11 +66,12 @@ def build_request(args):
     """The RunRequest for parsed arguments."""
     from fastsd.pipeline import RunRequest
 
-    train_argv = []
+    train_argv, train_flags = [], []
     for dest, flag, kind, _ in args.train_options:
         value = getattr(args, dest)
         if value is None or dest == "resolution":
             continue
+        train_flags.append((dest, value))
         if kind is bool:
             train_argv.append(flag if value else "--no-" + flag[2:])
         else:
@@ -83,6 +89,8 @@ def build_request(args):
                                          ("caption_template", "--template"), ("score", "--score"),
                                          ("score_model", "--score-model"), ("heatmaps", "--heatmaps")])),
         train_argv=tuple(train_argv),
+        train_flags=tuple(train_flags),
+        retrain=args.retrain,
         export_argv=tuple(_flags(args, [("export_dtype", "--dtype"), ("verify", "--verify")])),
         serve=args.serve,
         webui_argv=tuple(_flags(args, [("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet")])),

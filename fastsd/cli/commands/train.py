@@ -111,20 +111,31 @@ def train_cmd(args, ctx) -> int:
 
     from fastsd.models import resolve_model
     from fastsd.session import load_session
-    from fastsd.workloads.train.checkpoint import complete_checkpoints, read_checkpoint_settings
-    from fastsd.workloads.train.run import check_run_inputs
+    from fastsd.workloads.train.checkpoint import newest_valid_checkpoint, read_checkpoint_settings
+    from fastsd.workloads.train.run import check_resume_data, check_resume_flags, check_run_inputs
     from fastsd.workloads.train.settings import resolve_settings
+    from fastsd.workloads.train.validate import finished_step
 
+    check_resume_flags(args.resume, args.overwrite)
     session = load_session(ctx.root, args.session)
     model = resolve_model(ctx.root, session.model)
     resumed = None
+    paths = ctx.root.session(args.session)
     if args.resume:
-        found = complete_checkpoints(ctx.root.session(args.session).checkpoints)
+        found = newest_valid_checkpoint(paths.checkpoints)
         if found:
-            resumed = read_checkpoint_settings(found[-1][1])
+            resumed = read_checkpoint_settings(found[1])
     flags = {dest: getattr(args, dest) for dest, *_ in OPTIONS}
     settings = resolve_settings(session, model, flags, resumed)
-    check_run_inputs(ctx.root, settings)
+    done = finished_step(paths.final, ctx.say) if args.resume else None
+    if done is not None:  # nothing to continue: final/ and the export stay as they are
+        ctx.emit({"session": session.name, "final": str(paths.final), "steps": done, "skipped": True},
+                 f"training of {session.name} already finished at step {done}; nothing to do "
+                 f"(start over with: fastsd train {session.name} --overwrite)")
+        return 0
+    _, _, examples = check_run_inputs(ctx.root, settings)
+    if resumed is not None:
+        check_resume_data(found[1], examples)
     extra = (["--resume"] if args.resume else []) + (["--overwrite"] if args.overwrite else [])
     extra += [] if args.export else ["--no-export"]
     plan = make_plan(ctx, "train", ["train", session.name, *settings_argv(settings), *extra],

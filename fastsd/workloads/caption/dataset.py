@@ -9,6 +9,7 @@ from pathlib import Path
 from fastsd import fsutil
 from fastsd.errors import bad_input
 from fastsd.layout import SessionPaths
+from fastsd.workloads.train.inputs import read_caption
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -74,7 +75,7 @@ def scan_session(paths: SessionPaths) -> list[ImageItem]:
     items = []
     for image in list_images(paths):
         txt = image.with_suffix(".txt")
-        text = (txt.read_text(encoding="utf-8").strip() or None) if txt.is_file() else None
+        text = (read_caption(txt) or None) if txt.is_file() else None
         hand = is_hand_written(text, sources.get(image.name), records.get(image.name))
         items.append(ImageItem(image, text, hand))
     return items

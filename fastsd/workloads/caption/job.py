@@ -17,6 +17,7 @@ from fastsd.workloads.caption.results import (
     write_caption_files,
     write_captions_jsonl,
 )
+from fastsd.workloads.train.record import require_prepared
 
 
 def chunks(items: list, size: int):
@@ -116,6 +117,7 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
     if options.decoding.sample and options.decoding.seed is None:
         options = replace(options, decoding=replace(options.decoding, seed=random.randrange(2**31)))
     with edit_session(root, options.session) as session:
+        require_prepared(paths)  # a deleted prepared image is named, not silently left out
         scanned = readable_items(scan_session(paths), say)
         items = {i.path.name: i for i in scanned}
         todo = [i for i in scanned if options.overwrite or not i.hand_written]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import asdict, dataclass, field
 
@@ -88,9 +89,24 @@ def template_problems(template: str | None) -> list[str]:
     return found
 
 
+DEFAULT_TEMPLATE = "{token}, {caption}"  # a DreamBooth caption names the subject by its token
+
+
+def mentions(text: str, token: str) -> bool:
+    """Whether `token` appears in `text` as whole words (case-insensitively)."""
+    return re.search(rf"(?<!\w){re.escape(token.strip())}(?!\w)", text, re.IGNORECASE) is not None
+
+
 def apply_template(template: str | None, caption: str, token: str) -> str:
-    """The caption written to disk: `caption` put into the template (or as is)."""
-    return template.format(caption=caption, token=token) if template else caption
+    """The caption written to disk: `caption` put into the template.
+
+    Without a template the token leads the caption (unless the caption already names it, e.g.
+    through --prefix): a caption without the token would train a model that never learns it.
+    `--template "{caption}"` keeps the plain caption.
+    """
+    if template is None:
+        return caption if mentions(caption, token) else DEFAULT_TEMPLATE.format(caption=caption, token=token)
+    return template.format(caption=caption, token=token)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fastsd.errors import bad_input
+from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_path, require_free_space
 from fastsd.layout import DataRoot, SessionPaths
 from fastsd.workloads.convert.families import read_json
@@ -38,9 +38,24 @@ def trained_folder(paths: SessionPaths, step: int | None) -> tuple[Path, dict]:
     for folder in candidates:
         info = read_json(folder / "trained.json", "trained weights")
         if step is None or int(info.get("step", -1)) == step:
+            _require_whole(paths, folder, [c for c in candidates if c != folder])
             return folder, info
     found = sorted({int(read_json(f / "trained.json", "trained weights").get("step", -1)) for f in candidates})
     raise bad_input(f"session {paths.name!r} has no weights of step {step}", "steps: " + ", ".join(map(str, found)))
+
+
+def _require_whole(paths: SessionPaths, folder: Path, others: list[Path]) -> None:
+    """Refuse a damaged trained-weights folder, naming the file and the whole ones there are."""
+    from fastsd.workloads.train.validate import trained_info, trained_problem
+
+    problem = trained_problem(folder)
+    if problem is None:
+        return
+    whole = [int(trained_info(f)["step"]) for f in others if trained_problem(f) is None]
+    hint = f"train again: fastsd train {paths.name} --resume (or --overwrite)"
+    if whole:
+        hint += f"; or export an intact checkpoint: fastsd export {paths.name} --step {max(whole)}"
+    raise FastsdError(f"the trained weights in {folder} are damaged: {problem}", hint)
 
 
 def merged_view(base: Path, trained: Path, into: Path) -> Path:
@@ -87,13 +102,22 @@ def copy_lora(src: Path, out: Path, metadata: dict[str, str]) -> None:
 def export_session(root: DataRoot, name: str, step: int | None = None, dtype: str | None = "fp16",
                    verify: bool = False, say=print) -> dict:
     """Export session `name` at `step` (default: final, else newest) and link it for the web UI."""
-    from fastsd import __version__
-    from fastsd.models import resolve_model
-    from fastsd.session import edit_session, load_session, session_paths
-    from fastsd.workloads.convert.to_single import convert_to_single_file
+    from fastsd.session import load_session, session_lock, session_paths
 
     paths = session_paths(root, name)
-    session = load_session(root, name)
+    # The session lock for the whole export: a training (or another export) writing it makes this one
+    # "busy", never a half-read folder; and leftovers of a killed export are cleaned on the way in.
+    with session_lock(root, name):
+        return _export_locked(root, paths, load_session(root, name), step, dtype, verify, say)
+
+
+def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, verify, say) -> dict:
+    from fastsd import __version__
+    from fastsd.models import resolve_model
+    from fastsd.session import load_session, save_session
+    from fastsd.workloads.convert.to_single import convert_to_single_file
+
+    name = session.name
     folder, info = trained_folder(paths, step)
     step = int(info.get("step", 0))
     mode = info.get("mode", "full")
@@ -126,9 +150,10 @@ def export_session(root: DataRoot, name: str, step: int | None = None, dtype: st
         else:
             say(f"note: no A1111 .yaml template for a {session.family} v-prediction model; set it in the UI")
     relative = str(out.relative_to(root.root))
-    with edit_session(root, name) as edited:
-        if relative not in edited.state.exports:
-            edited.state.exports = [*edited.state.exports, relative]
+    edited = load_session(root, name)
+    if relative not in edited.state.exports:
+        edited.state.exports = [*edited.state.exports, relative]
+        save_session(root, edited)
     say(f"wrote {relative}, linked as {link.relative_to(root.root)}")
     return {**result, "session": name, "step": step, "mode": mode, "link": str(link),
             "companions": [str(p) for p in extras], "trained": json.loads(json.dumps(info))}

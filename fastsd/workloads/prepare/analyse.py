@@ -49,6 +49,8 @@ def analyse(item: Candidate, settings: Settings, known_hashes: frozenset[str]) -
 
     from fastsd.workloads.prepare.faces import detect_faces
 
+    if item.problem is not None:
+        raise bad_input(item.problem)
     decoded = decode_photo(item.path)
     digest = pixel_hash(decoded.image)
     base = Analysis(item, digest, decoded.size, decoded.format, decoded.mode, decoded.orientation)

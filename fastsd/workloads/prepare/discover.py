@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,21 @@ class Candidate:
     caption: str | None = None
     caption_source: str | None = None  # "file" (a sidecar beside it), "folder" (kohya name) or None
     repeats: int | None = None
+    problem: str | None = None  # why it is refused without being opened (not a regular file)
+
+
+def special_file(path: Path) -> str | None:
+    """What `path` is when it is not a regular file (reading a FIFO would wait forever), else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((text for test, text in kinds if test(mode)), "not a regular file")
+    return f"{kind}, not a photo file: refused without reading it"
 
 
 def kohya_folder(name: str) -> tuple[int, str] | None:
@@ -52,6 +68,9 @@ def read_sidecar(photo: Path) -> str | None:
 
 def _candidate(path: Path, shown: str, folders: list[Path]) -> Candidate:
     """A candidate for `path`; `folders` are its parent folders, nearest first."""
+    problem = special_file(path)
+    if problem is not None:
+        return Candidate(path, shown, problem=problem)
     kohya = next((k for k in map(kohya_folder, (f.name for f in folders)) if k), None)
     repeats = kohya[0] if kohya else None
     sidecar = read_sidecar(path)
@@ -87,7 +106,7 @@ def discover(paths: list[Path]) -> list[Candidate]:
                 if file.resolve() not in seen:
                     seen.add(file.resolve())
                     found.append(item)
-        elif given.is_file():
+        elif given.is_file() or given.exists():  # a FIFO or device given by name is refused, not "missing"
             if given.resolve() not in seen:
                 seen.add(given.resolve())
                 found.append(_candidate(given, given.name, [given.absolute().parent]))

@@ -84,6 +84,20 @@ class SessionWriter:
         self.known = self.manifest.by_hash()
         self.this_run: dict[str, str] = {}
 
+    def present(self) -> frozenset[str]:
+        """Pixel hashes of imported photos whose prepared image is still there (the others are redone)."""
+        return frozenset(d for d, e in self.known.items() if (self.paths.instance_images / e["prepared"]).is_file())
+
+    def restore(self, photo: Analysis) -> dict:
+        """Write again the prepared image (and caption) of an imported photo whose files were deleted."""
+        entry = self.known[photo.digest]
+        target = self.paths.instance_images / entry["prepared"]
+        atomic_write_bytes(target, photo.png, 0o644)
+        if photo.item.caption is not None and not target.with_suffix(".txt").exists():
+            atomic_write_text(target.with_suffix(".txt"), photo.item.caption + "\n", 0o644)
+        self.this_run[photo.digest] = photo.item.shown
+        return entry
+
     def write(self, photo: Analysis) -> dict:
         """Store the original, the prepared PNG and its caption; record and return the manifest entry."""
         if photo.digest in self.this_run:
@@ -159,17 +173,18 @@ def import_photos(root: DataRoot, name: str, inputs: list[Path], options: Import
     with edit_session(root, name) as session:
         paths = root.session(name)
         settings = Settings(session.resolution, options.crop, options.pad_color, options.allow_upscale)
-        source_bytes = sum(c.path.stat().st_size for c in candidates)
+        source_bytes = sum(c.path.stat().st_size for c in candidates if c.problem is None)
         require_free_space(paths.root, source_bytes + len(candidates) * 4 * session.resolution ** 2,
                            f"importing {len(candidates)} photos")
         writer = SessionWriter(paths, settings)
-        for item, future in analysed_in_order(candidates, settings, frozenset(writer.known), workers):
+        for item, future in analysed_in_order(candidates, settings, writer.present(), workers):
             try:
                 photo = future.result()
-                if photo.png is None:
-                    earlier = writer.known[photo.digest]["prepared"]
+                if photo.digest in writer.known and (photo.png is None or photo.digest not in writer.this_run):
+                    restored = photo.png is not None
+                    earlier = (writer.restore(photo) if restored else writer.known[photo.digest])["prepared"]
                     summary.already.append({"file": item.shown, "prepared": earlier})
-                    say(f"already imported {item.shown} (as {earlier})")
+                    say(f"{'restored' if restored else 'already imported'} {item.shown} (as {earlier})")
                     continue
                 entry = writer.write(photo)
             except FastsdError as error:

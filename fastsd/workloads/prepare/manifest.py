@@ -41,16 +41,17 @@ class Manifest:
     def _read(self) -> list[dict]:
         if not self.file.exists():
             return []
-        lines = self.file.read_text(encoding="utf-8").splitlines()
+        lines = self.file.read_bytes().splitlines()
         entries, torn = [], False
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
+                entries.append(json.loads(line.decode("utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 if number != len(lines):
-                    raise FastsdError(f"{self.file} line {number} is damaged",
+                    why = "is not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "is not JSON"
+                    raise FastsdError(f"{self.file} line {number} is damaged ({why})",
                                       "fix or delete that line, then run fastsd prepare again") from None
                 torn = True  # an append cut short by a crash: the photo is simply imported again
         if torn:

@@ -14,10 +14,9 @@ from fastsd import __version__
 from fastsd.errors import FastsdError
 from fastsd.fsutil import atomic_path, clean_stale_temps
 from fastsd.workloads.train.lora import save_adapter, write_kohya_file
+from fastsd.workloads.train.validate import STATE_DIR, TRAINED_JSON, trained_problem
 
 _STEP_DIR = re.compile(r"step-(\d+)")
-TRAINED_JSON = "trained.json"
-STATE_DIR = "state"
 KILL_ENV = "FASTSD_TEST_KILL_AT"  # tests: "checkpoint-write:N" or "step:N" -> SIGKILL there
 
 
@@ -51,10 +50,14 @@ def _write_weights(folder: Path, settings, models) -> None:
                      models.text_encoder if settings.lora_text_encoder else None)
 
 
-def _trained_json(settings, state: TrainState) -> dict:
+def _trained_json(settings, state: TrainState, data: list | None) -> dict:
+    from fastsd.workloads.train.settings import RUN_FIELDS
+
+    values = settings.to_dict()
     return {"session": settings.session, "model": settings.model, "family": settings.family,
             "prediction": settings.prediction, "resolution": settings.resolution, "mode": settings.mode,
-            "step": state.step, "stage": state.stage, "fastsd_version": __version__}
+            "step": state.step, "stage": state.stage, "fastsd_version": __version__,
+            "settings": {name: values[name] for name in RUN_FIELDS}, "data": data}
 
 
 def _write_state(folder: Path, settings, state: TrainState, optimizer, lr_scheduler) -> None:
@@ -83,14 +86,18 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def write_trained_folder(final: Path, settings, state: TrainState, models, optimizer=None, lr_scheduler=None) -> Path:
-    """Write weights + trained.json (+ state/ when an optimizer is given) to `final`, atomically."""
+def write_trained_folder(final: Path, settings, state: TrainState, models, optimizer=None, lr_scheduler=None,
+                         data: list | None = None) -> Path:
+    """Write weights + trained.json (+ state/ when an optimizer is given) to `final`, atomically.
+
+    `data` is the record of what was trained on (record.data_record), kept in trained.json.
+    """
     with atomic_path(final, directory=True) as tmp:
         _write_weights(tmp, settings, models)
         kill_point("checkpoint-write", state.step)
         if optimizer is not None:
             _write_state(tmp / STATE_DIR, settings, state, optimizer, lr_scheduler)
-        (tmp / TRAINED_JSON).write_text(json.dumps(_trained_json(settings, state), indent=2))
+        (tmp / TRAINED_JSON).write_text(json.dumps(_trained_json(settings, state, data), indent=2))
     return final
 
 
@@ -106,11 +113,25 @@ def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def newest_checkpoint(folder: Path) -> tuple[int, Path] | None:
-    """The newest complete checkpoint, after removing leftovers of interrupted writes."""
+def newest_valid_checkpoint(folder: Path, say=None) -> tuple[int, Path] | None:
+    """The newest checkpoint whose files are whole; each damaged newer one is told to `say`."""
+    skipped = []
+    for step, path in reversed(complete_checkpoints(folder)):
+        problem = trained_problem(path, with_state=True)
+        if problem is None:
+            if skipped and say is not None:
+                say(f"using checkpoint step {step} instead")
+            return step, path
+        skipped.append(step)
+        if say is not None:
+            say(f"checkpoint {path.name} is damaged ({problem}); it is skipped")
+    return None
+
+
+def newest_checkpoint(folder: Path, say=None) -> tuple[int, Path] | None:
+    """The newest whole checkpoint, after removing leftovers of interrupted writes (lock held)."""
     clean_stale_temps(folder)
-    found = complete_checkpoints(folder)
-    return found[-1] if found else None
+    return newest_valid_checkpoint(folder, say)
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:
@@ -119,6 +140,13 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
         doomed = path.with_name(f".{path.name}.old-{os.getpid()}")
         os.replace(path, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _damaged(file: Path, exc: Exception) -> FastsdError:
+    folder = file.parent.parent
+    return FastsdError(f"{file} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                       f"move {folder} aside to resume from the checkpoint before it, "
+                       "or start over with --overwrite")
 
 
 def read_checkpoint_settings(path: Path) -> dict:
@@ -135,8 +163,15 @@ def load_state(path: Path) -> tuple[TrainState, dict]:
     import numpy as np
     import torch
 
-    info = json.loads((path / STATE_DIR / "state.json").read_text(encoding="utf-8"))
-    tensors = torch.load(path / STATE_DIR / "training.pt", weights_only=True, map_location="cpu")
+    state_file, tensors_file = path / STATE_DIR / "state.json", path / STATE_DIR / "training.pt"
+    try:
+        info = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _damaged(state_file, exc) from None
+    try:
+        tensors = torch.load(tensors_file, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/EOFError/UnpicklingError variants
+        raise _damaged(tensors_file, exc) from None
     random.setstate(_tuples(info["python_rng"]))
     kind, keys, *rest = info["numpy_rng"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))

@@ -44,10 +44,19 @@ def list_examples(folder: Path, captions: str, token: str) -> list[Example]:
                 f"{len(missing)} of {len(images)} images have no caption file (<stem>.txt): " + ", ".join(missing),
                 "caption them (fastsd caption SESSION), or train with --captions token|filenames",
             )
-        return [Example(p, p.with_suffix(".txt").read_text(encoding="utf-8").strip()) for p in images]
+        return [Example(p, read_caption(p.with_suffix(".txt"))) for p in images]
     if captions == "token":
         return [Example(p, token) for p in images]
     return [Example(p, caption_from_filename(p.stem)) for p in images]
+
+
+def read_caption(path: Path) -> str:
+    """The caption in a <stem>.txt file; one that is not UTF-8 is refused naming the file."""
+    try:
+        return path.read_bytes().decode("utf-8-sig").strip()
+    except UnicodeDecodeError as exc:
+        raise bad_input(f"{path} is not valid UTF-8 text (byte {exc.start + 1})",
+                        "save it as UTF-8, or caption the image again: fastsd caption SESSION --overwrite") from None
 
 
 def require_base_model(model) -> Path:

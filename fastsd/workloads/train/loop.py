@@ -25,6 +25,7 @@ from fastsd.workloads.train.data import (
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
 from fastsd.workloads.train.losses import make_noise, mse, noisy_input
 from fastsd.workloads.train.progress import Progress, render_sample, trim_metrics
+from fastsd.workloads.train.record import data_record
 
 MAX_GRAD_NORM = 1.0
 
@@ -74,6 +75,7 @@ class Trainer:
         self.s, self.paths, self.base, self.examples, self.acc = settings, paths, base_folder, examples, accelerator
         self.on_progress = on_progress or (lambda step, checkpoint: None)
         self.main = accelerator.is_main_process
+        self.data = data_record(examples) if self.main else None  # recorded with the weights
 
     def run(self, resume_path: Path | None) -> Path:
         """Train from scratch or from `resume_path`; returns the final weights folder."""
@@ -94,7 +96,7 @@ class Trainer:
             self.progress.close()
         state.elapsed_s = self.progress.elapsed_s
         if self.main:
-            write_trained_folder(self.paths.final, s, state, self.trainables)
+            write_trained_folder(self.paths.final, s, state, self.trainables, data=self.data)
         self.acc.wait_for_everyone()
         return self.paths.final
 
@@ -200,7 +202,7 @@ class Trainer:
                 state.data_order = epoch_order(s.seed, (state.step * world * s.batch_size) // count, count)
                 if self.main:
                     write_trained_folder(self.paths.checkpoint(state.step), s, state, self.trainables,
-                                         raw_optimizer, schedule)
+                                         raw_optimizer, schedule, data=self.data)
                     prune_checkpoints(self.paths.checkpoints, s.keep)
                 acc.wait_for_everyone()
                 checkpoint = state.step

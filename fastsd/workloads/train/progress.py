@@ -15,10 +15,10 @@ def trim_metrics(path: Path, last_step: int) -> None:
     if not path.exists():
         return
     keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line)["step"] <= last_step:
-                keep.append(line)
+    for line in path.read_bytes().splitlines():
+        try:  # a damaged line (not JSON, not UTF-8) is dropped, not fatal to the resume
+            if json.loads(line.decode("utf-8"))["step"] <= last_step:
+                keep.append(line.decode("utf-8"))
         except (ValueError, KeyError, TypeError):
             continue
     atomic_write_text(path, "".join(f"{line}\n" for line in keep))

@@ -14,7 +14,9 @@ from fastsd.models import resolve_model
 from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
 from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
+from fastsd.workloads.train.record import data_changes, require_prepared
 from fastsd.workloads.train.settings import next_lower_preset
+from fastsd.workloads.train.validate import trained_info, trained_problem
 
 SESSION_UPDATE_S = 15.0  # session.yaml progress is rewritten at most this often between checkpoints
 
@@ -23,16 +25,56 @@ def check_run_inputs(root, settings):
     """Every check that needs no ML library: base model, images, captions, disk space."""
     paths = root.session(settings.session)
     base = require_base_model(resolve_model(root, settings.model))
+    require_prepared(paths)
     examples = list_examples(paths.instance_images, settings.captions, settings.token)
     check_disk_space(settings, base, paths.root)
     return paths, base, examples
 
 
-def resume_point(paths, resume: bool, overwrite: bool):
-    """The checkpoint to resume from (None for a fresh run); refuses to clobber earlier work."""
+def check_resume_data(checkpoint: Path, examples) -> None:
+    """Refuse to resume when the images or captions differ from what `checkpoint` was trained on."""
+    recorded = trained_info(checkpoint).get("data")
+    if recorded is None:  # written before fastsd recorded its data: nothing to compare
+        return
+    changes = data_changes(recorded, examples)
+    if changes:
+        session = checkpoint.parent.parent.name
+        raise bad_input(f"cannot resume from checkpoint {checkpoint.name}: the training data changed since it was "
+                        f"written ({'; '.join(changes)})",
+                        f"put the data back as it was, or start over with the current data: "
+                        f"fastsd train {session} --overwrite")
+
+
+def untokened_captions(examples, token: str) -> list:
+    """The examples whose caption does not name the session token (the model would not learn it)."""
+    from fastsd.workloads.caption.options import mentions
+
+    return [e for e in examples if not mentions(e.caption, token)]
+
+
+def check_resume_flags(resume: bool, overwrite: bool) -> None:
+    """--resume continues earlier work and --overwrite deletes it: both at once is refused."""
+    if resume and overwrite:
+        raise bad_input("--resume and --overwrite contradict each other: --resume continues the newest "
+                        "checkpoint, --overwrite deletes every checkpoint and starts over",
+                        "pass one of them")
+
+
+def resume_point(paths, resume: bool, overwrite: bool, say=None):
+    """The checkpoint to resume from (None for a fresh run); refuses to clobber earlier work.
+
+    A damaged newest checkpoint is skipped (told to `say`) for the newest whole one.
+    """
+    check_resume_flags(resume, overwrite)
     if resume:
-        found = newest_checkpoint(paths.checkpoints)
+        found = newest_checkpoint(paths.checkpoints, say)
         if found is None:
+            written = complete_checkpoints(paths.checkpoints)
+            if written:
+                newest = written[-1][1]
+                raise FastsdError(f"every checkpoint of session {paths.name} is damaged (newest: {newest}: "
+                                  f"{trained_problem(newest, with_state=True)})",
+                                  f"start over: fastsd train {paths.name} --overwrite")
             raise bad_input(f"session {paths.name} has no complete checkpoint to resume from",
                             "train without --resume to start from the base model")
         return found[1]
@@ -115,8 +157,15 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
     main = accelerator.is_main_process
     with session_lock(root, settings.session) if main else nullcontext():
         paths, base, examples = check_run_inputs(root, settings)
-        resume_path = resume_point(paths, resume, overwrite)
         log = TrainLog(paths.train_log, say) if main else say
+        resume_path = resume_point(paths, resume, overwrite, say=log if main else None)
+        if resume_path is not None:
+            check_resume_data(resume_path, examples)
+        lacking = untokened_captions(examples, settings.token)
+        if main and lacking:
+            log(f"warning: {len(lacking)} of {len(examples)} captions do not name the token {settings.token!r} "
+                f"(e.g. {lacking[0].image.name}: {lacking[0].caption!r}); the model learns the token only from "
+                "captions that hold it")
         progress = SessionProgress(root, settings.session, log if main else None)
         if main:
             if overwrite and not resume:

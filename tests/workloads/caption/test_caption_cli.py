@@ -19,7 +19,7 @@ def txt(paths, stem: str) -> str:
 
 
 def test_captions_written_beside_images_and_recorded(session, caption, data_root, cli):
-    r = caption("--template", "{token}, {caption}", "--json")
+    r = caption("--json")  # the default template puts the session token first
     assert r.code == 0, r.err
     summary = r.json()
     assert summary["images"] == summary["captioned"] == 4 and summary["images_per_second"] > 0
@@ -64,7 +64,7 @@ def test_hand_written_captions_are_kept_unless_overwrite(session, caption):
 
     # a re-run replaces the captioner's own captions (new settings) and still keeps hand-written ones
     assert caption("--prefix", "a photo of").code == 0
-    assert txt(session, "coffee").startswith("a photo of ") and txt(session, "rocket").startswith("a photo of ")
+    assert txt(session, "coffee").startswith("ohwx, a photo of ") and txt(session, "rocket").startswith("ohwx, a photo of ")
     assert txt(session, "astronaut") == "my own words"
 
     # a caption the user edited after captioning counts as hand-written
@@ -175,3 +175,18 @@ def test_a_busy_session_is_refused(session, caption, data_root):
         r = caption()
     assert r.code == 1 and "session s is busy" in r.err
     assert not session.captions_jsonl.exists()
+
+
+def test_template_caption_alone_writes_the_plain_caption(session, caption):
+    assert caption("--template", "{caption}").code == 0
+    for row in records(session).values():
+        assert row["caption"] == row["generated"] and not row["caption"].startswith("ohwx")
+
+
+def test_a_deleted_prepared_image_is_named_not_left_out(session, caption):
+    rows = [{"prepared": f"{name}.png", "raw": f"raw/{name}.png"} for name in PHOTOS]
+    session.prepared_jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (session.instance_images / "coffee.png").unlink()
+    r = caption()
+    assert r.code == 1 and "coffee.png" in r.err and "missing from instance_images" in r.err
+    assert "fastsd prepare s" in r.err and not session.captions_jsonl.exists()

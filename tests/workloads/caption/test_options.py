@@ -46,7 +46,18 @@ def test_unknown_template_placeholder_names_the_valid_ones():
     assert "{session}" in problem and "{caption}, {token}" in problem
     assert template_problems("{token}, {caption}") == []
     assert apply_template("{token}, {caption}", "a dog", "ohwx") == "ohwx, a dog"
-    assert apply_template(None, "a dog", "ohwx") == "a dog"
+    assert apply_template("{caption}", "a dog", "ohwx") == "a dog"  # the explicit way to leave the token out
+
+
+@pytest.mark.parametrize("caption,token,written", [
+    ("a dog on grass", "ohwx", "ohwx, a dog on grass"),  # the token leads a caption that lacks it
+    ("a photo of ohwx dog", "ohwx", "a photo of ohwx dog"),  # named already (e.g. by --prefix): as is
+    ("a photo of OHWX", "ohwx", "a photo of OHWX"),
+    ("ohwxy on grass", "ohwx", "ohwx, ohwxy on grass"),  # a longer word is not the token
+    ("a woman smiling", "ohwx woman", "ohwx woman, a woman smiling"),  # token with its class word
+])
+def test_the_default_template_puts_the_token_into_the_caption(caption, token, written):
+    assert apply_template(None, caption, token) == written
 
 
 def test_layers():

@@ -149,3 +149,20 @@ def test_an_export_converts_pulls_and_prints_json_as_fastsd_wrote_it(cli, data_r
     refused = run_fastsd("convert", path, "--to", tmp_path / "again", *local)
     assert refused.returncode == 2 and "pass --config DIR" in refused.stderr
     assert refused.stderr.count("error:") == 1 and not (tmp_path / "again").exists()
+
+
+def test_damaged_final_weights_are_refused_naming_the_file_and_an_intact_step(cli, data_root, tiny_models):
+    data_root.ensure()
+    create_session(data_root, "alice", "sd15")
+    install_base(data_root, "sd15", tiny_models["sd1"])
+    paths = data_root.session("alice")
+    fake_trained(paths.checkpoint(500), tiny_models["sd1"], step=500)
+    fake_trained(paths.final, tiny_models["sd1"], step=800)
+    weights = paths.final / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    result = cli("export", "alice", "--in-process")
+    assert result.code == 1
+    assert f"the trained weights in {paths.final} are damaged: unet/diffusion_pytorch_model.safetensors" in result.err
+    assert "fastsd export alice --step 500" in result.err and not paths.export(800).exists()
+    assert cli("export", "alice", "--step", "500", "--in-process").code == 0
+    assert paths.export(500).is_file() and not list(paths.exports.glob(".merge-*"))

@@ -244,3 +244,32 @@ def test_a_fresh_process_imports_with_threads_from_the_first_photo(session, tmp_
     assert done.returncode == 0, done.stderr
     assert "unexpected" not in done.stdout + done.stderr
     assert done.stdout.count("(face crop, 1 face)") == 4
+
+
+def test_a_fifo_among_the_photos_is_refused_without_being_opened(session, tmp_path, data_root, manifest_of):
+    import os
+
+    folder = tmp_path / "in"
+    save(photo("astronaut"), folder / "a.png")
+    os.mkfifo(folder / "pipe.jpg")  # opening it for reading would wait forever for a writer
+    os.mkfifo(tmp_path / "named.png")
+    done = run_fastsd("--data", data_root.root, "prepare", "s", folder, tmp_path / "named.png", "--in-process",
+                      "--json", timeout=120)
+    assert done.returncode == 0, done.stderr
+    skipped = {s["file"]: s["reason"] for s in json.loads(done.stdout)["skipped"]}
+    assert skipped == {"in/pipe.jpg": "a FIFO (named pipe), not a photo file: refused without reading it",
+                       "named.png": "a FIFO (named pipe), not a photo file: refused without reading it"}
+    assert [e["prepared"] for e in manifest_of(session)] == ["a.png"]
+
+
+def test_a_deleted_prepared_image_is_restored_by_importing_its_photo_again(cli, session, tmp_path, manifest_of):
+    save(photo("astronaut"), tmp_path / "in" / "a.png")
+    save(enlarge(photo("coffee"), 2), tmp_path / "in" / "b.png")
+    assert cli("prepare", "s", tmp_path / "in", "--in-process").code == 0
+    prepared = session.instance_images / "a.png"
+    before = sha(prepared)
+    prepared.unlink()
+    again = cli("prepare", "s", tmp_path / "in", "--in-process", "--json")
+    assert again.code == 0, again.err
+    assert "restored in/a.png (as a.png)" in again.err and "already imported in/b.png (as b.png)" in again.err
+    assert sha(prepared) == before and [e["prepared"] for e in manifest_of(session)] == ["a.png", "b.png"]

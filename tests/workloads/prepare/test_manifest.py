@@ -65,3 +65,12 @@ def test_torn_last_line_is_dropped_and_a_damaged_middle_line_is_an_error(session
     session.prepared_jsonl.write_text('{"bad\n' + good + "\n")
     with pytest.raises(FastsdError, match="line 1 is damaged"):
         Manifest(session)
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_file_and_line_or_dropped_when_torn(session):
+    good = json.dumps(_entry("a"))
+    session.prepared_jsonl.write_bytes(good.encode() + b'\n{"prepared": "b\xff.png"}\n' + good.encode() + b"\n")
+    with pytest.raises(FastsdError, match=r"prepared.jsonl line 2 is damaged \(is not valid UTF-8\)"):
+        Manifest(session)
+    session.prepared_jsonl.write_bytes(good.encode() + b'\n{"prepared": "b\xff')  # an append cut short
+    assert [e["prepared"] for e in Manifest(session).entries] == ["a.png"]

@@ -26,6 +26,13 @@ def test_missing_external_captions_are_listed(make_session, cli):
     assert cli("train", "s", "--cpu", "--captions", "filenames", *STEPS, runner=RecordingRunner()).code == 0
 
 
+def test_a_caption_file_that_is_not_utf8_is_named(make_session, cli):
+    paths = make_session()
+    (paths.instance_images / "sks_2.txt").write_bytes(b"a photo of sks \xff person\n")
+    r = cli("train", "s", "--cpu", *STEPS, runner=RecordingRunner())
+    assert r.code == 2 and f"{paths.instance_images / 'sks_2.txt'} is not valid UTF-8 text (byte 16)" in r.err
+
+
 @pytest.mark.parametrize("stem,caption", [("sks_person (3)", "sks person"), ("sks dog_12", "sks dog"),
                                           ("photo", "photo"), ("7", "7")])
 def test_captions_from_filenames(stem, caption):

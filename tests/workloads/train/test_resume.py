@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from tests.helpers import run_fastsd
 from tests.workloads.train.conftest import assert_same_weights
 
@@ -58,7 +60,7 @@ def test_lora_mode_killed_resumes_to_identical_weights(make_session, data_root, 
 
 
 def test_resume_refuses_changed_settings_naming_them(make_session, cli):
-    make_session()
+    paths = make_session()
     r = cli("train", "s", "--cpu", "--text-encoder-steps", "0", "--unet-steps", "3", "--save-every", "2",
             "--save-from", "2", "--in-process")
     assert r.code == 0, r.err
@@ -70,7 +72,10 @@ def test_resume_refuses_changed_settings_naming_them(make_session, cli):
     assert "unet_lr" in changed.err and "2e-06" in changed.err
     seed = cli("train", "s", "--resume", "--seed", "3", runner=runner)
     assert seed.code == 2 and "seed" in seed.err
+    finished = cli("train", "s", "--resume", "--keep", "5", runner=runner)
+    assert finished.code == 0 and "already finished at step 3; nothing to do" in finished.out
     assert not runner.plans
+    shutil.rmtree(paths.final)  # as if the run had been killed after its last checkpoint
     same = cli("train", "s", "--resume", "--keep", "5", runner=runner)
     assert same.code == 0, same.err
     command = " ".join(runner.plans[0].command)
