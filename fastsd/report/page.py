@@ -10,6 +10,7 @@ from fastsd import __version__
 from fastsd.fsutil import atomic_write_text
 from fastsd.layout import DataRoot
 from fastsd.report import sections
+from fastsd.report.training_data import training_data_section
 from fastsd.session import load_session, session_paths
 
 STYLE = """
@@ -51,6 +52,7 @@ def render_report(root: DataRoot, name: str) -> str:
         ("Photos: originals and crops", sections.photos_section(paths)),
         ("Captions", sections.captions_section(paths)),
         ("Training", sections.training_section(paths)),
+        ("Training data", training_data_section(paths)),
         ("Samples per checkpoint", sections.samples_section(paths)),
         ("Export", sections.exports_section(paths)),
     ]
