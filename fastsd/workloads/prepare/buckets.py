@@ -8,9 +8,15 @@ from fastsd.errors import bad_input
 from fastsd.workloads.prepare.crop import CropChoice, face_area, place, union
 from fastsd.workloads.prepare.faces import Box
 
-BUCKET_STEP = 64  # sides are multiples of this: the VAE and the UNet's down-sampling need it
+BUCKET_STEP = 64  # sides are multiples of this: SD's VAE (8x) times the UNet's down-sampling (8x) need it
 MAX_ASPECT = 4.0  # no bucket is longer than 4:1 (kohya's default range at 512 px is about this)
 PORTRAIT_FACE_HEIGHT = 0.4  # a tall crop puts the faces 40% down, as the square crop does
+
+
+def bucket_step(resolution: int) -> int:
+    """The multiple every bucket side is: 64 at every real training resolution (512 px and up);
+    an eighth of the side below that, where only tiny test models train (their latents need 8)."""
+    return BUCKET_STEP if resolution >= 8 * BUCKET_STEP else max(8, resolution // 8 // 8 * 8)
 
 
 def bucket_sizes(resolution: int) -> tuple[tuple[int, int], ...]:
@@ -19,14 +25,14 @@ def bucket_sizes(resolution: int) -> tuple[tuple[int, int], ...]:
     For each width the height is the largest that keeps the area within the session's, so every
     bucket holds about as many pixels as the square; the square itself is always one of them.
     """
-    area = resolution * resolution
+    area, step = resolution * resolution, bucket_step(resolution)
     sizes = {(resolution, resolution)}
-    width = BUCKET_STEP
+    width = step
     while width <= resolution * MAX_ASPECT:
-        height = (area // width) // BUCKET_STEP * BUCKET_STEP
-        if height >= BUCKET_STEP and max(width, height) / min(width, height) <= MAX_ASPECT:
+        height = (area // width) // step * step
+        if height >= step and max(width, height) / min(width, height) <= MAX_ASPECT:
             sizes.update({(width, height), (height, width)})
-        width += BUCKET_STEP
+        width += step
     return tuple(sorted(sizes))
 
 
@@ -39,10 +45,10 @@ def nearest_bucket(width: int, height: int, resolution: int) -> tuple[int, int]:
 
 
 def check_bucket_resolution(resolution: int) -> None:
-    """Refuse `--crop bucket` at a resolution whose only bucket is the square."""
-    if len(bucket_sizes(resolution)) < 2:
-        raise bad_input(f"--crop bucket: at {resolution} px the only bucket is {resolution}x{resolution}",
-                        "use --crop smart (the square crop), or a session resolution of 128 px or more")
+    """Refuse `--crop bucket` at a resolution whose only bucket is the square, or that no bucket step divides."""
+    if resolution % bucket_step(resolution) or len(bucket_sizes(resolution)) < 2:
+        raise bad_input(f"--crop bucket: {resolution} px is not a multiple of {bucket_step(resolution)}, so no "
+                        "buckets of its area exist", "use --crop smart (the square crop)")
 
 
 def bucket_box(width: int, height: int, bucket: tuple[int, int], faces: list[Box], salient=None) -> Box:

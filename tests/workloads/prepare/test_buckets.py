@@ -12,13 +12,14 @@ from fastsd.errors import FastsdError
 from fastsd.workloads.prepare.buckets import (
     bucket_box,
     bucket_sizes,
+    bucket_step,
     check_bucket_resolution,
     nearest_bucket,
 )
 from tests.workloads.prepare.conftest import ASTRONAUT_FACE, photo, save
 
 
-@pytest.mark.parametrize("resolution", [128, 512, 768, 1024])
+@pytest.mark.parametrize("resolution", [512, 576, 768, 1024])
 def test_buckets_are_multiples_of_64_of_about_the_square_area(resolution):
     sizes = bucket_sizes(resolution)
     assert (resolution, resolution) in sizes and len(sizes) > 4
@@ -41,9 +42,15 @@ def test_the_nearest_bucket_has_the_closest_aspect_ratio(size):
     assert (w > h) == (size[0] > size[1]) and (w == h) == (size[0] == size[1])
 
 
-def test_a_resolution_with_only_the_square_bucket_is_refused():
-    with pytest.raises(FastsdError, match="only bucket is 64x64"):
-        check_bucket_resolution(64)
+def test_a_resolution_no_bucket_step_divides_is_refused():
+    check_bucket_resolution(512)
+    with pytest.raises(FastsdError, match="not a multiple of 64"):
+        check_bucket_resolution(544)
+
+
+def test_tiny_test_resolutions_get_finer_buckets():
+    assert bucket_step(64) == 8 and bucket_step(512) == 64 and bucket_step(1024) == 64
+    assert all(w % 8 == 0 and h % 8 == 0 and w * h <= 64 * 64 for w, h in bucket_sizes(64))
 
 
 def test_the_crop_keeps_the_face_and_cuts_only_what_the_shape_needs():
