@@ -68,3 +68,16 @@ def test_kohya_repeats_come_from_prepared_jsonl_and_repeats_fill_the_rest(tmp_pa
     examples = [Example(tmp_path / name, "c") for name in ("a.png", "b.png", "c.png")]
     assert [e.repeats for e in apply_repeats(examples, manifest, 3)] == [20, 3, 3]
     assert [e.repeats for e in apply_repeats(examples, tmp_path / "absent.jsonl", 1)] == [1, 1, 1]
+
+
+def test_an_image_trains_at_its_nearest_bucket_or_the_square_without_buckets(tmp_path):
+    from PIL import Image
+
+    from fastsd.workloads.prepare.buckets import nearest_bucket
+    from fastsd.workloads.train.sampling import image_bucket
+
+    Image.new("RGB", (300, 100)).save(tmp_path / "wide.png")
+    Image.new("RGB", (90, 90)).save(tmp_path / "square.png")
+    assert image_bucket(tmp_path / "wide.png", 512, True) == nearest_bucket(300, 100, 512) == (832, 256)
+    assert image_bucket(tmp_path / "wide.png", 512, False) == (512, 512)
+    assert image_bucket(tmp_path / "square.png", 512, True) == (512, 512)
