@@ -163,6 +163,8 @@ def generate_class_images(folder: Path, base: Path, s, device, say=print) -> int
                             image.save(tmp, format="PNG")
                     bar.update(len(chunk))
             del pipeline, comps
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # the trainer loads its own copy next
         atomic_write_json(folder / FOLDER_INFO, {"model": s.model, "prompt": s.class_prompt, "count": s.class_images,
                                                  "resolution": s.resolution, "steps": CLASS_STEPS})
     return len(missing)
