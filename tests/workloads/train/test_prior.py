@@ -113,3 +113,14 @@ def test_the_options_are_in_train_help_and_forwarded_by_run(cli, tmp_path):
     argv = " ".join(request.train_argv)
     assert "--prior-preservation --class-prompt a photo of a person --class-images 3" in argv
     assert "--prior-loss-weight 0.5" in argv and "--repeats 3" in argv and "--no-buckets" in argv
+
+
+def test_the_class_folder_is_keyed_by_model_prompt_count_and_resolution(data_root):
+    folder = data_root.class_images("sd15", "a photo of a person", 100, 512)
+    assert folder.parent == data_root.root / "class-images" / "sd15"
+    assert folder.name.startswith("a-photo-of-a-person-") and folder.name.endswith("-100x512px")
+    others = {data_root.class_images(*key) for key in [("sd21", "a photo of a person", 100, 512),
+                                                         ("sd15", "a photo of a Person", 100, 512),
+                                                         ("sd15", "a photo of a person", 50, 512),
+                                                         ("sd15", "a photo of a person", 100, 768)]}
+    assert len(others) == 4 and folder not in others
