@@ -8,7 +8,7 @@ the plain loop's steps/s with its image loading and VAE/text encoding timed as z
 Usage: python scripts/bench_train.py [--steps 40] [--warmup 5] [--rounds 5] [--threads 1] [--prior-preservation]
 
 --prior-preservation adds prior preservation's extra cost: fastsd's UNet stage with and without it
-(class images generated once before the first timed run, so only the training steps are compared).
+(4 class images given with --class-data, so only the training steps are compared).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def make_session(tmp: Path):
     return root, folder
 
 
-PRIOR_ARGV = ("--prior-preservation", "--class-prompt", "a photo of a person", "--class-images", "8")
+PRIOR_ARGV = ("--prior-preservation", "--class-prompt", "a photo of a person", "--class-data", "class-data")
 
 
 def fastsd_unet_steps(root, steps: int, seed: int, extra: tuple[str, ...] = ()) -> list[float]:
@@ -123,7 +123,9 @@ def fastsd_unet_steps(root, steps: int, seed: int, extra: tuple[str, ...] = ()) 
 
 def prior_cost(root, args) -> None:
     """fastsd's UNet steps/s without and with prior preservation, alternating, in the same run."""
-    fastsd_unet_steps(root, 2, 0, PRIOR_ARGV)  # generates the class images once (not timed)
+    from conftest import write_photos
+
+    write_photos(root.root / "class-data", captions=False)  # 4 class images (generating them is not timed)
     plain, prior = [], []
     for r in range(args.rounds):
         plain.append(steps_per_s(fastsd_unet_steps(root, args.steps, r), args.warmup))
