@@ -133,6 +133,11 @@ class SessionPaths(_Frozen):
         return self.logs / "train.log"
 
     @property
+    def train_data(self) -> Path:
+        """What a run trains on: buckets, repeats, class images (written by the trainer, read by the report)."""
+        return self.logs / "train-data.json"
+
+    @property
     def run_state(self) -> Path:
         """What `fastsd run` finished, with the fingerprint of each step's inputs."""
         return self.root / "run.json"
@@ -184,6 +189,22 @@ class DataRoot(_Frozen):
     def model_incoming(self) -> Path:
         """Where downloads land (as `.part` files) before they are verified and filed by kind."""
         return self.models_dir / ".incoming"
+
+    @property
+    def class_images_dir(self) -> Path:
+        return self.root / "class-images"
+
+    def class_images(self, model_id: str, prompt: str, count: int, resolution: int) -> Path:
+        """Prior-preservation images of `prompt` generated with a base model, shared by every session.
+
+        Keyed by model + prompt + count (+ resolution, the size they are generated at); the prompt
+        appears as a readable slug plus a hash of its exact text."""
+        import hashlib
+
+        digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
+        slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-") or "prompt"
+        name = f"{slug}-{digest}-{int(count)}x{int(resolution)}px"
+        return self.class_images_dir / validate_name(model_id, "model name") / name
 
     @property
     def cache(self) -> Path:

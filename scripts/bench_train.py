@@ -5,7 +5,10 @@ weight decay 1e-2, grad-norm clip 1.0) and thread count. Both sides are timed pe
 first --warmup steps of every run are left out on both sides; a run's steps/s comes from its
 median step time; the two alternate for --rounds rounds and the medians are compared. The ceiling line shows what any cache could gain at most:
 the plain loop's steps/s with its image loading and VAE/text encoding timed as zero.
-Usage: python scripts/bench_train.py [--steps 40] [--warmup 5] [--rounds 5] [--threads 1]
+Usage: python scripts/bench_train.py [--steps 40] [--warmup 5] [--rounds 5] [--threads 1] [--prior-preservation]
+
+--prior-preservation adds prior preservation's extra cost: fastsd's UNet stage with and without it
+(4 class images given with --class-data, so only the training steps are compared).
 """
 
 from __future__ import annotations
@@ -103,12 +106,45 @@ def make_session(tmp: Path):
     return root, folder
 
 
+PRIOR_ARGV = ("--prior-preservation", "--class-prompt", "a photo of a person", "--class-data", "class-data")
+
+
+def fastsd_unet_steps(root, steps: int, seed: int, extra: tuple[str, ...] = ()) -> list[float]:
+    """Each step's seconds of fastsd's UNet stage with `extra` train options (no export)."""
+    from fastsd.cli.main import main
+
+    code = main(["--data", str(root.root), "train", "s", "--cpu", "--text-encoder-steps", "0", "--unet-steps",
+                 str(steps), "--save-every", "0", "--seed", str(seed), "--overwrite", "--no-export", *extra,
+                 "--in-process"])
+    assert code == 0
+    elapsed = [json.loads(line)["elapsed_s"] for line in root.session("s").metrics.read_text().splitlines()]
+    return [b - a for a, b in zip(elapsed, elapsed[1:], strict=False)]
+
+
+def prior_cost(root, args) -> None:
+    """fastsd's UNet steps/s without and with prior preservation, alternating, in the same run."""
+    from conftest import write_photos
+
+    write_photos(root.root / "class-data", captions=False)  # 4 class images (generating them is not timed)
+    plain, prior = [], []
+    for r in range(args.rounds):
+        plain.append(steps_per_s(fastsd_unet_steps(root, args.steps, r), args.warmup))
+        prior.append(steps_per_s(fastsd_unet_steps(root, args.steps, r, PRIOR_ARGV), args.warmup))
+        print(f"prior round {r + 1}: without {plain[-1]:.2f} steps/s, with {prior[-1]:.2f} steps/s", file=sys.stderr)
+    base, with_prior = statistics.median(plain), statistics.median(prior)
+    print(f"{'fastsd UNet stage, no prior':36s} {base:8.2f} steps/s")
+    print(f"{'fastsd UNet stage, prior (W=1)':36s} {with_prior:8.2f} steps/s  "
+          f"({base / with_prior:.2f}x the time per step: one class batch per instance batch)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5, help="steps left out at the start of every run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--prior-preservation", action="store_true",
+                        help="also report prior preservation's extra cost (steps/s with and without)")
     args = parser.parse_args()
     if args.warmup >= args.steps - 1:
         parser.error("--warmup must leave at least 2 timed steps")
@@ -135,6 +171,9 @@ def main() -> int:
     print(f"{'speed-up':36s} {fast / base:8.2f}x  (target >= 1.3x)")
     top = statistics.median(ceiling)
     print(f"{'plain loop, load+encode timed as 0':36s} {top:8.2f} steps/s  ({top / base:.2f}x: the most any cache can give)")
+    if args.prior_preservation:
+        with tempfile.TemporaryDirectory() as tmp:
+            prior_cost(make_session(Path(tmp))[0], args)
     return 0
 
 

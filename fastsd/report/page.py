@@ -11,6 +11,7 @@ from fastsd.fsutil import atomic_write_text
 from fastsd.layout import DataRoot
 from fastsd.lock import hold_lock
 from fastsd.report import sections
+from fastsd.report.training_data import training_data_section
 from fastsd.session import load_session, session_paths
 
 STYLE = """
@@ -52,6 +53,7 @@ def render_report(root: DataRoot, name: str) -> str:
         ("Photos: originals and crops", sections.photos_section(paths)),
         ("Captions", sections.captions_section(paths)),
         ("Training", sections.training_section(paths)),
+        ("Training data", training_data_section(paths)),
         ("Samples per checkpoint", sections.samples_section(paths)),
         ("Export", sections.exports_section(paths)),
     ]

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 from fastsd.errors import bad_input
 
-CROP_CHOICES = ("smart", "center", "none")
+CROP_CHOICES = ("smart", "center", "none", "bucket")
 INPUT_ROOT = PurePosixPath("/input")
 
 
@@ -22,8 +22,10 @@ def register(commands) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders (searched recursively)")
     parser.add_argument("--crop", choices=CROP_CHOICES, default="smart",
                         help="smart: keep faces (else the salient part) in the square (default); "
-                             "center: middle square; none: pad to a square with --pad-color")
-    parser.add_argument("--pad-color", metavar="COLOR",
+                             "center: middle square; none: pad to a square with --pad-color; "
+                             "bucket: keep the aspect ratio, cut to the nearest bucket of about the session's "
+                             "pixel area (sides multiples of 64)")
+    parser.add_argument("--pad-color", default=None, metavar="COLOR",
                         help="padding colour for --crop none: a name or #hex (default: white)")
     parser.add_argument("--preview", action="store_true",
                         help="write a contact sheet PNG of every original with its crop and faces")
@@ -53,11 +55,24 @@ def input_mounts(paths: list[Path], data_root: Path):
     return tuple(mounts.values())
 
 
+def _check_bucket_options(root, args) -> None:
+    """`--crop bucket` takes no --pad-color (nothing is padded) and a resolution with several buckets."""
+    from fastsd.session import load_session
+    from fastsd.workloads.prepare.buckets import check_bucket_resolution
+
+    if args.pad_color is not None:
+        raise bad_input("--pad-color is for --crop none; --crop bucket pads nothing",
+                        "drop --pad-color, or use --crop none to pad photos to a square")
+    check_bucket_resolution(load_session(root, args.session).resolution)
+
+
 def prepare_cmd(args, ctx) -> int:
     """Check the inputs, build the captioner plan, and run it (or import here with --in-process)."""
     from fastsd.session import session_paths
 
     session_paths(ctx.root, args.session)
+    if args.crop == "bucket":
+        _check_bucket_options(ctx.root, args)
     paths = [Path(os.path.abspath(p)) for p in args.paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:

@@ -17,7 +17,8 @@ def register(commands) -> None:
     parser.add_argument("--model", metavar="ID", help="base model (needed when the session is new)")
     parser.add_argument("--token", metavar="WORD", help="instance token of a new session (default sks)")
     prep = parser.add_argument_group("prepare")
-    prep.add_argument("--crop", choices=("smart", "center", "none"), help="crop mode (default smart)")
+    prep.add_argument("--crop", choices=("smart", "center", "none", "bucket"),
+                      help="crop mode (default smart; bucket keeps aspect ratios)")
     prep.add_argument("--allow-upscale", action="store_true", help="accept photos smaller than the resolution")
     prep.add_argument("--preview", action="store_true", help="write a contact sheet of the crops")
     cap = parser.add_argument_group("caption")

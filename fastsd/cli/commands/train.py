@@ -38,6 +38,17 @@ OPTIONS = (
     ("sample_steps", "--sample-steps", int, "inference steps of the previews (default 20)"),
     ("processes", "--processes", int, "processes under accelerate launch (GPUs; default 1)"),
     ("cpu", "--cpu", bool, "train on the CPU (no GPU required; slow)"),
+    ("prior_preservation", "--prior-preservation", bool,
+     "DreamBooth prior preservation: each step also trains on class images; loss = instance + W x class"),
+    ("class_prompt", "--class-prompt", str, 'prompt of the class images, e.g. "a photo of a person"'),
+    ("class_images", "--class-images", int,
+     "class images, generated once with the base model and reused by every session (default 100)"),
+    ("prior_loss_weight", "--prior-loss-weight", float, "W, the weight of the class loss (default 1.0)"),
+    ("class_data", "--class-data", str, "a folder of your own class images on the data volume (not generated)"),
+    ("buckets", "--buckets", bool,
+     "train images at their aspect-ratio bucket (prepare --crop bucket; default on); --no-buckets: all square"),
+    ("repeats", "--repeats", int,
+     "times each image is drawn per epoch, unless its kohya N_token folder gave N (default 1)"),
 )
 
 
@@ -126,6 +137,10 @@ def train_cmd(args, ctx) -> int:
         if found:
             resumed = read_checkpoint_settings(found[1])
     flags = {dest: getattr(args, dest) for dest, *_ in OPTIONS}
+    if flags["class_data"] is not None:
+        from fastsd.workloads.train.prior import class_data_setting
+
+        flags["class_data"] = class_data_setting(ctx.root, flags["class_data"])
     settings = resolve_settings(session, model, flags, resumed)
     done = finished_step(paths.final, ctx.say) if args.resume else None
     if done is not None:  # nothing to continue: final/ and the export stay as they are

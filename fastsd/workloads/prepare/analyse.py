@@ -36,6 +36,7 @@ class Analysis:
     choice: CropChoice | None = None
     png: bytes | None = None
     upscaled: bool = False
+    bucket: tuple[int, int] | None = None  # (width, height) with --crop bucket
 
 
 def square_side(size: tuple[int, int], crop: str) -> int:
@@ -56,6 +57,8 @@ def analyse(item: Candidate, settings: Settings, known_hashes: frozenset[str]) -
     base = Analysis(item, digest, decoded.size, decoded.format, decoded.mode, decoded.orientation)
     if digest in known_hashes:
         return base
+    if settings.crop == "bucket":
+        return _analyse_bucket(item, settings, decoded, digest)
     width, height = decoded.size
     side = square_side(decoded.size, settings.crop)
     if side < settings.resolution and not settings.allow_upscale:
@@ -68,3 +71,25 @@ def analyse(item: Candidate, settings: Settings, known_hashes: frozenset[str]) -
     render(decoded.image, choice, settings.resolution, settings.pad_color).save(buffer, format="PNG")
     return Analysis(item, digest, decoded.size, decoded.format, decoded.mode, decoded.orientation, faces, choice,
                     buffer.getvalue(), side < settings.resolution)
+
+
+def _analyse_bucket(item: Candidate, settings: Settings, decoded, digest: str) -> Analysis:
+    """`--crop bucket`: the photo keeps its aspect ratio, cut to the nearest bucket's shape and size."""
+    import numpy as np
+
+    from fastsd.workloads.prepare.buckets import choose_bucket_crop, render_bucket
+    from fastsd.workloads.prepare.faces import detect_faces
+
+    rgb = np.asarray(decoded.image)
+    faces = tuple(detect_faces(rgb))
+    choice, bucket = choose_bucket_crop(rgb, list(faces), settings.resolution)
+    box_w, box_h = choice.box[2] - choice.box[0], choice.box[3] - choice.box[1]
+    small = box_w < bucket[0] or box_h < bucket[1]
+    if small and not settings.allow_upscale:
+        width, height = decoded.size
+        raise bad_input(f"too small: {width}x{height} gives a {box_w}x{box_h} crop for the {bucket[0]}x{bucket[1]} "
+                        "bucket", "pass --allow-upscale to enlarge it, or use a larger photo")
+    buffer = io.BytesIO()
+    render_bucket(decoded.image, choice, bucket).save(buffer, format="PNG")
+    return Analysis(item, digest, decoded.size, decoded.format, decoded.mode, decoded.orientation, faces, choice,
+                    buffer.getvalue(), small, bucket)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastsd.errors import bad_input
 from fastsd.workloads.prepare.faces import Box
 
-CROP_MODES = ("smart", "center", "none")
+CROP_MODES = ("smart", "center", "none", "bucket")  # bucket: fastsd/workloads/prepare/buckets.py
 METHODS = ("face", "saliency", "center", "pad")
 # Room kept around a detected face, as shares of its size: hair above, chin and neck below.
 FACE_MARGIN_SIDES, FACE_MARGIN_ABOVE, FACE_MARGIN_BELOW = 0.3, 0.5, 0.4

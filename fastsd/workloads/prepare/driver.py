@@ -125,6 +125,7 @@ class SessionWriter:
             "upscaled": photo.upscaled,
             "caption_source": item.caption_source,
             "kohya_repeats": item.repeats,
+            "bucket": list(photo.bucket) if photo.bucket else None,
             "pixel_sha256": photo.digest,
             "imported": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -172,6 +173,10 @@ def import_photos(root: DataRoot, name: str, inputs: list[Path], options: Import
     workers = options.workers or min(8, os.cpu_count() or 1)
     with edit_session(root, name) as session:
         paths = root.session(name)
+        if options.crop == "bucket":
+            from fastsd.workloads.prepare.buckets import check_bucket_resolution
+
+            check_bucket_resolution(session.resolution)
         settings = Settings(session.resolution, options.crop, options.pad_color, options.allow_upscale)
         source_bytes = sum(c.path.stat().st_size for c in candidates if c.problem is None)
         require_free_space(paths.root, source_bytes + len(candidates) * 4 * session.resolution ** 2,

@@ -118,8 +118,8 @@ def _unpack(packed, shape):
     return packed.view(b, h // 2, w // 2, ch, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, ch, h, w)
 
 
-def predict(c: Components, denoiser, noisy, timesteps, cond: dict, resolution: int):
-    """The denoiser's output for `noisy` latents (same shape as the latents)."""
+def predict(c: Components, denoiser, noisy, timesteps, cond: dict, resolution):
+    """The denoiser's output for `noisy` latents (same shape as the latents); `resolution`: px or (h, w)."""
     import torch
 
     if c.family == "flux":
@@ -137,7 +137,8 @@ def predict(c: Components, denoiser, noisy, timesteps, cond: dict, resolution: i
         return _unpack(out, noisy.shape)
     added = None
     if c.family == "sdxl":
-        time_ids = torch.tensor([resolution, resolution, 0, 0, resolution, resolution], device=noisy.device)
+        height, width = (resolution, resolution) if isinstance(resolution, int) else resolution  # a bucket: (h, w)
+        time_ids = torch.tensor([height, width, 0, 0, height, width], device=noisy.device)
         added = {"text_embeds": cond["text_embeds"], "time_ids": time_ids.repeat(noisy.shape[0], 1).to(noisy.dtype)}
     return denoiser(noisy, timesteps, encoder_hidden_states=cond["encoder_hidden_states"],
                     added_cond_kwargs=added, return_dict=False)[0]

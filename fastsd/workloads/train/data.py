@@ -7,14 +7,17 @@ from fastsd.workloads.train.components import encode_images, encode_text, scale_
 ORDER_STREAM = 0xFFFF  # the generator stream of data orders, apart from every process rank
 
 
-def load_pixels(path, resolution: int):
-    """An image as a (3, px, px) tensor in [-1, 1] (centre-cropped and resized when needed)."""
+def load_pixels(path, resolution):
+    """An image as a (3, h, w) tensor in [-1, 1] (centre-cropped and resized when needed).
+
+    `resolution` is the square's side, or a bucket's (width, height)."""
     import numpy as np
     import torch
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        image = ImageOps.fit(image.convert("RGB"), (resolution, resolution), Image.Resampling.LANCZOS)
+        size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+        image = ImageOps.fit(image.convert("RGB"), size, Image.Resampling.LANCZOS)
         array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
@@ -46,18 +49,22 @@ def batch_indices(seed: int, step: int, batch: int, rank: int, world: int, count
 
 
 class LatentCache:
-    """VAE posteriors of every image, encoded once per flip; sampled fresh at each step."""
+    """VAE posteriors of every image, encoded once per flip (per bucket size); sampled fresh at each step."""
 
-    def __init__(self, comps, examples, resolution: int, flips: bool, batch: int = 8):
+    def __init__(self, comps, examples, resolution: int, flips: bool, batch: int = 8, sizes=None):
         import torch
 
         self.comps, self.entries = comps, {}
         variants = (False, True) if flips else (False,)
-        pixels = [load_pixels(e.image, resolution) for e in examples]
+        sizes = sizes or [resolution] * len(examples)
+        pixels = [load_pixels(e.image, size) for e, size in zip(examples, sizes, strict=True)]
         keys = [(i, f) for f in variants for i in range(len(pixels))]
+        chunks = []
+        for size in dict.fromkeys(map(str, sizes)):  # images of one size are encoded together
+            same = [key for key in keys if str(sizes[key[0]]) == size]
+            chunks += [same[start : start + batch] for start in range(0, len(same), batch)]
         with torch.no_grad():
-            for start in range(0, len(keys), batch):
-                chunk = keys[start : start + batch]
+            for chunk in chunks:
                 stack = torch.stack([pixels[i].flip(-1) if f else pixels[i] for i, f in chunk])
                 mean, std = encode_images(comps, stack)
                 for n, key in enumerate(chunk):

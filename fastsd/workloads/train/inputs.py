@@ -19,6 +19,7 @@ class Example:
 
     image: Path
     caption: str
+    repeats: int = 1  # draws per epoch (fastsd/workloads/train/sampling.py)
 
 
 def caption_from_filename(stem: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastsd.errors import FastsdError
+from fastsd.fsutil import atomic_write_json
 from fastsd.workloads.train.checkpoint import (
     TrainState,
     kill_point,
@@ -18,14 +19,15 @@ from fastsd.workloads.train.data import (
     LatentCache,
     TextCache,
     TokenCache,
-    batch_indices,
     epoch_order,
     step_generator,
 )
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
 from fastsd.workloads.train.losses import make_noise, mse, noisy_input
+from fastsd.workloads.train.prior import PriorTerm
 from fastsd.workloads.train.progress import Progress, render_sample, trim_metrics
 from fastsd.workloads.train.record import data_record
+from fastsd.workloads.train.sampling import BatchSampler, image_bucket
 
 MAX_GRAD_NORM = 1.0
 
@@ -71,8 +73,10 @@ def linear_schedule(optimizer, steps: int):
 class Trainer:
     """Runs every stage of one training run, on this process's share of the data."""
 
-    def __init__(self, settings, paths, base_folder: Path, examples, accelerator, on_progress=None):
+    def __init__(self, settings, paths, base_folder: Path, examples, accelerator, on_progress=None,
+                 class_examples=(), class_info=None):
         self.s, self.paths, self.base, self.examples, self.acc = settings, paths, base_folder, examples, accelerator
+        self.class_examples, self.class_info = list(class_examples), class_info  # prior preservation (prior.py)
         self.on_progress = on_progress or (lambda step, checkpoint: None)
         self.main = accelerator.is_main_process
         self.data = data_record(examples) if self.main else None  # recorded with the weights
@@ -83,6 +87,7 @@ class Trainer:
         state, tensors = load_state(resume_path) if resume_path else (TrainState(), None)
         self._setup(resume_path)
         if self.main:
+            atomic_write_json(self.paths.train_data, {**self.data_summary, "prior_preservation": self.class_info})
             trim_metrics(self.paths.metrics, state.step)
         self.progress = Progress(self.paths.metrics, s.total_steps, state.step, state.elapsed_s, self.main)
         try:
@@ -108,7 +113,11 @@ class Trainer:
         c = self.comps = load_components(self.base, s.family, s.prediction, trained=trained)
         self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(s.mixed_precision, torch.float32)
         c.vae.to(acc.device)
-        self.latents = LatentCache(c, self.examples, s.resolution, s.flip)
+        sizes = [image_bucket(e.image, s.resolution, s.buckets) for e in self.examples]
+        self.sampler = BatchSampler(s.seed, s.batch_size, acc.num_processes, sizes, [e.repeats for e in self.examples])
+        self.latents = LatentCache(c, self.examples, s.resolution, s.flip, sizes=sizes)
+        self.prior = PriorTerm(c, self.class_examples, s) if self.class_examples else None
+        self.data_summary = self.sampler.summary(self.examples, sizes)
         if s.offload_frozen:
             c.vae.to("cpu")
         self.lora_params = []
@@ -160,32 +169,40 @@ class Trainer:
             raw_optimizer.load_state_dict(resumed["optimizer"])
             schedule.load_state_dict(resumed["lr_scheduler"])
         captions = [e.caption for e in self.examples]
+        all_captions = captions + ([self.prior.prompt] if self.prior else [])
         if train_text:
             text_encoder.train()
             text_model = acc.prepare(text_encoder)
-            tokens, text_cache = TokenCache(c, captions), None
+            tokens, text_cache = TokenCache(c, all_captions), None
         else:
             text_encoder.eval()
-            text_model, tokens, text_cache = text_encoder, None, TextCache(c, captions)
+            text_model, tokens, text_cache = text_encoder, None, TextCache(c, all_captions)
         denoise_model = acc.prepare(denoiser) if name in ("unet", "lora") else denoiser
         denoiser.train(name in ("unet", "lora"))
         optimizer = acc.prepare(raw_optimizer)
         rank, world, count = acc.process_index, acc.num_processes, len(self.examples)
         save_steps = set(s.save_steps())
-        for step in range(state.step, end):
-            g = step_generator(s.seed, step, rank)
-            indices = batch_indices(s.seed, step, s.batch_size, rank, world, count)
-            flips = (torch.rand(len(indices), generator=g) < 0.5).tolist() if s.flip else [False] * len(indices)
-            latents = self.latents.sample(indices, flips, g, acc.device, torch.float32)
+        scale = 2 ** (len(c.vae.config.block_out_channels) - 1)
+
+        def batch_loss(latents, batch_captions, g):
             noise = make_noise(latents, g, s.offset_noise)
             noisy, timesteps, target = noisy_input(s.prediction, c.noise_scheduler, latents, noise, g)
-            batch_captions = [captions[i] for i in indices]
+            size = (latents.shape[-2] * scale, latents.shape[-1] * scale)  # (h, w) px: a bucket or the square
             with acc.autocast():
                 if text_cache is not None:
                     cond = text_cache.batch(batch_captions)
                 else:
                     cond = encode_text(c, tokens.batch(batch_captions), [text_model, *c.text_encoders[1:]])
-                loss = mse(predict(c, denoise_model, noisy, timesteps, cond, s.resolution), target)
+                return mse(predict(c, denoise_model, noisy, timesteps, cond, size), target)
+
+        for step in range(state.step, end):
+            g = step_generator(s.seed, step, rank)
+            indices = self.sampler.indices(step, rank)
+            flips = (torch.rand(len(indices), generator=g) < 0.5).tolist() if s.flip else [False] * len(indices)
+            latents = self.latents.sample(indices, flips, g, acc.device, torch.float32)
+            loss = batch_loss(latents, [captions[i] for i in indices], g)
+            if self.prior is not None:
+                loss = loss + self.prior.loss(step, rank, world, batch_loss, acc.device)
             acc.backward(loss)
             if acc.sync_gradients:
                 acc.clip_grad_norm_(params, MAX_GRAD_NORM)

@@ -15,6 +15,8 @@ from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
 from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
 from fastsd.workloads.train.record import data_changes, require_prepared
+from fastsd.workloads.train.prior import check_class_inputs, class_folder, ensure_class_images
+from fastsd.workloads.train.sampling import apply_repeats
 from fastsd.workloads.train.settings import next_lower_preset
 from fastsd.workloads.train.validate import trained_info, trained_problem
 
@@ -27,6 +29,8 @@ def check_run_inputs(root, settings):
     base = require_base_model(resolve_model(root, settings.model))
     require_prepared(paths)
     examples = list_examples(paths.instance_images, settings.captions, settings.token)
+    examples = apply_repeats(examples, paths.prepared_jsonl, settings.repeats)
+    check_class_inputs(root, settings)
     check_disk_space(settings, base, paths.root)
     return paths, base, examples
 
@@ -173,8 +177,10 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
             _record_settings(root, settings)
             log(f"training {settings.session}: {settings.mode} mode, {settings.total_steps} steps "
                 + (f"(resuming from {resume_path.name})" if resume_path else "(from the base model)"))
+        class_examples, class_info = _class_images(root, settings, base, accelerator, log if main else say)
         accelerator.wait_for_everyone()
-        trainer = Trainer(settings, paths, base, examples, accelerator, on_progress=progress.on_step)
+        trainer = Trainer(settings, paths, base, examples, accelerator, on_progress=progress.on_step,
+                          class_examples=class_examples, class_info=class_info)
         try:
             final = trainer.run(resume_path)
         except torch.cuda.OutOfMemoryError:
@@ -190,6 +196,22 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
             progress.update(trained_steps=settings.total_steps)
             log(f"trained {settings.total_steps} steps; weights in {final}")
     return {"session": settings.session, "final": str(final), "steps": settings.total_steps} if main else {}
+
+
+def _class_images(root, settings, base, accelerator, say):
+    """Prior preservation's class images (the main process generates the missing ones); ([], None) when off."""
+    if not settings.prior_preservation:
+        return [], None
+    from fastsd.workloads.train.prior import class_examples
+
+    if accelerator.is_main_process:
+        examples, made = ensure_class_images(root, settings, base, accelerator.device, say)
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        examples, made = class_examples(root, settings), 0
+    info = {"class_prompt": settings.class_prompt, "class_images": len(examples), "generated_now": made,
+            "prior_loss_weight": settings.prior_loss_weight, "folder": str(class_folder(root, settings))}
+    return examples, info
 
 
 def _out_of_memory(paths, settings) -> FastsdError:

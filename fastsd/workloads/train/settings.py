@@ -44,6 +44,7 @@ RUN_FIELDS = (
     "model", "mode", "resolution", "text_encoder_steps", "text_encoder_lr", "unet_steps", "unet_lr",
     "lora_steps", "lora_rank", "lora_lr", "lora_text_encoder", "captions", "flip", "offset_noise",
     "seed", "batch_size", "mixed_precision", "optimizer", "processes",
+    "prior_preservation", "class_prompt", "class_images", "prior_loss_weight", "class_data", "buckets", "repeats",
 )
 
 
@@ -85,6 +86,14 @@ class TrainSettings:
     sample_steps: int = 20
     processes: int = 1
     cpu: bool = False
+    # issue 14 part A (fastsd/workloads/train/prior.py, sampling.py): None = off / not given
+    prior_preservation: bool = False
+    class_prompt: str | None = None
+    class_images: int | None = None
+    prior_loss_weight: float | None = None
+    class_data: str | None = None
+    buckets: bool = True
+    repeats: int = 1
 
     @property
     def stages(self) -> tuple[tuple[str, int], ...]:
@@ -217,6 +226,9 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
         values.setdefault(key, value)
     if values.get("attention") == "xformers-if-installed":
         values["attention"] = "xformers" if _xformers_installed() else "sdpa"
+    from fastsd.workloads.train.prior import fill_prior_defaults
+
+    values = fill_prior_defaults(values)
     settings = TrainSettings(**{k: v for k, v in values.items() if k in setting_names()})
     validate_settings(settings)
     return settings
@@ -259,6 +271,11 @@ def validate_settings(s: TrainSettings) -> None:
         problems.append("8-bit Adam (--optimizer adamw8bit) needs a CUDA GPU; on CPU use --optimizer adamw")
     if s.cpu and s.mixed_precision == "fp16":
         problems.append("fp16 mixed precision needs a CUDA GPU; on CPU use --mixed-precision no (or bf16)")
+    from fastsd.workloads.train.prior import prior_problems
+
+    problems += prior_problems(s)
+    if s.repeats < 1:
+        problems.append(f"--repeats must be at least 1, not {s.repeats}")
     if problems:
         raise bad_input("invalid training settings:\n  " + "\n  ".join(problems),
                         "fix the options named above; see: fastsd train --help")
