@@ -41,7 +41,9 @@ def test_full_mode_stages_change_only_their_model(make_session, cli, data_root, 
     trained = json.loads((paths.final / "trained.json").read_text())
     assert trained["mode"] == "full" and trained["step"] == int(te_steps) + int(unet_steps)
     assert set(trained) == {"session", "model", "family", "prediction", "resolution", "mode", "step", "stage",
-                            "fastsd_version"}
+                            "fastsd_version", "settings", "data"}
+    assert [r["image"] for r in trained["data"]] == [f"sks_{i}.png" for i in range(4)]
+    assert trained["settings"]["unet_steps"] == int(unet_steps)
 
 
 @pytest.mark.parametrize("model,extra,te_prefix,block", [
