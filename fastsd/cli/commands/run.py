@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
 
 def register(commands) -> None:
     from fastsd.cli.commands.train import OPTIONS as TRAIN_OPTIONS
+    from fastsd.cli.commands.train import add_train_options
 
     parser = commands.add_parser("run", help="photos to served model: prepare, caption, train, export (, serve)")
     parser.add_argument("session", metavar="SESSION")
@@ -25,12 +26,7 @@ def register(commands) -> None:
     cap.add_argument("--score", action="store_true", help="image-text match scores")
     cap.add_argument("--score-model", metavar="ID", help="matching model (default blip-itm-base)")
     cap.add_argument("--heatmaps", action="store_true", help="cross-attention heatmaps per caption")
-    train = parser.add_argument_group("train (as fastsd train)")
-    for dest, flag, kind, text in TRAIN_OPTIONS:
-        if kind is bool:
-            train.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
-        else:
-            train.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    add_train_options(parser.add_argument_group("train (as fastsd train)"))
     export = parser.add_argument_group("export")
     export.add_argument("--export-dtype", choices=("fp16", "bf16", "fp32"), help="export precision (default fp16)")
     export.add_argument("--verify", action="store_true", help="verify the export with diffusers' single-file loader")
@@ -60,17 +56,16 @@ def _flags(args, pairs) -> list[str]:
 
 def build_request(args):
     """The RunRequest for parsed arguments."""
+    from fastsd.cli.commands.train import option_argv
     from fastsd.pipeline import RunRequest
 
     train_argv = []
     for dest, flag, kind, _ in args.train_options:
         value = getattr(args, dest)
-        if value is None or dest == "resolution":
-            continue
-        if kind is bool:
-            train_argv.append(flag if value else "--no-" + flag[2:])
-        else:
-            train_argv += [flag, repr(value) if kind is float else str(value)]
+        if value is not None and dest != "resolution":
+            train_argv += option_argv(flag, kind, value)
+    if args.sample_prompts_file:
+        train_argv += ["--sample-prompts", str(Path(args.sample_prompts_file).resolve())]
     return RunRequest(
         session=args.session,
         photos=tuple(args.photos),

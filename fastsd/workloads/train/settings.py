@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from fastsd.errors import bad_input, unknown_choice
+from fastsd.workloads.train.feature_settings import LORA_TYPES, feature_problems
 
 CAPTION_SOURCES = ("external", "token", "filenames")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adamw8bit")
-ATTENTIONS = ("sdpa", "xformers")
+ATTENTIONS = ("sdpa", "xformers", "auto")  # auto: xformers when the trainer has it
 CHECKPOINTING = ("auto", "on", "off")
 
 # What each preset picks; presets differ only in settings that leave the maths unchanged, so
@@ -19,8 +20,8 @@ CHECKPOINTING = ("auto", "on", "off")
 MEMORY_PRESETS = {
     "24gb": {"gradient_checkpointing": "auto", "attention": "sdpa", "offload_frozen": False},
     "16gb": {"gradient_checkpointing": "on", "attention": "sdpa", "offload_frozen": False},
-    "12gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": False},
-    "8gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": True},
+    "12gb": {"gradient_checkpointing": "on", "attention": "auto", "offload_frozen": False},
+    "8gb": {"gradient_checkpointing": "on", "attention": "auto", "offload_frozen": True},
 }
 PRESET_ORDER = ("24gb", "16gb", "12gb", "8gb")
 GPU_DEFAULTS = {"mixed_precision": "fp16", "optimizer": "adamw8bit"}
@@ -32,6 +33,7 @@ RUN_FIELDS = (
     "model", "mode", "resolution", "text_encoder_steps", "text_encoder_lr", "unet_steps", "unet_lr",
     "lora_steps", "lora_rank", "lora_lr", "lora_text_encoder", "captions", "flip", "offset_noise",
     "seed", "batch_size", "mixed_precision", "optimizer", "processes",
+    "lora_type", "ema", "ema_decay", "min_snr_gamma",
 )
 
 
@@ -53,6 +55,10 @@ class TrainSettings:
     lora_rank: int = 16
     lora_lr: float = 1e-4
     lora_text_encoder: bool = False
+    lora_type: str = "lora"
+    ema: bool = False
+    ema_decay: float = 0.999
+    min_snr_gamma: float = 0.0
     captions: str = "external"
     token: str = "sks"
     flip: bool = False
@@ -68,7 +74,7 @@ class TrainSettings:
     save_from: int = 500
     keep: int = 2
     sample_every: int = 0
-    sample_prompt: str = ""
+    sample_prompt: tuple[str, ...] = ()
     sample_seed: int = 0
     sample_steps: int = 20
     processes: int = 1
@@ -132,10 +138,13 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
     if unknown:
         raise AssertionError(f"unknown settings {sorted(unknown)}")
     if resumed:
+        # a checkpoint of an older fastsd lacks newer settings: it ran with their defaults
+        recorded_values = {**{f.name: f.default for f in fields(TrainSettings) if f.default is not MISSING}, **resumed}
         for name in RUN_FIELDS:
-            if name in flags and name in resumed and flags[name] != resumed[name]:
+            recorded = recorded_values.get(name, MISSING)
+            if name in flags and recorded is not MISSING and flags[name] != recorded:
                 raise bad_input(
-                    f"cannot resume with a changed setting: {name} is {resumed[name]!r} in the checkpoint, "
+                    f"cannot resume with a changed setting: {name} is {recorded!r} in the checkpoint, "
                     f"{flags[name]!r} now",
                     f"drop the {name.replace('_', '-')} option to resume as before, or train from scratch without --resume",
                 )
@@ -159,17 +168,11 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
     device_defaults = CPU_DEFAULTS if values.get("cpu") else GPU_DEFAULTS
     for key, value in device_defaults.items():
         values.setdefault(key, value)
-    if values.get("attention") == "xformers-if-installed":
-        values["attention"] = "xformers" if _xformers_installed() else "sdpa"
+    prompts = values.get("sample_prompt") or ()
+    values["sample_prompt"] = (prompts,) if isinstance(prompts, str) else tuple(prompts)  # str: older checkpoints
     settings = TrainSettings(**{k: v for k, v in values.items() if k in setting_names()})
     validate_settings(settings)
     return settings
-
-
-def _xformers_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("xformers") is not None
 
 
 def validate_settings(s: TrainSettings) -> None:
@@ -179,7 +182,8 @@ def validate_settings(s: TrainSettings) -> None:
     _choice("optimizer", s.optimizer, OPTIMIZERS)
     _choice("attention", s.attention, ATTENTIONS)
     _choice("gradient checkpointing", s.gradient_checkpointing, CHECKPOINTING)
-    problems = []
+    _choice("LoRA type", s.lora_type, LORA_TYPES)
+    problems = feature_problems(s)
     for name in ("text_encoder_steps", "unet_steps", "lora_steps", "save_every", "save_from", "sample_every"):
         if getattr(s, name) < 0:
             problems.append(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(s, name)}")
