@@ -90,6 +90,7 @@ def export_session(root: DataRoot, name: str, step: int | None = None, dtype: st
     from fastsd import __version__
     from fastsd.models import resolve_model
     from fastsd.session import edit_session, load_session, session_paths
+    from fastsd.workloads.convert.lora_keys import base_model_metadata
     from fastsd.workloads.convert.to_single import convert_to_single_file
 
     paths = session_paths(root, name)
@@ -106,6 +107,7 @@ def export_session(root: DataRoot, name: str, step: int | None = None, dtype: st
             raise bad_input(f"{folder} has no lora.safetensors", "the trainer writes it with each LoRA checkpoint")
         out = paths.export(step, "-lora.safetensors")
         meta = {f"fastsd.{k}": str(v) for k, v in metadata.items()} | {"fastsd.version": __version__}
+        meta |= base_model_metadata(session.family, session.prediction)  # also for files of older trainers
         copy_lora(lora, out, meta)
         result = {"path": str(out), "tensors": len(read_header(out)[0]), "bytes": out.stat().st_size}
         kind = "Lora"

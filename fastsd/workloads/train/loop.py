@@ -93,7 +93,7 @@ class Trainer:
         if self.main:
             trim_metrics(self.paths.metrics, state.step)
         self.progress = Progress(self.paths.metrics, s.total_steps, state.step, state.elapsed_s, self.main)
-        self.board = TrainBoard(self.paths.logs / "tensorboard", state.step, self.main)
+        self.board = TrainBoard(self.paths.tensorboard, state.step, self.main)
         try:
             start = 0
             for name, steps in s.stages:

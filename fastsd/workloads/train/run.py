@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
+from fastsd.fsutil import atomic_write_json
 from fastsd.models import resolve_model
 from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
@@ -44,7 +45,7 @@ def resume_point(paths, resume: bool, overwrite: bool):
 
 
 def _discard_previous_run(paths) -> None:
-    for folder in (paths.checkpoints, paths.final, paths.samples):
+    for folder in (paths.checkpoints, paths.final, paths.samples, paths.tensorboard):
         if folder.exists():
             doomed = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, doomed)
@@ -122,6 +123,7 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
             if overwrite and not resume:
                 _discard_previous_run(paths)
             _record_settings(root, settings)
+            atomic_write_json(paths.run_settings, settings.to_dict())
             log(f"training {settings.session}: {settings.mode} mode, {settings.total_steps} steps "
                 + (f"(resuming from {resume_path.name})" if resume_path else "(from the base model)"))
         accelerator.wait_for_everyone()
