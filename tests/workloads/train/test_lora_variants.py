@@ -70,3 +70,16 @@ def test_lora_type_names_its_choices_and_needs_lora_mode(make_session, cli):
     full = cli("train", "s", "--unet-steps", "2", "--mode", "full", "--lora-type", "loha", *FAST)
     assert full.code == 2 and "--lora-type loha needs --mode lora" in full.err
     assert not paths.final.exists() and not paths.metrics.exists()  # refused before any work
+
+
+@pytest.mark.parametrize("model,version,a1111", [("tiny-sd2v", "sd_v2_v", "SD2"), ("tiny-sdxl", "sdxl_base_v1-0", "SDXL")])
+def test_trained_and_exported_lora_is_listed_under_its_family(make_session, cli, model, version, a1111):
+    from tests.workloads.convert.lycoris_math import a1111_sd_version
+
+    paths = make_session(model=model)
+    assert cli("train", "s", "--mode", "lora", "--steps", "1", "--rank", "2", *FAST).code == 0
+    exported = cli("export", "s", "--in-process")
+    assert exported.code == 0, exported.err
+    with safe_open(str(next(paths.exports.glob("*-lora.safetensors"))), "pt") as handle:
+        meta = handle.metadata()
+    assert meta["ss_base_model_version"] == version and a1111_sd_version(meta) == a1111
