@@ -138,6 +138,16 @@ class SessionPaths(_Frozen):
         return self.logs / "train-data.json"
 
     @property
+    def run_settings(self) -> Path:
+        """The settings of the latest training run, written when it starts."""
+        return self.logs / "settings.json"
+
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard event files of the training runs."""
+        return self.logs / "tensorboard"
+
+    @property
     def run_state(self) -> Path:
         """What `fastsd run` finished, with the fingerprint of each step's inputs."""
         return self.root / "run.json"

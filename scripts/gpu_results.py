@@ -14,6 +14,14 @@ def rows(out: Path) -> list[str]:
     for r in json.loads((out / "gpu_train.json").read_text()) if (out / "gpu_train.json").exists() else []:
         figure = r.get("error") or f"{r['it_s']:.2f} it/s, peak VRAM {r['peak_vram_gib']:.1f} GiB ({r['optimizer']})"
         lines.append(f"| trainer, SD1.5 512 px UNet stage | preset {r['preset']} | {figure} |")
+    matrix = out / "gpu_train_matrix.json"
+    data = json.loads(matrix.read_text()) if matrix.exists() else {"runs": []}
+    for r in data["runs"]:
+        setting = ", ".join(f"{k} {r[k]}" for k in ("preset", "optimizer", "batch", "checkpointing", "px") if k in r)
+        figure = r.get("error") or f"{r['it_s']:.2f} it/s, peak VRAM {r['peak_vram_gib'] or 0:.1f} GiB"
+        lines.append(f"| trainer matrix: {r['check']} ({r['model']}) | {setting} | {figure} |")
+    if data.get("checkpointing"):
+        lines.append(f"| gradient checkpointing, SD1.5 512 px | measured | {data['checkpointing']} |")
     caption = out / "gpu_caption.json"
     for r in json.loads(caption.read_text())["runs"] if caption.exists() else []:
         lines.append(f"| captioner, blip-base architecture | batch {r['batch_size']} | "

@@ -30,7 +30,8 @@ table.captions td{vertical-align:top;padding:4px 8px;border-bottom:1px solid #ee
 .caption{font-size:15px;margin:0 0 4px}.flag{background:#fde68a;padding:0 4px;border-radius:3px}
 table.export{border-collapse:collapse;margin:8px 0}table.export th,table.export td{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:12px}
 svg.chart{display:block;margin:8px 0}svg.chart text{font-size:11px;fill:#333}svg.chart .title{font-size:13px;font-weight:600}
-.pair figure:last-child img,.grid figure img{width:192px;image-rendering:pixelated}img.broken{outline:3px solid red}
+.pair figure:last-child img,.grid figure img{width:192px;image-rendering:pixelated}
+.grid.sheets figure img{width:auto;max-width:100%;min-width:192px}.grid.sheets figcaption{max-width:none}img.broken{outline:3px solid red}
 """
 
 # Marks every image that failed to load, and counts them, so a browser (or a test) can check.

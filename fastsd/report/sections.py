@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from html import escape
 from pathlib import Path
@@ -80,7 +81,8 @@ def training_section(paths: SessionPaths) -> str:
     last = metrics[-1]
     speed = f", {last['it_s']:.2f} it/s" if isinstance(last.get("it_s"), (int, float)) else ""
     summary = f'<p class="meta">{len(metrics)} logged steps, last step {last["step"]} ({last.get("stage", "")}{speed})</p>'
-    return summary + line_chart(loss, title="training loss per stage") + line_chart(lr, title="learning rate")
+    return (summary + settings_table(paths) + line_chart(loss, title="training loss per stage")
+            + line_chart(lr, title="learning rate"))
 
 
 def _step_of(path: Path) -> int:
@@ -88,13 +90,43 @@ def _step_of(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _grid_prompts(image: Path) -> list[str]:
+    """The prompts of a sample grid, in grid order, from the .json beside it ([] when absent or damaged)."""
+    try:
+        prompts = json.loads(image.with_suffix(".json").read_text(encoding="utf-8")).get("prompts", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(p) for p in prompts] if isinstance(prompts, list) else []
+
+
 def samples_section(paths: SessionPaths) -> str:
-    """The preview images rendered at each checkpoint."""
+    """The preview grid rendered at each sample step (one image per sample prompt)."""
     samples = sorted(paths.samples.glob("step-*.png"), key=_step_of) if paths.samples.is_dir() else []
     if not samples:
-        return _empty("no samples yet (fastsd train --sample-every N)")
-    figures = [figure(png_uri(p), f"step {_step_of(p)}", alt=p.name) for p in samples]
-    return '<div class="grid">' + "".join(figures) + "</div>"
+        return _empty("no samples yet (fastsd train --sample-every N --sample-prompt TEXT)")
+    figures = []
+    for p in samples:
+        prompts = _grid_prompts(p)
+        caption = f"step {_step_of(p)}" + (": " + " | ".join(prompts) if prompts else "")
+        figures.append(figure(png_uri(p), caption, alt=p.name))
+    return '<div class="grid sheets">' + "".join(figures) + "</div>"
+
+
+def settings_table(paths: SessionPaths) -> str:
+    """The settings of the latest training run (logs/settings.json), in a folded table."""
+    try:
+        recorded = json.loads(paths.run_settings.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(recorded, dict):
+        return ""
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(_setting_text(v))}</td></tr>"
+                   for k, v in sorted(recorded.items()))
+    return f'<details><summary>training settings</summary><table class="export">{rows}</table></details>'
+
+
+def _setting_text(value) -> str:
+    return " | ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def export_metadata(path: Path) -> dict:

@@ -18,3 +18,23 @@ def test_gpu_results_table_from_the_check_outputs(tmp_path):
     assert rows[0] == "GPU: NVIDIA H200, 143771 MiB, 570.1"
     assert "| preset 12gb | 4.25 it/s, peak VRAM 9.5 GiB (adamw8bit) |" in text and "| preset 8gb | exit 1 |" in text
     assert "| batch 32 | 310.5 images/s, peak 3.2 GiB |" in text and "2 passed" in text
+
+
+def test_trainer_matrix_rows_and_their_table(tmp_path):
+    script = runpy.run_path(str(ROOT / "scripts" / "gpu_train_matrix.py"))
+    rows = script["matrix"]({"optimizers", "batches", "checkpointing", "sdxl"})
+    assert {(r["preset"], r["optimizer"]) for r in rows if r["check"] == "optimizer"} == {
+        (p, o) for p in ("8gb", "12gb", "16gb", "24gb") for o in ("adamw8bit", "adamw")}
+    assert [r["batch"] for r in rows if r["check"] == "batch"] == [1, 4, 8]
+    sdxl = [r for r in rows if r["check"] == "sdxl-lora"]
+    assert sdxl and all(r["px"] == 1024 and "lora" in r["flags"] for r in sdxl)
+    runs = [{"check": "checkpointing", "model": "sd15", "batch": 4, "checkpointing": "off", "it_s": 3.0,
+             "peak_vram_gib": 20.0},
+            {"check": "checkpointing", "model": "sd15", "batch": 4, "checkpointing": "on", "it_s": 2.0,
+             "peak_vram_gib": 12.5}]
+    decision = script["checkpointing_decision"](runs)
+    assert decision == "batch 4: off is 1.50x the speed of on and uses 7.5 GiB more"
+    (tmp_path / "gpu_train_matrix.json").write_text(json.dumps({"runs": runs, "checkpointing": decision}))
+    text = "\n".join(runpy.run_path(str(ROOT / "scripts" / "gpu_results.py"))["rows"](tmp_path))
+    assert "| trainer matrix: checkpointing (sd15) | batch 4, checkpointing on | 2.00 it/s, peak VRAM 12.5 GiB |" in text
+    assert decision in text

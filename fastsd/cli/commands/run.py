@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def register(commands) -> None:
     from fastsd.cli.commands.train import OPTIONS as TRAIN_OPTIONS
@@ -65,6 +67,7 @@ def _flags(args, pairs) -> list[str]:
 
 def build_request(args):
     """The RunRequest for parsed arguments."""
+    from fastsd.cli.commands.train import option_argv
     from fastsd.pipeline import RunRequest
 
     train_argv, train_flags = [], []
@@ -73,10 +76,9 @@ def build_request(args):
         if value is None or dest == "resolution":
             continue
         train_flags.append((dest, value))
-        if kind is bool:
-            train_argv.append(flag if value else "--no-" + flag[2:])
-        else:
-            train_argv += [flag, repr(value) if kind is float else str(value)]
+        train_argv += option_argv(flag, kind, value)
+    if args.sample_prompts_file:
+        train_argv += ["--sample-prompts", str(Path(args.sample_prompts_file).resolve())]
     return RunRequest(
         session=args.session,
         photos=tuple(args.photos),

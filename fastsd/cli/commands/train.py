@@ -19,6 +19,10 @@ OPTIONS = (
     ("lora_rank", "--rank", int, "LoRA rank"),
     ("lora_lr", "--lora-lr", float, "LoRA learning rate"),
     ("lora_text_encoder", "--lora-text-encoder", bool, "also train a text-encoder LoRA"),
+    ("lora_type", "--lora-type", str, "lora (default), loha, lokr or dora, through peft (lora mode)"),
+    ("ema", "--ema", bool, "keep an EMA of the trained weights; saved and exported as the result"),
+    ("ema_decay", "--ema-decay", float, "EMA decay D (default 0.999; step n uses min(D, (1+n)/(10+n)))"),
+    ("min_snr_gamma", "--min-snr-gamma", float, "min-SNR-γ loss weighting, e.g. 5 (epsilon, v-prediction; 0 = off)"),
     ("captions", "--captions", str, "external (<stem>.txt, default), token, or filenames"),
     ("flip", "--flip", bool, "random horizontal flips"),
     ("offset_noise", "--offset-noise", float, "offset noise strength (e.g. 0.05)"),
@@ -33,7 +37,7 @@ OPTIONS = (
     ("save_from", "--save-from", int, "first step that may be checkpointed (default 500)"),
     ("keep", "--keep", int, "checkpoints to keep (default 2)"),
     ("sample_every", "--sample-every", int, "render a preview every N steps (0 = never)"),
-    ("sample_prompt", "--sample-prompt", str, "prompt of the previews"),
+    ("sample_prompt", "--sample-prompt", list, "a prompt of the previews (repeat for several: one grid)"),
     ("sample_seed", "--sample-seed", int, "seed of the previews"),
     ("sample_steps", "--sample-steps", int, "inference steps of the previews (default 20)"),
     ("processes", "--processes", int, "processes under accelerate launch (GPUs; default 1)"),
@@ -62,15 +66,44 @@ def option_choices() -> dict[str, tuple[str, ...]]:
             "attention": settings.ATTENTIONS}
 
 
+ACCELERATE_CONFIG_TARGET = "/mnt/accelerate/config.yaml"  # where the trainer container sees --accelerate-config
+
+
 def add_train_options(group) -> None:
-    """Every option of OPTIONS on `group` (a parser or an argument group); None = not given."""
+    """Every option of OPTIONS on `group` (a parser or an argument group; None = not given), and
+    --sample-prompts FILE."""
     choices = option_choices()
     for dest, flag, kind, text in OPTIONS:
         if kind is bool:
             group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif kind is list:
+            group.add_argument(flag, dest=dest, action="append", default=None, help=text)
         else:
             group.add_argument(flag, dest=dest, type=float_named(kind), default=None, help=text,
                                choices=choices.get(dest))
+    group.add_argument("--sample-prompts", dest="sample_prompts_file", metavar="FILE",
+                       help="preview prompts, one per line (added to any --sample-prompt)")
+
+
+def option_argv(flag: str, kind, value) -> list[str]:
+    """One setting as explicit flags (floats written so they round-trip exactly, lists repeated)."""
+    if kind is bool:
+        return [flag if value else "--no-" + flag[2:]]
+    if kind is list:
+        return [arg for item in value for arg in (flag, str(item))]
+    return [flag, repr(value) if kind is float else str(value)]
+
+
+def given_flags(args) -> dict:
+    """The settings given on the command line, with --sample-prompts read into the prompts."""
+    from fastsd.workloads.train.feature_settings import read_prompts_file
+
+    flags = {dest: getattr(args, dest) for dest, *_ in OPTIONS}
+    if getattr(args, "sample_prompts_file", None):
+        flags["sample_prompt"] = (*(flags["sample_prompt"] or ()), *read_prompts_file(args.sample_prompts_file))
+    if flags["sample_prompt"] is not None:
+        flags["sample_prompt"] = tuple(flags["sample_prompt"])
+    return flags
 
 
 def register(commands) -> None:
@@ -82,7 +115,8 @@ def register(commands) -> None:
     add_train_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="start over, deleting earlier checkpoints")
-    parser.add_argument("--accelerate-config", metavar="FILE", help="accelerate config file (multi-node)")
+    parser.add_argument("--accelerate-config", metavar="FILE",
+                        help="accelerate config file; the trainer runs under accelerate launch with it")
     parser.add_argument("--export", action=argparse.BooleanOptionalAction, default=True,
                         help="write the single-file export when training ends (default: yes)")
     add_workload_options(parser)
@@ -98,15 +132,12 @@ def settings_argv(settings) -> list[str]:
         value = getattr(settings, dest)
         if value is None or dest in unused:
             continue
-        if kind is bool:
-            argv.append(flag if value else "--no-" + flag[2:])
-        else:
-            argv += [flag, repr(value) if kind is float else str(value)]
+        argv += option_argv(flag, kind, value)
     return argv
 
 
 def launch_command(settings, command: tuple[str, ...], config: str | None) -> tuple[str, ...]:
-    """`accelerate launch ... -m fastsd ...` for a run with several processes."""
+    """`accelerate launch ... -m fastsd ...` for several processes or an accelerate config file."""
     head = ["accelerate", "launch", "--num_processes", str(settings.processes)]
     if config:
         head += ["--config_file", config]
@@ -114,6 +145,25 @@ def launch_command(settings, command: tuple[str, ...], config: str | None) -> tu
         head += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", settings.mixed_precision,
                  "--dynamo_backend", "no"]
     return (*head, "-m", *command)
+
+
+def accelerate_config(path: str | None) -> str | None:
+    """The absolute path of an --accelerate-config file, checked to be a readable file."""
+    from pathlib import Path
+
+    from fastsd.errors import bad_input
+
+    if not path:
+        return None
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise bad_input(f"--accelerate-config {path}: no such file",
+                        "write one with `accelerate config --config_file FILE`, or leave the option out")
+    try:
+        file.read_bytes()
+    except OSError as exc:
+        raise bad_input(f"--accelerate-config {path} cannot be read: {exc}", "check the file's permissions") from None
+    return str(file)
 
 
 def train_cmd(args, ctx) -> int:
@@ -136,11 +186,12 @@ def train_cmd(args, ctx) -> int:
         found = newest_valid_checkpoint(paths.checkpoints)
         if found:
             resumed = read_checkpoint_settings(found[1])
-    flags = {dest: getattr(args, dest) for dest, *_ in OPTIONS}
+    flags = given_flags(args)
     if flags["class_data"] is not None:
         from fastsd.workloads.train.prior import class_data_setting
 
         flags["class_data"] = class_data_setting(ctx.root, flags["class_data"])
+    config = accelerate_config(args.accelerate_config)
     settings = resolve_settings(session, model, flags, resumed)
     done = finished_step(paths.final, ctx.say) if args.resume else None
     if done is not None:  # nothing to continue: final/ and the export stay as they are
@@ -155,8 +206,11 @@ def train_cmd(args, ctx) -> int:
     extra += [] if args.export else ["--no-export"]
     plan = make_plan(ctx, "train", ["train", session.name, *settings_argv(settings), *extra],
                      session=session.name, gpu="none" if settings.cpu else "required")
-    if settings.processes > 1:
-        plan = replace(plan, command=launch_command(settings, plan.command, args.accelerate_config))
+    if settings.processes > 1 or config:
+        from fastsd.plan import Mount
+
+        mounts = (*plan.mounts, Mount(config, ACCELERATE_CONFIG_TARGET, read_only=True)) if config else plan.mounts
+        plan = replace(plan, command=launch_command(settings, plan.command, config), mounts=mounts)
 
     def execute() -> int:
         from fastsd.workloads.train.run import train

@@ -46,7 +46,7 @@ def _write_weights(folder: Path, settings, models) -> None:
     save_adapter(models.denoiser, folder / "lora" / "unet")
     if settings.lora_text_encoder:
         save_adapter(models.text_encoder, folder / "lora" / "text_encoder")
-    write_kohya_file(folder / "lora.safetensors", settings.family, settings.lora_rank, models.denoiser,
+    write_kohya_file(folder / "lora.safetensors", settings, models.denoiser,
                      models.text_encoder if settings.lora_text_encoder else None)
 
 
@@ -60,7 +60,7 @@ def _trained_json(settings, state: TrainState, data: list | None) -> dict:
             "settings": {name: values[name] for name in RUN_FIELDS}, "data": data}
 
 
-def _write_state(folder: Path, settings, state: TrainState, optimizer, lr_scheduler) -> None:
+def _write_state(folder: Path, settings, state: TrainState, optimizer, lr_scheduler, ema=None) -> None:
     import numpy as np
     import torch
 
@@ -73,6 +73,8 @@ def _write_state(folder: Path, settings, state: TrainState, optimizer, lr_schedu
     (folder / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
     tensors = {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
                "torch_rng": torch.get_rng_state()}
+    if ema is not None:
+        tensors["ema"] = ema.state_dict()
     if torch.cuda.is_available():
         tensors["cuda_rng"] = torch.cuda.get_rng_state_all()
     torch.save(tensors, folder / "training.pt")
@@ -87,16 +89,20 @@ def _tuples(value):
 
 
 def write_trained_folder(final: Path, settings, state: TrainState, models, optimizer=None, lr_scheduler=None,
-                         data: list | None = None) -> Path:
+                         data: list | None = None, ema=None) -> Path:
     """Write weights + trained.json (+ state/ when an optimizer is given) to `final`, atomically.
 
-    `data` is the record of what was trained on (record.data_record), kept in trained.json.
+    `data` is the record of what was trained on (record.data_record), kept in trained.json. With
+    `ema`, the weights written are the average; state/ keeps the raw ones for resume.
     """
+    from contextlib import nullcontext
+
     with atomic_path(final, directory=True) as tmp:
-        _write_weights(tmp, settings, models)
+        with ema.swapped_in() if ema is not None else nullcontext():
+            _write_weights(tmp, settings, models)
         kill_point("checkpoint-write", state.step)
         if optimizer is not None:
-            _write_state(tmp / STATE_DIR, settings, state, optimizer, lr_scheduler)
+            _write_state(tmp / STATE_DIR, settings, state, optimizer, lr_scheduler, ema)
         (tmp / TRAINED_JSON).write_text(json.dumps(_trained_json(settings, state, data), indent=2))
     return final
 

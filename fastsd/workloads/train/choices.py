@@ -4,6 +4,6 @@ MODE_CHOICES = ("full", "lora")
 CAPTION_SOURCES = ("external", "token", "filenames")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adamw8bit")
-ATTENTIONS = ("sdpa", "xformers")
+ATTENTIONS = ("sdpa", "xformers", "auto")  # auto: xformers when the trainer has it
 CHECKPOINTING = ("auto", "on", "off")
 PRESET_ORDER = ("24gb", "16gb", "12gb", "8gb")

@@ -22,12 +22,22 @@ from fastsd.workloads.train.data import (
     epoch_order,
     step_generator,
 )
+from fastsd.workloads.train.ema import make_ema
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
-from fastsd.workloads.train.losses import make_noise, mse, noisy_input
+from fastsd.workloads.train.losses import make_noise, noisy_input
+from fastsd.workloads.train.memory import (
+    OFFLOAD_DEVICE,
+    attention_kernel,
+    frozen_text_encoders,
+    move,
+)
 from fastsd.workloads.train.prior import PriorTerm
-from fastsd.workloads.train.progress import Progress, render_sample, trim_metrics
+from fastsd.workloads.train.progress import Progress, trim_metrics
 from fastsd.workloads.train.record import data_record
+from fastsd.workloads.train.samples import render_images, save_grid
 from fastsd.workloads.train.sampling import BatchSampler, image_bucket
+from fastsd.workloads.train.snr import training_loss
+from fastsd.workloads.train.tensorboard import TrainBoard
 
 MAX_GRAD_NORM = 1.0
 
@@ -90,6 +100,7 @@ class Trainer:
             atomic_write_json(self.paths.train_data, {**self.data_summary, "prior_preservation": self.class_info})
             trim_metrics(self.paths.metrics, state.step)
         self.progress = Progress(self.paths.metrics, s.total_steps, state.step, state.elapsed_s, self.main)
+        self.board = TrainBoard(self.paths.tensorboard, state.step, self.main)
         try:
             start = 0
             for name, steps in s.stages:
@@ -99,6 +110,7 @@ class Trainer:
                 start += steps
         finally:
             self.progress.close()
+            self.board.close()
         state.elapsed_s = self.progress.elapsed_s
         if self.main:
             write_trained_folder(self.paths.final, s, state, self.trainables, data=self.data)
@@ -112,7 +124,7 @@ class Trainer:
         trained = resume_path if (resume_path and s.mode == "full") else None
         c = self.comps = load_components(self.base, s.family, s.prediction, trained=trained)
         self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(s.mixed_precision, torch.float32)
-        c.vae.to(acc.device)
+        c.vae.to(acc.device, torch.float32)  # a base stored in fp16 still caches fp32 latents
         sizes = [image_bucket(e.image, s.resolution, s.buckets) for e in self.examples]
         self.sampler = BatchSampler(s.seed, s.batch_size, acc.num_processes, sizes, [e.repeats for e in self.examples])
         self.latents = LatentCache(c, self.examples, s.resolution, s.flip, sizes=sizes)
@@ -124,18 +136,19 @@ class Trainer:
         frozen_dtype = self.weight_dtype if s.mode == "lora" else torch.float32
         if s.mode == "lora":
             torch.manual_seed(s.seed)
-            self.lora_params = add_lora(c.denoiser, s.lora_rank, DENOISER_TARGETS)
+            self.lora_params = add_lora(c.denoiser, s.lora_rank, DENOISER_TARGETS, s.lora_type)
             if s.lora_text_encoder:
-                self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS)
+                self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS, s.lora_type)
             if resume_path:
                 load_adapter(c.denoiser, resume_path / "lora" / "unet")
                 if s.lora_text_encoder:
                     load_adapter(c.text_encoders[0], resume_path / "lora" / "text_encoder")
-        for module in (c.denoiser, *c.text_encoders):
-            module.to(acc.device) if frozen_dtype == torch.float32 else module.to(acc.device, frozen_dtype)
+        for module in (c.denoiser, *c.text_encoders):  # the dtype always: a base may be stored in fp16
+            module.to(acc.device, frozen_dtype)
         for p in self.lora_params:
             p.data = p.data.float()
-        if s.attention == "xformers":
+        self.attention = attention_kernel(s.attention)
+        if self.attention == "xformers":
             try:
                 c.denoiser.enable_xformers_memory_efficient_attention()
             except Exception as exc:  # diffusers raises ModuleNotFoundError/ValueError variants
@@ -180,6 +193,11 @@ class Trainer:
         denoise_model = acc.prepare(denoiser) if name in ("unet", "lora") else denoiser
         denoiser.train(name in ("unet", "lora"))
         optimizer = acc.prepare(raw_optimizer)
+        self.ema = ema = make_ema(s, params)
+        if ema is not None and resumed:
+            ema.load_state_dict(resumed["ema"])
+        if text_cache is not None and s.offload_frozen and frozen_text_encoders(s, name):
+            move(c.text_encoders, OFFLOAD_DEVICE)  # their outputs are cached
         rank, world, count = acc.process_index, acc.num_processes, len(self.examples)
         save_steps = set(s.save_steps())
         scale = 2 ** (len(c.vae.config.block_out_channels) - 1)
@@ -193,7 +211,8 @@ class Trainer:
                     cond = text_cache.batch(batch_captions)
                 else:
                     cond = encode_text(c, tokens.batch(batch_captions), [text_model, *c.text_encoders[1:]])
-                return mse(predict(c, denoise_model, noisy, timesteps, cond, size), target)
+                output = predict(c, denoise_model, noisy, timesteps, cond, size)
+                return training_loss(s, c.noise_scheduler, output, target, timesteps)
 
         for step in range(state.step, end):
             g = step_generator(s.seed, step, rank)
@@ -210,8 +229,12 @@ class Trainer:
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update()
             state.step, state.stage = step + 1, name
-            self.progress.step(state.step, name, float(loss.detach().item()), lr)
+            loss_value = float(loss.detach().item())
+            self.progress.step(state.step, name, loss_value, lr)
+            self.board.step(state.step, name, loss_value, lr)
             kill_point("step", state.step)
             checkpoint = None
             if state.step in save_steps:
@@ -219,7 +242,7 @@ class Trainer:
                 state.data_order = epoch_order(s.seed, (state.step * world * s.batch_size) // count, count)
                 if self.main:
                     write_trained_folder(self.paths.checkpoint(state.step), s, state, self.trainables,
-                                         raw_optimizer, schedule, data=self.data)
+                                         raw_optimizer, schedule, data=self.data, ema=ema)
                     prune_checkpoints(self.paths.checkpoints, s.keep)
                 acc.wait_for_everyone()
                 checkpoint = state.step
@@ -227,15 +250,24 @@ class Trainer:
                 self.sample(state.step)
             if self.main:
                 self.on_progress(state.step, checkpoint)
+        if ema is not None:
+            ema.copy_to_params()  # the average is the stage's result
+        self.ema = None
 
     def sample(self, step: int) -> Path:
-        """Render the sample prompt with the current weights into samples/step-N.png."""
+        """Render every sample prompt with the current (EMA when on) weights into the grid samples/step-N.png."""
+        from contextlib import nullcontext
+
         c, s = self.comps, self.s
-        vae_device = c.vae.device
-        c.vae.to(self.acc.device)
+        devices = [m.device for m in (c.vae, *c.text_encoders)]
+        move((c.vae, *c.text_encoders), self.acc.device)
         pipeline = sample_pipeline(c, c.denoiser, c.text_encoders)
         pipeline.set_progress_bar_config(disable=True)
-        path = render_sample(pipeline, s.sample_prompt, s.sample_seed, s.sample_steps, s.resolution,
-                             self.paths.sample(step), self.acc.autocast)
-        c.vae.to(vae_device)
+        with self.ema.swapped_in() if getattr(self, "ema", None) is not None else nullcontext():
+            images = render_images(pipeline, s.sample_prompt, s.sample_seed, s.sample_steps, s.resolution,
+                                   self.acc.autocast)
+        path = self.paths.sample(step)
+        self.board.samples(step, save_grid(images, s.sample_prompt, path))
+        for module, device in zip((c.vae, *c.text_encoders), devices, strict=True):
+            module.to(device)
         return path

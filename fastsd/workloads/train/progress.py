@@ -1,4 +1,4 @@
-"""Progress of a run: metrics.jsonl, a progress bar with ETA, preview samples."""
+"""Progress of a run: metrics.jsonl and a progress bar with ETA (previews: samples.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from fastsd.fsutil import atomic_path, atomic_write_text
+from fastsd.fsutil import atomic_write_text
 
 
 def trim_metrics(path: Path, last_step: int) -> None:
@@ -73,15 +73,3 @@ class Progress:
         if self.enabled:
             self.handle.close()
 
-
-def render_sample(pipeline, prompt: str, seed: int, steps: int, resolution: int, path: Path, autocast) -> Path:
-    """Render one preview with `pipeline` into `path` (atomically), leaving the RNGs untouched."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast():
-        image = pipeline(prompt, height=resolution, width=resolution, num_inference_steps=steps,
-                         generator=generator).images[0]
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return path

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
+from fastsd.fsutil import atomic_write_json
 from fastsd.models import resolve_model
 from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
 from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
-from fastsd.workloads.train.record import data_changes, require_prepared
 from fastsd.workloads.train.prior import check_class_inputs, class_folder, ensure_class_images
+from fastsd.workloads.train.record import data_changes, require_prepared
 from fastsd.workloads.train.sampling import apply_repeats
 from fastsd.workloads.train.settings import next_lower_preset
 from fastsd.workloads.train.validate import trained_info, trained_problem
@@ -90,7 +91,7 @@ def resume_point(paths, resume: bool, overwrite: bool, say=None):
 
 
 def _discard_previous_run(paths) -> None:
-    for folder in (paths.checkpoints, paths.final, paths.samples):
+    for folder in (paths.checkpoints, paths.final, paths.samples, paths.tensorboard):
         if folder.exists():
             doomed = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, doomed)
@@ -175,6 +176,7 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
             if overwrite and not resume:
                 _discard_previous_run(paths)
             _record_settings(root, settings)
+            atomic_write_json(paths.run_settings, settings.to_dict())
             log(f"training {settings.session}: {settings.mode} mode, {settings.total_steps} steps "
                 + (f"(resuming from {resume_path.name})" if resume_path else "(from the base model)"))
         class_examples, class_info = _class_images(root, settings, base, accelerator, log if main else say)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from fastsd.errors import bad_input, unknown_choice
@@ -17,14 +17,15 @@ from fastsd.workloads.train.choices import (  # noqa: F401 - re-exported for the
     OPTIMIZERS,
     PRESET_ORDER,
 )
+from fastsd.workloads.train.feature_settings import LORA_TYPES, feature_problems
 
 # What each preset picks; presets differ only in settings that leave the maths unchanged, so
 # a run that ran out of memory can resume with the next lower preset.
 MEMORY_PRESETS = {
     "24gb": {"gradient_checkpointing": "auto", "attention": "sdpa", "offload_frozen": False},
     "16gb": {"gradient_checkpointing": "on", "attention": "sdpa", "offload_frozen": False},
-    "12gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": False},
-    "8gb": {"gradient_checkpointing": "on", "attention": "xformers-if-installed", "offload_frozen": True},
+    "12gb": {"gradient_checkpointing": "on", "attention": "auto", "offload_frozen": False},
+    "8gb": {"gradient_checkpointing": "on", "attention": "auto", "offload_frozen": True},
 }
 GPU_DEFAULTS = {"mixed_precision": "fp16", "optimizer": "adamw8bit"}
 CPU_DEFAULTS = {"mixed_precision": "no", "optimizer": "adamw"}
@@ -32,7 +33,7 @@ CHECKPOINTING_ABOVE_PX = 768  # gradient checkpointing "auto" turns on above thi
 
 # Settings that belong to one training mode: giving one in the other mode is refused.
 FULL_ONLY = ("text_encoder_steps", "text_encoder_lr", "unet_steps", "unet_lr")
-LORA_ONLY = ("lora_steps", "lora_rank", "lora_lr", "lora_text_encoder")
+LORA_ONLY = ("lora_steps", "lora_rank", "lora_lr", "lora_text_encoder", "lora_type")
 # Settings that mean nothing while another one is 0 (previews off, checkpoints off).
 NEEDS_NONZERO = {"sample_prompt": "sample_every", "sample_seed": "sample_every", "sample_steps": "sample_every",
                  "save_from": "save_every", "keep": "save_every"}
@@ -45,6 +46,7 @@ RUN_FIELDS = (
     "lora_steps", "lora_rank", "lora_lr", "lora_text_encoder", "captions", "flip", "offset_noise",
     "seed", "batch_size", "mixed_precision", "optimizer", "processes",
     "prior_preservation", "class_prompt", "class_images", "prior_loss_weight", "class_data", "buckets", "repeats",
+    "lora_type", "ema", "ema_decay", "min_snr_gamma",
 )
 
 
@@ -66,6 +68,10 @@ class TrainSettings:
     lora_rank: int = 16
     lora_lr: float = 1e-4
     lora_text_encoder: bool = False
+    lora_type: str = "lora"
+    ema: bool = False
+    ema_decay: float = 0.999
+    min_snr_gamma: float = 0.0
     captions: str = "external"
     token: str = "sks"
     flip: bool = False
@@ -81,7 +87,7 @@ class TrainSettings:
     save_from: int = 500
     keep: int = 2
     sample_every: int = 0
-    sample_prompt: str = ""
+    sample_prompt: tuple[str, ...] = ()
     sample_seed: int = 0
     sample_steps: int = 20
     processes: int = 1
@@ -195,10 +201,13 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
     if unknown:
         raise AssertionError(f"unknown settings {sorted(unknown)}")
     if resumed:
+        # a checkpoint of an older fastsd lacks newer settings: it ran with their defaults
+        recorded_values = {**{f.name: f.default for f in fields(TrainSettings) if f.default is not MISSING}, **resumed}
         for name in RUN_FIELDS:
-            if name in flags and name in resumed and flags[name] != resumed[name]:
+            recorded = recorded_values.get(name, MISSING)
+            if name in flags and recorded is not MISSING and flags[name] != recorded:
                 raise bad_input(
-                    f"cannot resume with a changed setting: {name} is {resumed[name]!r} in the checkpoint, "
+                    f"cannot resume with a changed setting: {name} is {recorded!r} in the checkpoint, "
                     f"{flags[name]!r} now",
                     f"drop the {name.replace('_', '-')} option to resume as before, or train from scratch without --resume",
                 )
@@ -224,20 +233,14 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
     device_defaults = CPU_DEFAULTS if values.get("cpu") else GPU_DEFAULTS
     for key, value in device_defaults.items():
         values.setdefault(key, value)
-    if values.get("attention") == "xformers-if-installed":
-        values["attention"] = "xformers" if _xformers_installed() else "sdpa"
     from fastsd.workloads.train.prior import fill_prior_defaults
 
     values = fill_prior_defaults(values)
+    prompts = values.get("sample_prompt") or ()
+    values["sample_prompt"] = (prompts,) if isinstance(prompts, str) else tuple(prompts)  # str: older checkpoints
     settings = TrainSettings(**{k: v for k, v in values.items() if k in setting_names()})
     validate_settings(settings)
     return settings
-
-
-def _xformers_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("xformers") is not None
 
 
 def validate_settings(s: TrainSettings) -> None:
@@ -247,7 +250,8 @@ def validate_settings(s: TrainSettings) -> None:
     _choice("optimizer", s.optimizer, OPTIMIZERS)
     _choice("attention", s.attention, ATTENTIONS)
     _choice("gradient checkpointing", s.gradient_checkpointing, CHECKPOINTING)
-    problems = []
+    _choice("LoRA type", s.lora_type, LORA_TYPES)
+    problems = feature_problems(s)
     for name in ("text_encoder_steps", "unet_steps", "lora_steps", "save_every", "save_from", "sample_every"):
         if getattr(s, name) < 0:
             problems.append(f"{flag_of(name)} must be 0 or more, not {getattr(s, name)}")
