@@ -71,7 +71,7 @@ def studio(anonymous, config):
 
 
 @pytest.fixture
-def tiny(volume, config):
+def tiny(volume, config):  # noqa: F811 - the imported fixture
     """A logged-in studio client on a volume holding the demo's tiny models (tiny-sd, tiny-blip)."""
     from starlette.testclient import TestClient
 

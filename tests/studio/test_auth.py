@@ -13,10 +13,10 @@ from tests.studio.conftest import PASSWORD
 
 def endpoints():
     """(method, path) of every route of the app, path parameters filled in."""
+    import tempfile
+
     from fastsd.layout import DataRoot
     from fastsd.studio.config import StudioConfig
-
-    import tempfile
 
     app = create_app(StudioConfig(root=DataRoot(tempfile.mkdtemp()), user="admin", password=PASSWORD))
     found = []
