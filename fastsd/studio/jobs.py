@@ -26,6 +26,7 @@ from fastsd.studio.cli_calls import child_env, cli_argv, outcome_of
 KINDS = ("prepare", "caption", "train", "export", "webui")
 STOP_GRACE_S = (10.0, 10.0)  # SIGINT, then SIGTERM after this long, then SIGKILL after this long
 _TQDM = re.compile(r"(\d+)/(\d+)")
+_watched: set[int] = set()  # pids this process waits on: ended but not yet recorded is still "running"
 
 
 def job_folder(paths: SessionPaths) -> Path:
@@ -57,7 +58,8 @@ def read_job(paths: SessionPaths, kind: str) -> dict | None:
     except (OSError, ValueError):
         return None
     if record.get("ended") is None:
-        record["state"] = "running" if _alive(int(record.get("pid", 0)) or -1) else "lost"
+        pid = int(record.get("pid", 0)) or -1
+        record["state"] = "running" if pid in _watched or _alive(pid) else "lost"
         record["progress"] = tqdm_progress(err_file)
     return record
 
@@ -105,12 +107,20 @@ def start_job(config, paths: SessionPaths, kind: str, args: list[str], on_end=No
     record = {"kind": kind, "session": paths.name, "pid": process.pid, "args": redact_obj(list(args)),
               "started": datetime.now(UTC).isoformat(timespec="seconds"), "ended": None}
     atomic_write_json(record_file, record)
+    _watched.add(process.pid)
     threading.Thread(target=_wait, args=(process, record, paths, kind, on_end), daemon=True,
                      name=f"job-{kind}").start()
     return {**record, "state": "running"}
 
 
 def _wait(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: str, on_end) -> None:
+    try:
+        _finish(process, record, paths, kind, on_end)
+    finally:
+        _watched.discard(process.pid)
+
+
+def _finish(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: str, on_end) -> None:
     code = process.wait()
     record_file, out_file, err_file = _files(paths, kind)
     outcome = outcome_of(code, out_file.read_text(errors="replace"), err_file.read_text(errors="replace"))

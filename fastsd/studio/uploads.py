@@ -15,7 +15,7 @@ from fastsd.fsutil import atomic_write_json, require_free_space
 from fastsd.layout import SessionPaths
 from fastsd.workloads.prepare.manifest import sanitize_stem
 
-NAMES = "names.json"  # stored file name -> the name the browser gave (shown, never used as a path)
+NAMES = "names.json"  # [[stored file name, the name the browser gave (shown, never a path)], ...] in order
 
 
 def uploads_dir(paths: SessionPaths) -> Path:
@@ -47,7 +47,9 @@ def read_names(folder: Path) -> dict[str, str]:
         data = json.loads((folder / NAMES).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, list):
+        return {}
+    return {str(pair[0]): str(pair[1]) for pair in data if isinstance(pair, list) and len(pair) == 2}
 
 
 def pending(paths: SessionPaths) -> list[dict]:
@@ -90,7 +92,7 @@ async def receive_upload(request, paths: SessionPaths, given: str, limit: int, m
         part.unlink(missing_ok=True)
     names = read_names(folder)
     names[name] = given
-    atomic_write_json(folder / NAMES, names)
+    atomic_write_json(folder / NAMES, [[stored, shown] for stored, shown in names.items()])
     return {"stored": name, "name": given, "bytes": size}
 
 
