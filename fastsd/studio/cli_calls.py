@@ -41,13 +41,16 @@ def child_env(config) -> dict[str, str]:
 
 
 def parse_stderr(text: str) -> tuple[str | None, str | None]:
-    """The last `error:` message the CLI printed (with its continuation lines) and its `hint:`."""
+    """The first `error:` message printed (with its continuation lines) and its `hint:`.
+
+    A workload's own error comes first; the host CLI's "ended with exit status N" follows it.
+    """
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
     if not starts:
         return None, None
-    error, hint = [lines[starts[-1]][len("error: "):]], None
-    for line in lines[starts[-1] + 1:]:
+    error, hint = [lines[starts[0]][len("error: "):]], None
+    for line in lines[starts[0] + 1:]:
         if line.startswith("hint: "):
             hint = line[len("hint: "):]
             break
