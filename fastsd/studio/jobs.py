@@ -134,7 +134,8 @@ def _finish(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: 
             on_end(finished)
         except Exception as exc:  # noqa: BLE001 - the record must be written whatever the clean-up did
             finished["cleanup_error"] = redact(f"{type(exc).__name__}: {exc}")
-    atomic_write_json(record_file, finished)
+    if record_file.parent.is_dir():  # the session may have been deleted meanwhile
+        atomic_write_json(record_file, finished)
 
 
 def stop_job(paths: SessionPaths, kind: str) -> dict:

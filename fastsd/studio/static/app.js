@@ -193,6 +193,8 @@ function drawChart(points) {
 
 function renderExport(job, webui, s) {
   $("export-state").textContent = jobText("export", job);
+  $("webui").disabled = !(s.export_files && s.export_files.length) || (webui && webui.state === "running");
+  $("webui-stop").disabled = !webui || webui.state !== "running";
   const list = $("downloads");
   list.textContent = "";
   for (const file of s.export_files || []) {
@@ -200,7 +202,7 @@ function renderExport(job, webui, s) {
   }
   const info = $("webui-info");
   info.textContent = "";
-  if (webui && state.webui) {
+  if (webui && webui.state === "running" && state.webui) {
     info.append(el("p", {}, `Web UI ${webui.state}: `, el("a", { href: state.webui.url, target: "_blank", rel: "noopener" }, state.webui.url),
       ` — user ${state.webui.user}, password: ${state.webui.password}`));
   } else if (webui) {
@@ -386,6 +388,11 @@ $("stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kin
 
 // ---- export and serve ----
 $("export").addEventListener("click", () => api("POST", sessionUrl("/export"), { dtype: $("dtype").value }));
-$("webui").addEventListener("click", async () => { state.webui = await api("POST", sessionUrl("/webui"), {}); });
+$("webui").addEventListener("click", async () => {
+  state.webui = await api("POST", sessionUrl("/webui"), {});
+  state.jobs.webui = { ...state.webui, state: "running" };
+  if (state.snapshot) renderExport(state.jobs.export, state.jobs.webui, state.snapshot.session);
+});
+$("webui-stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kind: "webui" }));
 
 loadModels().then(loadSessions).catch(() => {});
