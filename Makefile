@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install test lint demo bench clean browser
+.PHONY: install test lint demo bench clean browser studio-screenshots
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "warning: could not install chromium; the browser test of the report will be skipped"
+
+# The studio's browser test, saving the screenshots docs/studio.md shows.
+studio-screenshots: install browser
+	FASTSD_SCREENSHOTS=docs/studio $(PY) -m pytest -q tests/studio/test_browser.py
 
 lint: install
 	$(VENV)/bin/ruff check fastsd tests scripts

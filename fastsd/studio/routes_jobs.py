@@ -1,0 +1,154 @@
+"""Long work: captioning, training (start, stop, resume), export, download, the web UI on the export."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.responses import FileResponse, PlainTextResponse
+from starlette.routing import Route
+
+from fastsd.errors import bad_input, unknown_choice
+from fastsd.studio.jobs import KINDS, log_tail, start_job, stop_job
+from fastsd.studio.responses import answer, field, read_json
+from fastsd.studio.routes_sessions import config_of, session_of
+from fastsd.studio.safepaths import file_in
+
+DTYPES = ("fp16", "bf16", "fp32")
+CAPTION_FLAGS = {"score": "--score", "heatmaps": "--heatmaps", "overwrite": "--overwrite"}
+CAPTION_VALUES = {"model": ("--model", str), "score_model": ("--score-model", str),
+                  "template": ("--template", str), "min_score": ("--min-score", float),
+                  "beams": ("--beams", int)}
+
+
+def valued_flags(data: dict, table: dict) -> list[str]:
+    """`--flag=value` for each known key of `data` that is set, its type checked."""
+    argv = []
+    for key, (flag, kind) in table.items():
+        value = field(data, key, kind, required=False)
+        if value is not None and value != "":
+            argv.append(f"{flag}={value}")
+    return argv
+
+
+async def start_caption(request):
+    config, paths = config_of(request), session_of(request)
+    data = await read_json(request)
+    unknown = sorted(set(data) - set(CAPTION_FLAGS) - set(CAPTION_VALUES))
+    if unknown:
+        raise bad_input(f"unknown caption option {unknown[0]!r}",
+                        "valid: " + ", ".join(sorted([*CAPTION_FLAGS, *CAPTION_VALUES])))
+    argv = ["caption", *valued_flags(data, CAPTION_VALUES)]
+    argv += [flag for key, flag in CAPTION_FLAGS.items() if field(data, key, bool, required=False)]
+    job = start_job(config, paths, "caption", [*argv, "--runtime", config.runtime, "--", paths.name])
+    return answer(job, 202)
+
+
+def train_flags(options: dict) -> list[str]:
+    """The trainer's flags for the form's values (names and types from `fastsd train`'s own table)."""
+    from fastsd.cli.commands.train import OPTIONS
+
+    table = {dest: (flag, kind) for dest, flag, kind, _ in OPTIONS}
+    argv = []
+    for name, value in options.items():
+        if name not in table:
+            raise unknown_choice("training option", name, table)
+        flag, kind = table[name]
+        if value is None or value == "":
+            continue
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise bad_input(f"training option {name} must be true or false")
+            argv.append(flag if value else "--no-" + flag[2:])
+            continue
+        value = field({name: value}, name, kind)
+        argv.append(f"{flag}={value!r}" if kind is float else f"{flag}={value}")
+    return argv
+
+
+async def start_training(request):
+    config, paths = config_of(request), session_of(request)
+    data = await read_json(request)
+    options = field(data, "options", dict, required=False, default={})
+    argv = ["train", *train_flags(options)]
+    if field(data, "resume", bool, required=False):
+        argv.append("--resume")
+    if field(data, "overwrite", bool, required=False):
+        argv.append("--overwrite")
+    if field(data, "export", bool, required=False, default=False) is False:
+        argv.append("--no-export")
+    job = start_job(config, paths, "train", [*argv, "--runtime", config.runtime, "--", paths.name])
+    return answer(job, 202)
+
+
+async def stop(request):
+    paths = session_of(request)
+    kind = field(await read_json(request), "kind")
+    if kind not in KINDS:
+        raise unknown_choice("job", kind, KINDS)
+    return answer(stop_job(paths, kind))
+
+
+async def export(request):
+    config, paths = config_of(request), session_of(request)
+    data = await read_json(request)
+    dtype = field(data, "dtype", required=False, default="fp16")
+    if dtype not in DTYPES:
+        raise unknown_choice("dtype", dtype, DTYPES)
+    argv = ["export", "--dtype", dtype]
+    step = field(data, "step", int, required=False)
+    if step is not None:
+        argv += ["--step", str(step)]
+    job = start_job(config, paths, "export", [*argv, "--runtime", config.runtime, "--", paths.name])
+    return answer(job, 202)
+
+
+async def download(request):
+    paths = session_of(request)
+    path = file_in(paths.exports, request.path_params["file"], "export")
+    return FileResponse(path, filename=path.name, media_type="application/octet-stream")
+
+
+def webui_address(request, port: int) -> str:
+    """Where the browser reaches the web UI: the pod's proxy on RunPod, else this host at `port`."""
+    pod = os.environ.get("RUNPOD_POD_ID")
+    if pod:
+        return f"https://{pod}-{port}.proxy.runpod.net/"
+    host = request.url.hostname or "127.0.0.1"
+    return f"http://{host}:{port}/"
+
+
+async def start_webui(request):
+    config, paths = config_of(request), session_of(request)
+    port = config.webui_port
+    argv = ["webui", f"--model={paths.name}", f"--user={config.user}", "--port", str(port),
+            "--runtime", config.runtime]
+    job = start_job(config, paths, "webui", argv)
+    return answer({**job, "url": webui_address(request, port), "user": config.user,
+                   "password": "the studio's password"}, 202)
+
+
+async def webui_info(request):
+    config = config_of(request)
+    session_of(request)
+    return answer({"url": webui_address(request, config.webui_port), "user": config.user,
+                   "password": "the studio's password"})
+
+
+async def job_log(request):
+    paths = session_of(request)
+    kind = request.path_params["kind"]
+    if kind not in KINDS:
+        raise unknown_choice("job", kind, KINDS)
+    return PlainTextResponse(log_tail(paths, kind))
+
+
+routes = [
+    Route("/api/sessions/{name}/caption", start_caption, methods=["POST"]),
+    Route("/api/sessions/{name}/train", start_training, methods=["POST"]),
+    Route("/api/sessions/{name}/stop", stop, methods=["POST"]),
+    Route("/api/sessions/{name}/export", export, methods=["POST"]),
+    Route("/api/sessions/{name}/download/{file}", download),
+    Route("/api/sessions/{name}/webui", start_webui, methods=["POST"]),
+    Route("/api/sessions/{name}/webui", webui_info, methods=["GET"]),
+    Route("/api/sessions/{name}/jobs/{kind}/log", job_log),
+]

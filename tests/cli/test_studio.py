@@ -1,0 +1,72 @@
+"""`fastsd studio`: options checked first, the web UI's login, a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.studio.server import free_port
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--auth", "none"], "--auth none is refused"),
+    (["--port", "0"], "--port 0 is not a TCP port"),
+    (["--port", "7860"], "--port and --webui-port are both 7860"),
+    (["--max-upload-mb", "0"], "--max-upload-mb 0 is outside 1-1024"),
+    (["--auth", "admin:short"], "shorter than 8 characters"),
+    (["--auth", "nocolon"], "is not USER:PASS"),
+    (["--runtime", "podman"], "invalid choice"),
+])
+def test_bad_settings_are_refused_before_anything_starts(cli, data_root, argv, words):
+    result = cli("studio", *argv)
+    assert result.code == 2 and words in result.err and "hint:" in result.err
+    assert not data_root.webui_auth.exists()
+
+
+def start(data_root, *argv):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "fastsd", "--data", str(data_root.root), "studio", "--port",
+                                str(port), "--runtime", "local", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    return process, port
+
+
+def first_lines(process, count):
+    return [process.stdout.readline() for _ in range(count)]
+
+
+def wait_until_up(url):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the studio did not answer")
+
+
+def test_a_generated_password_is_shown_once_and_is_the_web_ui_s(data_root):
+    process, port = start(data_root)
+    try:
+        lines = first_lines(process, 3)
+        assert lines[0].startswith(f"fastsd studio on http://127.0.0.1:{port}/")
+        password = lines[2].split(": ", 1)[1].strip()
+        assert data_root.webui_auth.read_text() == f"admin:{password}\n"
+        assert wait_until_up(f"http://127.0.0.1:{port}/").status_code == 401
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.post("/login", data={"user": "admin", "password": password}).status_code == 303
+            assert client.get("/api/sessions").json() == {"sessions": []}
+    finally:
+        process.terminate()
+        process.wait(10)
+    again, port = start(data_root)
+    try:
+        lines = first_lines(again, 2)
+        assert password not in "".join(lines) and "password in" in lines[1]
+    finally:
+        again.terminate()
+        again.wait(10)
