@@ -60,6 +60,12 @@ def train_flags(options: dict) -> list[str]:
                 raise bad_input(f"training option {name} must be true or false")
             argv.append(flag if value else "--no-" + flag[2:])
             continue
+        if kind is list:  # repeatable (--sample-prompt): one text or a list of texts
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise bad_input(f"training option {name} must be a text or a list of texts")
+            argv += [f"{flag}={item}" for item in items if item]
+            continue
         value = field({name: value}, name, kind)
         argv.append(f"{flag}={value!r}" if kind is float else f"{flag}={value}")
     return argv

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.studio.conftest import PASSWORD
+from tests.studio.conftest import PASSWORD, a1111_stand_in
 from tests.studio.server import serving
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,11 +56,8 @@ def test_the_whole_job_in_a_browser(volume, config, demo_photos, shots, tmp_path
     from playwright.sync_api import expect, sync_playwright
     from safetensors import safe_open
 
-    a1111 = tmp_path / "a1111"  # A1111 itself cannot run here: a stand-in that stays up like it
-    a1111.mkdir()
-    (a1111 / "launch.py").write_text("import time\nprint('Running on local URL', flush=True)\ntime.sleep(300)\n")
-    monkeypatch.setenv("A1111_DIR", str(a1111))
-    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    a1111_stand_in(tmp_path, monkeypatch,  # A1111 itself cannot run here: a stand-in that stays up like it
+                   "import time\nprint('Running on local URL', flush=True)\ntime.sleep(300)\n")
     with serving(config) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)

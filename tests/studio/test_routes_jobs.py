@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tests.studio.conftest import PASSWORD
+from tests.studio.conftest import PASSWORD, a1111_stand_in
 from tests.studio.server import serving
 
 
@@ -90,14 +90,8 @@ def test_webui_info_names_the_user_never_the_password(studio, session, monkeypat
 
 
 def test_the_web_ui_starts_on_the_session_through_the_cli(studio, session, tmp_path, monkeypatch):
-    import sys
-
-    a1111 = tmp_path / "a1111"
-    a1111.mkdir()
-    (a1111 / "launch.py").write_text("import sys, time\nprint('A1111 args: ' + ' '.join(sys.argv[1:]), flush=True)\n"
-                                     "time.sleep(60)\n")
-    monkeypatch.setenv("A1111_DIR", str(a1111))
-    monkeypatch.setenv("A1111_PYTHON", sys.executable)
+    a1111_stand_in(tmp_path, monkeypatch,
+                   "import sys, time\nprint('A1111 args: ' + ' '.join(sys.argv[1:]), flush=True)\ntime.sleep(60)\n")
     started = studio.post("/api/sessions/s/webui", {})
     assert started.status_code == 202 and started.json()["user"] == "admin"
     assert PASSWORD not in started.text

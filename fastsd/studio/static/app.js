@@ -361,7 +361,7 @@ function buildTrainForm(spec) {
     } else if (f.name === "memory_preset") {
       input = el("select", { name: f.name, "aria-label": label(f.name) }, el("option", { value: "" }, "none"), ...spec.presets.map((p) => el("option", { value: p.name }, p.name)));
     } else {
-      input = el("input", { name: f.name, "aria-label": label(f.name), type: f.type === "str" ? "text" : "number", step: f.type === "float" ? "any" : "1", placeholder: "default" });
+      input = el("input", { name: f.name, "aria-label": label(f.name), type: f.type === "str" || f.type === "list" ? "text" : "number", step: f.type === "float" ? "any" : "1", placeholder: "default" });
       if (f.default !== null && f.default !== undefined && f.default !== 0) input.value = f.default;
     }
     form.append(el("label", { class: "field" }, el("span", {}, label(f.name)), input, el("small", {}, `${f.flag}: ${f.help}`)));
