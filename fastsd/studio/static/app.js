@@ -376,7 +376,9 @@ function trainOptions() {
   const options = {};
   for (const f of state.form.fields) {
     const value = $("train-form").elements[f.name].value;
-    if (value === "") continue;
+    // Only what the user set: the prefilled defaults include the other mode's options, which
+    // `fastsd train` refuses (and it fills in its own defaults anyway).
+    if (value === "" || (f.default !== null && f.default !== undefined && value === String(f.default))) continue;
     options[f.name] = f.type === "bool" ? value === "yes" : f.type === "int" ? parseInt(value, 10) : f.type === "float" ? parseFloat(value) : value;
   }
   return options;
