@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.studio.conftest import PASSWORD, a1111_stand_in
+from tests.helpers import a1111_stand_in
+from tests.studio.conftest import PASSWORD
 from tests.studio.server import serving
 
 CHROMIUM = "/usr/bin/chromium"

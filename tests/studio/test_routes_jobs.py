@@ -7,7 +7,8 @@ import json
 import httpx
 import pytest
 
-from tests.studio.conftest import PASSWORD, a1111_stand_in
+from tests.helpers import a1111_stand_in
+from tests.studio.conftest import PASSWORD
 from tests.studio.server import serving
 
 

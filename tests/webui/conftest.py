@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.helpers import a1111_stand_in
 from tests.runtime.conftest import fake_docker  # noqa: F401 - the same fixture for the webui tests
 
 
@@ -50,7 +51,6 @@ class FakePull:
 @pytest.fixture
 def fake_pull(data_root, monkeypatch):
     """A fake fastsd.store.pull module in sys.modules."""
-    import sys
     import types
 
     fake = FakePull(data_root)
@@ -143,17 +143,6 @@ def fake_a1111(tmp_path, monkeypatch):
     torchvision 0.28.0 pair (dist-info only, found first on PYTHONPATH)."""
 
     def make(script="print('started')"):
-        a1111 = tmp_path / "a1111"
-        a1111.mkdir(exist_ok=True)
-        (a1111 / "launch.py").write_text(script)
-        site = tmp_path / "a1111-site"
-        for name, version in (("torch", "2.13.0"), ("torchvision", "0.28.0")):
-            info = site / f"{name}-{version}.dist-info"
-            info.mkdir(parents=True, exist_ok=True)
-            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        monkeypatch.setenv("A1111_DIR", str(a1111))
-        monkeypatch.setenv("A1111_PYTHON", sys.executable)
-        monkeypatch.setenv("PYTHONPATH", str(site))
-        return a1111
+        return a1111_stand_in(tmp_path, monkeypatch, script)
 
     return make
