@@ -74,7 +74,7 @@ DESCRIPTION_trainer := Fine-tunes Stable Diffusion (DreamBooth, LoRA)
 DESCRIPTION_converter := Converts between diffusers folders and single-file checkpoints
 DESCRIPTION_captioner := Prepares photos and captions them with BLIP
 
-.PHONY: images push lock lint-images engine base-os test-images
+.PHONY: images push lock lint-images engine base-os images-here test-images
 
 # A Docker engine with Compose v2 (installs and starts Debian's docker.io where none answers).
 engine:
@@ -96,13 +96,17 @@ images: base-os
 	    $${desc:+--build-arg "DESCRIPTION=$$desc"} -t $(REGISTRY)/fastsd-$$name:$(VERSION) . || exit 1; \
 	done
 
+# Every image that can be built here, on this machine's engine (started when none answers), with
+# host networking and the host's CA bundle for pip (a TLS-intercepting proxy).
+ENGINE_CLIENT = eval "$$(bash scripts/docker_engine.sh | tail -n 1)"
+images-here:
+	$(ENGINE_CLIENT) && $(MAKE) images IMAGES="$(BUILDABLE_HERE)" DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) \
+	    PIP_CA=$(or $(PIP_CA),$(wildcard /etc/ssl/certs/ca-certificates.crt))
+
 # Builds every image that can be built here, then runs the pipeline in them through the host CLI.
-test-images: install
-	engine=$$(bash scripts/docker_engine.sh) && eval "$$(echo "$$engine" | tail -n 1)" && \
-	  $(MAKE) images IMAGES="$(BUILDABLE_HERE)" DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) \
-	    PIP_CA=$(or $(PIP_CA),$(wildcard /etc/ssl/certs/ca-certificates.crt)) && \
-	  FASTSD_IMAGE_TESTS=1 FASTSD_TAG=$(VERSION) $(PY) -m pytest -q -p no:cacheprovider tests/images/containers; \
-	  status=$$?; $$DOCKER image prune --force >/dev/null; exit $$status
+test-images: install images-here
+	$(ENGINE_CLIENT) && { FASTSD_IMAGE_TESTS=1 FASTSD_TAG=$(VERSION) $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/images/containers; status=$$?; $$DOCKER image prune --force >/dev/null; exit $$status; }
 
 push:
 	for name in $(IMAGES); do docker push $(REGISTRY)/fastsd-$$name:$(VERSION) || exit 1; done

@@ -41,6 +41,14 @@ def hub_cache(root: DataRoot) -> Path:
     return root.hf_home / "hub"
 
 
+def cached_bytes(root: DataRoot, repo: str) -> int:
+    """Bytes of `repo` already in the volume's hub cache (its blobs), 0 when none."""
+    blobs = hub_cache(root) / f"models--{repo.replace('/', '--')}" / "blobs"
+    if not blobs.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in blobs.iterdir() if p.is_file() and not p.name.endswith(".incomplete"))
+
+
 def licence_page(repo: str) -> str:
     """The licence page of `repo`: the registry's licence_url where it knows the repo."""
     from fastsd.registry import load_registry

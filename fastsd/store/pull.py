@@ -165,8 +165,9 @@ def _pull_hub(root, parsed: Source, kind, name, sha256, trust_pickle, *, registr
     if expected is None:
         expected = hub.hub_download_size(parsed.repo, hub.DIFFUSERS_PATTERNS,
                                          files=[parsed.file] if parsed.file else None)
-    if expected:
-        require_free_space(root.models_dir, expected, f"pulling {parsed.text}")
+    if expected and not hub.is_offline():  # offline, nothing is downloaded: the cache is linked into place
+        require_free_space(root.models_dir, max(0, expected - hub.cached_bytes(root, parsed.repo)),
+                           f"pulling {parsed.text}")
     if parsed.file:
         blob = _gated_aware(parsed.repo, registry, lambda: hub.hub_file(root, parsed.repo, parsed.file))
         return _file_in(root, blob, Path(parsed.file).name, parsed.text, kind=kind, name=name, sha256=sha256,

@@ -8,6 +8,7 @@ import pytest
 
 from fastsd.errors import FastsdError
 from fastsd.models import resolve_model
+from fastsd.store import hub
 from fastsd.store.index import read_index
 from fastsd.store.pull import pull, pull_controlnets
 from tests.store.hubcache import cache_repo, diffusers_files, safetensors_bytes
@@ -105,18 +106,32 @@ def test_gated_repo_without_token_names_the_licence_page(data_root, monkeypatch,
 
 def test_gated_repo_is_used_from_the_cache_without_token(data_root, offline, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("fastsd.fsutil.free_bytes", lambda path: 0)  # offline nothing is downloaded
     cache_repo(data_root.hf_home, "black-forest-labs/FLUX.1-dev",
                {"model_index.json": {"_class_name": "FluxPipeline"}, "transformer/config.json": {}})
     assert pull(data_root, "flux-dev").family == "flux"
 
 
-def test_registry_pull_checks_free_space_first(data_root, offline, monkeypatch):
-    cache_repo(data_root.hf_home, SD15_REPO, diffusers_files())
+def _no_download(*args, **kwargs):
+    raise AssertionError("the Hub was asked before the free-space check")
+
+
+def test_registry_pull_checks_free_space_first(data_root, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("fastsd.store.hub.hub_snapshot", _no_download)
     monkeypatch.setattr("fastsd.fsutil.free_bytes", lambda path: 10**9)
     with pytest.raises(FastsdError, match=r"not enough disk space for pulling hf:stable-diffusion-v1-5.*"
                                           r"needs 2.8 GB, 1.0 GB free"):
         pull(data_root, "sd15")
     assert read_index(data_root) == {}
+
+
+def test_free_space_check_counts_what_the_cache_already_holds(data_root):
+    assert hub.cached_bytes(data_root, SD15_REPO) == 0
+    cache_repo(data_root.hf_home, SD15_REPO, {"unet/diffusion_pytorch_model.safetensors": b"x" * 1000,
+                                              "model_index.json": b"{}"})
+    assert hub.cached_bytes(data_root, SD15_REPO) == 1002
 
 
 def test_controlnet_pull_files_once_and_refuses_other_families(data_root, offline, cli):

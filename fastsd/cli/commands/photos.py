@@ -7,27 +7,31 @@ from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 from fastsd.errors import bad_input
 
 
+SESSION_HELP = "the session (see: fastsd session list)"
+PHOTO_HELP = "the prepared image's name (astronaut or astronaut.png; see: fastsd photos list)"
+
+
 def register(commands) -> None:
     parser = commands.add_parser("photos", help="a session's prepared photos: list, recrop, rm, caption")
     sub = parser.add_subparsers(dest="photos_command", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="each prepared photo with its crop box, faces and caption")
-    listing.add_argument("session")
+    listing.add_argument("session", metavar="SESSION", help=SESSION_HELP)
     listing.set_defaults(handler=list_cmd)
     recrop = sub.add_parser("recrop", help="cut the prepared image again from the original with your square")
-    recrop.add_argument("session")
-    recrop.add_argument("photo", help="the prepared image's name (astronaut or astronaut.png)")
+    recrop.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    recrop.add_argument("photo", help=PHOTO_HELP)
     recrop.add_argument("--box", required=True, metavar="X0,Y0,X1,Y1",
                         help="the square in the upright original, in pixels (see `fastsd photos list`)")
     add_workload_options(recrop)
     recrop.set_defaults(handler=recrop_cmd)
     remove = sub.add_parser("rm", help="delete one photo: original, prepared image, caption, heatmaps")
-    remove.add_argument("session")
-    remove.add_argument("photo")
+    remove.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    remove.add_argument("photo", help=PHOTO_HELP)
     remove.add_argument("--yes", action="store_true", help="confirm the deletion")
     remove.set_defaults(handler=remove_cmd)
     caption = sub.add_parser("caption", help="write a photo's caption by hand (kept by `fastsd caption`)")
-    caption.add_argument("session")
-    caption.add_argument("photo")
+    caption.add_argument("session", metavar="SESSION", help=SESSION_HELP)
+    caption.add_argument("photo", help=PHOTO_HELP)
     caption.add_argument("--text", required=True, help="the caption, one line")
     caption.set_defaults(handler=caption_cmd)
 
