@@ -57,8 +57,8 @@ REGISTRY ?= ghcr.io/fastsd
 VERSION ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' fastsd/__init__.py)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # What `make images` builds; webui needs GitHub (A1111 and its repositories are cloned at build).
-IMAGES ?= base trainer converter captioner webui
-BUILDABLE_HERE := base trainer converter captioner
+IMAGES ?= base trainer converter captioner invokeai webui
+BUILDABLE_HERE := base trainer converter captioner invokeai
 BASE_OS ?= debian:bookworm-slim
 # DOCKER: a client that builds with BuildKit (docker-ce with buildx, or Debian's docker.io 20.10).
 DOCKER ?= docker

@@ -20,9 +20,9 @@ CPU_OVERRIDE = "cpu.yml"
 HOST_NETWORK_OVERRIDE = "host-network.yml"
 NETWORKS = ("bridge", "host")
 # Services that stay up (started with `up -d`); the others run once (`run --rm`).
-LONG_RUNNING = ("webui",)
+LONG_RUNNING = ("webui", "invokeai")
 TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
-WORKLOAD_SERVICES = ("trainer", "converter", "captioner", "webui")
+WORKLOAD_SERVICES = ("trainer", "converter", "captioner", "webui", "invokeai")
 ALL_PROFILES = (*WORKLOAD_SERVICES, *TUNNEL_SERVICES)
 NVIDIA_FIX = (
     "install the NVIDIA Container Toolkit and register it with Docker: "

@@ -80,5 +80,5 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
         return 0
     checkpoint = checkpoint_name(root, model.path)
     write_state(root, new_state(request.model, checkpoint, request.port))
-    say(f"{LAUNCH_MARK} (checkpoint {checkpoint})")
+    say(f"{LAUNCH_MARK} AUTOMATIC1111 (checkpoint {checkpoint})")
     return run_a1111(a1111_argv(folder, flags, env), folder, env, checkpoint)

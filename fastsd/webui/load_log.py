@@ -10,7 +10,7 @@ FAILED = "Stable diffusion model failed to load"
 LOADED = re.compile(r"^Model loaded in \d")
 # Lines `fastsd webui --in-process` prints on every start: first, and just before A1111 runs.
 START_MARK = "fastsd webui: starting"
-LAUNCH_MARK = "fastsd webui: launching AUTOMATIC1111"
+LAUNCH_MARK = "fastsd webui: launching"  # then the UI: AUTOMATIC1111 or InvokeAI
 # `docker compose logs` puts "webui-1  | " before each line.
 _COMPOSE_PREFIX = re.compile(r"^[\w.-]+\s+\|\s?")
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:.*)?$")

@@ -20,6 +20,7 @@ from fastsd.webui.flags import (
 )
 
 SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
+UIS = ("a1111", "invokeai")  # the compose service of each: webui, invokeai
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
 
 
@@ -37,6 +38,12 @@ class WebuiRequest:
     insecure_extension_access: bool
     server_name: str | None = None  # None: chosen where A1111 runs (flags.server_name_for)
     device: str = "auto"  # auto: decided where A1111 runs (flags.device_for)
+    ui: str = "a1111"
+
+    @property
+    def service(self) -> str:
+        """The compose service (and profile) that serves this UI."""
+        return "invokeai" if self.ui == "invokeai" else "webui"
 
 
 def in_pod(environ=os.environ) -> bool:
@@ -69,8 +76,17 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if args.tunnel == "ngrok" and not args.in_process and not environ.get("NGROK_AUTHTOKEN"):
         raise bad_input("the ngrok tunnel needs an ngrok authtoken",
                         "export NGROK_AUTHTOKEN=... or pass --ngrok-token-file FILE")
+    ui = getattr(args, "ui", None) or "a1111"
+    if ui not in UIS:
+        raise bad_input(f"unknown UI {ui!r}", "valid: " + ", ".join(UIS))
+    if ui == "invokeai":
+        check_invokeai_options(args)
     names = tuple(n.strip() for n in (args.controlnet or "").split(",") if n.strip())
     family = family_hint(root, args.model)
+    if family == "flux" and ui == "invokeai":
+        from fastsd.webui.invokeai.models import FLUX_REASON
+
+        raise bad_input(f"{args.model} is a flux model: {FLUX_REASON}", "serve an sd1, sd2 or sdxl model")
     if family == "flux":
         raise bad_input(f"{args.model} is a flux model, which AUTOMATIC1111 v1.10 cannot load",
                         "serve an sd1, sd2 or sdxl model")
@@ -80,12 +96,22 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if args.device not in DEVICES:
         raise bad_input(f"unknown device {args.device!r}", "valid: " + ", ".join(DEVICES))
     return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
-                        args.attention, args.insecure_extension_access, server_name, args.device)
+                        args.attention, args.insecure_extension_access, server_name, args.device, ui)
+
+
+def check_invokeai_options(args) -> None:
+    """Refuse the options only AUTOMATIC1111 has."""
+    if args.tunnel == "gradio":
+        raise bad_input("--tunnel gradio is AUTOMATIC1111's own share link; InvokeAI has none",
+                        "use --tunnel cloudflared, ngrok or localtunnel (compose sidecars)")
+    if args.insecure_extension_access:
+        raise bad_input("--enable-insecure-extension-access is an AUTOMATIC1111 option; InvokeAI has no "
+                        "extensions to install", "leave it out with --ui invokeai")
 
 
 def container_argv(request: WebuiRequest, port: int) -> list[str]:
     """The `fastsd webui ...` arguments the container or child runs (never a password)."""
-    argv = ["webui", "--model", request.model, "--tunnel", request.tunnel, "--user", request.auth.user,
+    argv = ["webui", *(["--ui", request.ui] if request.ui != "a1111" else []), "--model", request.model, "--tunnel", request.tunnel, "--user", request.auth.user,
             "--port", str(port), "--memory-preset", request.memory_preset, "--attention", request.attention]
     if request.controlnets:
         argv += ["--controlnet", ",".join(request.controlnets)]
@@ -113,6 +139,8 @@ def compose_settings(request: WebuiRequest) -> dict[str, str]:
         "FASTSD_WEBUI_INSECURE_EXTENSIONS": "1" if request.insecure_extension_access else "0",
         **({SERVER_NAME_ENV: request.server_name} if request.server_name else {}),
         **({"FASTSD_WEBUI_DEVICE": request.device} if request.device != "auto" else {}),
+        # the host the tunnel sidecars forward to: the UI's compose service
+        "FASTSD_UI_SERVICE": request.service,
     }
 
 
@@ -128,10 +156,10 @@ def webui_plan(ctx, request: WebuiRequest, runtime: str, environ=os.environ) -> 
     service = tunnel(request.tunnel).service
     from fastsd.webui.models import session_name
 
-    return make_plan(ctx, "webui", container_argv(request, port), env=compose_settings(request),
+    return make_plan(ctx, request.service, container_argv(request, port), env=compose_settings(request),
                      session=session_name(ctx.root, request.model),
                      secret_env=tuple(secrets), ports=(f"{request.port}:{CONTAINER_PORT}",),
-                     gpu="required", profiles=("webui", *([service] if service else [])))
+                     gpu="none" if request.device == "cpu" else "required", profiles=(request.service, *([service] if service else [])))
 
 
 def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=os.environ) -> int:
@@ -152,10 +180,10 @@ def start_on_host(args, ctx, request: WebuiRequest, plan: Plan, runner, environ=
         if runner.name == "docker":  # e.g. a tunnel's `service_healthy` wait gave up: say why
             from fastsd.webui.load_log import failure_in_log
 
-            reason = failure_in_log(runner.service_logs("webui"))
+            reason = failure_in_log(runner.service_logs(request.service))
             raise FastsdError(f"the web UI did not start ({runner.name} runtime, exit status {status})"
                               + (f": {reason}" if reason else ""),
-                              "read the output above; `fastsd logs webui` shows the container's log")
+                              f"read the output above; `fastsd logs {request.service}` shows the container's log")
         from fastsd.cli.workload import workload_failed
 
         raise workload_failed("the web UI", status, runner.name)  # it ran here: no container logs to read
@@ -192,10 +220,16 @@ def wait_until_ready(ctx, request: WebuiRequest, runner, auth, timeout: float, i
     last = {"reason": "nothing answered yet"}
 
     def ready() -> bool:
-        failure = failure_in_log(runner.service_logs("webui"))
+        failure = failure_in_log(runner.service_logs(request.service))
         if failure is not None:
             raise FastsdError(f"the web UI failed to start: {failure}",
-                              "`fastsd logs webui` shows A1111's whole log; `fastsd down` stops it")
+                              f"`fastsd logs {request.service}` shows its whole log; `fastsd down` stops it")
+        if request.ui == "invokeai":
+            from fastsd.webui.invokeai.health import check_invokeai
+
+            health = check_invokeai(ctx.root, local_url, request.model)
+            last["reason"] = health.reason
+            return health.ready
         state = read_state(ctx.root)
         if state is None or state.model != request.model:
             last["reason"] = f"the container has not started A1111 with {request.model} yet"
@@ -207,7 +241,7 @@ def wait_until_ready(ctx, request: WebuiRequest, runner, auth, timeout: float, i
     if not poll(ready, timeout, interval):
         raise FastsdError(f"the web UI did not answer as ready at {local_url} within {timeout:g}s: "
                           f"{last['reason']}",
-                          "it may still be pulling the model: `fastsd logs webui --follow`, then "
+                          f"it may still be pulling the model: `fastsd logs {request.service} --follow`, then "
                           "`fastsd status`")
 
 
@@ -229,6 +263,10 @@ def report_urls(args, ctx, request: WebuiRequest, runner, credentials, environ=o
             raise FastsdError(f"the {request.tunnel} tunnel reported no public URL in {args.tunnel_wait}s",
                               f"`fastsd logs {entry.service}` shows why; the UI is up at {local_url}")
     user = credentials.user if credentials else request.auth.user
+    if request.ui == "invokeai":
+        from fastsd.webui.invokeai.inside import login_email
+
+        user = login_email(user)  # InvokeAI's login form asks for an e-mail address
     data = {"local_url": local_url, "public_url": public_url, "tunnel": request.tunnel,
             "user": None if request.auth.mode == "none" else user,
             "password_file": str(ctx.root.webui_auth) if request.auth.mode != "none" else None}

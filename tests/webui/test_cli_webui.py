@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from fastsd.runtime.compose import REPO_COMPOSE_FILE
+from fastsd.runtime.compose import ALL_PROFILES, REPO_COMPOSE_FILE
 from fastsd.runtime.fake import RecordingRunner
 from fastsd.webui.health import new_state, write_state
 from tests.webui.conftest import a1111_routes
@@ -56,8 +56,7 @@ def test_cloudflared_end_to_end(cli, fake_docker, ui, logs, data_root):
     assert up["env"]["FASTSD_WEBUI_TUNNEL"] == "cloudflared"
     assert up["env"]["FASTSD_WEBUI_PORT"] == port_of(ui)
     assert up["env"]["FASTSD_DATA_DIR"] == str(data_root.root)
-    all_profiles = sum((["--profile", p] for p in (
-        "trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")), [])
+    all_profiles = sum((["--profile", p] for p in ALL_PROFILES), [])  # logs see every service
     log_calls = [c["argv"] for c in fake_docker.compose_calls()[1:]]
     assert log_calls[0] == [*COMPOSE, *all_profiles, "logs", "--no-color", "webui"]  # the start's outcome
     assert log_calls[-1] == [*COMPOSE, *all_profiles, "logs", "--no-color", "cloudflared"]

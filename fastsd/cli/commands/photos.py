@@ -6,7 +6,6 @@ from fastsd.cli.context import table
 from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 from fastsd.errors import bad_input
 
-
 SESSION_HELP = "the session (see: fastsd session list)"
 PHOTO_HELP = "the prepared image's name (astronaut or astronaut.png; see: fastsd photos list)"
 

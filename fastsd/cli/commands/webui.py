@@ -14,6 +14,8 @@ def _env(name: str, default: str) -> str:
 
 def add_webui_options(parser) -> None:
     """The options of `fastsd webui` (defaults from the FASTSD_WEBUI_* variables of compose/.env)."""
+    parser.add_argument("--ui", default=_env("FASTSD_WEBUI_UI", "a1111"), metavar="a1111|invokeai",
+                        help="which UI serves the model: AUTOMATIC1111 (default) or InvokeAI")
     parser.add_argument("--model", default=_env("FASTSD_WEBUI_MODEL", "sd15"), metavar="ID|NAME|PATH|URL",
                         help="registry id, session name (its latest export, or NAME@STEP), pulled "
                              "model, file in models/Stable-diffusion, path, or https:// / hf: URL")
@@ -38,7 +40,9 @@ def add_webui_options(parser) -> None:
                         help="address A1111 binds (default $FASTSD_WEBUI_SERVER_NAME, else 0.0.0.0 "
                              "in a container or pod, whose port is published or proxied, else 127.0.0.1)")
     parser.add_argument("--device", default=_env("FASTSD_WEBUI_DEVICE", "auto"), metavar="auto|cuda|cpu",
-                        help="where A1111 computes (default auto: cuda where an NVIDIA device is present)")
+                        help="where the UI computes (default auto: cuda where an NVIDIA device is present)")
+    parser.add_argument("--cpu", dest="device", action="store_const", const="cpu",
+                        help="the same as --device cpu (no GPU reserved)")
     parser.add_argument("--wait", type=non_negative_float, default=900.0, metavar="SECONDS",
                         help="how long to wait for the UI to answer (compose runtime)")
     parser.add_argument("--tunnel-wait", type=non_negative_float, default=120.0, metavar="SECONDS",
@@ -46,7 +50,7 @@ def add_webui_options(parser) -> None:
 
 
 def register(commands) -> None:
-    for name, help_text in (("webui", "serve a model in AUTOMATIC1111 (ControlNet, auth, tunnel)"),
+    for name, help_text in (("webui", "serve a model in AUTOMATIC1111 or InvokeAI (ControlNet, auth, tunnel)"),
                             ("up", "start the web UI stack in the background (docker compose)")):
         parser = commands.add_parser(name, help=help_text)
         add_webui_options(parser)
@@ -62,6 +66,10 @@ def run_webui(args, ctx) -> int:
     from fastsd.webui.serve import check_request, start_on_host, webui_plan
 
     request = check_request(ctx.root, args)
+    if args.in_process and request.ui == "invokeai":
+        from fastsd.webui.invokeai.inside import prepare_and_launch_invokeai
+
+        return prepare_and_launch_invokeai(ctx.root, request, ctx.say)
     if args.in_process:
         from fastsd.webui.inside import prepare_and_launch
 

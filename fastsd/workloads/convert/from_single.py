@@ -30,7 +30,7 @@ def registry_config(model_id: str) -> Path:
 
 def materialize_config(model_id: str, family: str, target: Path) -> Path:
     """Copy a shipped config folder to `target` and generate its CLIP tokenizers there."""
-    shutil.copytree(registry_config(model_id), target)
+    shutil.copytree(registry_config(model_id), target, dirs_exist_ok=True)
     for name, kind in TOKENIZERS[family].items():
         write_tokenizer(target / name, kind)
     return target

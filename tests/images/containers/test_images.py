@@ -17,6 +17,8 @@ WORKLOAD_IMPORTS = {
     "converter": ["torch", "diffusers", "transformers", "safetensors", "fastsd.workloads.convert.export"],
     "captioner": ["torch", "transformers", "peft", "PIL", "cv2", "fastsd.workloads.caption.job",
                   "fastsd.workloads.prepare.driver"],
+    # InvokeAI's venv is the base's (its torch); fastsd has its own small venv beside it
+    "invokeai": ["torch", "diffusers", "transformers", "cv2", "onnxruntime", "invokeai.app.api_app"],
 }
 
 PYTHON_CHECK = r'''
@@ -55,6 +57,7 @@ COMPILED = {
     "trainer": [*TORCH_LIBS, "bitsandbytes/libbitsandbytes_cudaCUDA.so", "bitsandbytes/libbitsandbytes_cpu.so"],
     "converter": TORCH_LIBS,
     "captioner": [*TORCH_LIBS, "cv2/cv2*.so"],
+    "invokeai": [*TORCH_LIBS, "cv2/cv2*.so", "onnxruntime/capi/*.so", "bitsandbytes/libbitsandbytes_cudaCUDA.so"],
 }
 
 

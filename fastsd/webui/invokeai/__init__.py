@@ -1,0 +1,1 @@
+"""InvokeAI, fastsd's second UI: its config, login, in-place model registration and health."""

@@ -1,0 +1,43 @@
+"""An InvokeAI text-to-image graph for an SD1/SD2 model, with optional LoRAs (the nodes its UI builds)."""
+
+from __future__ import annotations
+
+
+def identifier(model: dict) -> dict:
+    """The model reference InvokeAI's nodes take, from a record of GET /api/v2/models/."""
+    return {k: model[k] for k in ("key", "hash", "name", "base", "type")}
+
+
+def _edge(source: str, output: str, destination: str, field: str) -> dict:
+    return {"source": {"node_id": source, "field": output}, "destination": {"node_id": destination, "field": field}}
+
+
+def txt2img_graph(model: dict, prompt: str, *, loras=(), steps: int = 4, width: int = 64, height: int = 64,
+                  seed: int = 0, cfg_scale: float = 7.5, negative: str = "") -> dict:
+    """main model -> (LoRAs) -> prompts -> noise -> denoise -> decode to a saved image."""
+    nodes = {
+        "model": {"id": "model", "type": "main_model_loader", "model": identifier(model)},
+        "positive": {"id": "positive", "type": "compel", "prompt": prompt},
+        "negative": {"id": "negative", "type": "compel", "prompt": negative},
+        "noise": {"id": "noise", "type": "noise", "seed": seed, "width": width, "height": height, "use_cpu": True},
+        "denoise": {"id": "denoise", "type": "denoise_latents", "steps": steps, "cfg_scale": cfg_scale,
+                    "scheduler": "euler", "denoising_start": 0.0, "denoising_end": 1.0},
+        "decode": {"id": "decode", "type": "l2i", "is_intermediate": False, "fp32": True},
+    }
+    edges = []
+    unet, clip = ("model", "unet"), ("model", "clip")
+    for i, (lora, weight) in enumerate(loras):
+        node = f"lora{i}"
+        nodes[node] = {"id": node, "type": "lora_loader", "lora": identifier(lora), "weight": weight}
+        edges += [_edge(*unet, node, "unet"), _edge(*clip, node, "clip")]
+        unet, clip = (node, "unet"), (node, "clip")
+    edges += [
+        _edge(*clip, "positive", "clip"), _edge(*clip, "negative", "clip"),
+        _edge("positive", "conditioning", "denoise", "positive_conditioning"),
+        _edge("negative", "conditioning", "denoise", "negative_conditioning"),
+        _edge("noise", "noise", "denoise", "noise"),
+        _edge(*unet, "denoise", "unet"),
+        _edge("denoise", "latents", "decode", "latents"),
+        _edge("model", "vae", "decode", "vae"),
+    ]
+    return {"id": "fastsd-txt2img", "nodes": nodes, "edges": edges}
