@@ -253,11 +253,13 @@ def test_webui_image_keeps_the_pinned_torch():
 @pytest.mark.docker
 def test_docker_compose_accepts_the_file(tmp_path):
     env_file = ROOT / "compose" / ".env.example"
-    profiles = [arg for p in ("trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")
-                for arg in ("--profile", p)]
-    done = subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", "compose/docker-compose.yml",
-                           *profiles, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    profiles = [arg for p in ("trainer", "converter", "captioner", "webui", "studio", "cloudflared", "ngrok",
+                              "localtunnel") for arg in ("--profile", p)]
+    for overrides in ([], ["cpu.yml"], ["host-network.yml"], ["cpu.yml", "host-network.yml"]):
+        files = [arg for name in ("docker-compose.yml", *overrides) for arg in ("-f", f"compose/{name}")]
+        done = subprocess.run(["docker", "compose", "--env-file", str(env_file), *files, *profiles, "config",
+                               "--quiet"], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, f"{overrides}: {done.stderr}"
 
 
 def stages(dockerfile: str) -> dict[str, str]:
