@@ -14,7 +14,7 @@ import pytest
 
 from fastsd import __version__
 
-IMAGES = ("base", "trainer", "converter", "captioner")
+IMAGES = ("base", "trainer", "converter", "captioner", "pod")
 WORKLOADS = IMAGES[1:]
 TAG = os.environ.get("FASTSD_TAG", __version__)
 REGISTRY = os.environ.get("FASTSD_REGISTRY", "ghcr.io/fastsd")
