@@ -43,7 +43,9 @@ make_data_folder_on_a_volume() {
   local parent
   parent="$(dirname "${FASTSD_DATA}")"
   [ -d "${parent}" ] || return 0
-  if [ "$(mount_point_of "$(cd "${parent}" && pwd -P)")" != "/" ]; then mkdir -p "${FASTSD_DATA}" 2>/dev/null || true; fi
+  [ "$(mount_point_of "$(cd "${parent}" && pwd -P)")" != "/" ] || return 0
+  mkdir -p "${FASTSD_DATA}" 2>/dev/null || die "cannot create the data folder ${FASTSD_DATA} on the volume as uid $(id -u)" \
+    "create it and chown it to $(id -u):$(id -g), or point FASTSD_DATA at a writable folder of the volume"
 }
 
 check_volume() {

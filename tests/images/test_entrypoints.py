@@ -189,3 +189,16 @@ def test_a_missing_data_folder_outside_any_volume_is_not_made(tmp_path, fake_fas
                           extra_env={"FASTSD_MOUNTINFO": str(mount_table(tmp_path))})
     assert done.returncode == 1 and "is not mounted" in done.stderr
     assert not data.exists()  # it would have landed in the container's own layer
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_a_pod_volume_the_uid_cannot_write_is_named(tmp_path, fake_fastsd):
+    volume = tmp_path / "workspace"
+    volume.mkdir()
+    volume.chmod(0o555)
+    try:
+        done = run_entrypoint("pod", "studio", data=volume / "fastsd", path_dir=fake_fastsd,
+                              extra_env={"FASTSD_MOUNTINFO": str(mount_table(tmp_path, str(volume)))})
+    finally:
+        volume.chmod(0o755)
+    assert done.returncode == 1 and "cannot create the data folder" in done.stderr and "chown" in done.stderr
