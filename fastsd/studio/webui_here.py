@@ -7,8 +7,6 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
 
-TEMPLATES = "compose/templates/runpod.json on RunPod, compose/templates/vastai.json on Vast.ai"
-
 
 def a1111_folder(environ=os.environ) -> Path:
     """Where the web UI's launcher looks for A1111 ($A1111_DIR, else the webui image's folder)."""
@@ -20,6 +18,7 @@ def a1111_folder(environ=os.environ) -> Path:
 def webui_refusal(runtime: str, session: str, environ=os.environ) -> FastsdError | None:
     """Why the web UI cannot start from here, naming what would work; None when it can."""
     from fastsd.runtime.select import in_container
+    from fastsd.webui.launch import WEBUI_TEMPLATES
     from fastsd.webui.serve import in_pod
 
     if runtime != "local":
@@ -30,7 +29,7 @@ def webui_refusal(runtime: str, session: str, environ=os.environ) -> FastsdError
     if in_pod(environ):
         return bad_input(f"the web UI cannot start in this pod: its image has no AUTOMATIC1111 (no {folder}/launch.py; "
                          "the studio's fastsd-pod image holds the workloads, not A1111)",
-                         f"serve the export from a pod made from the fastsd web UI template ({TEMPLATES}) "
+                         f"serve the export from a pod made from the fastsd web UI template ({WEBUI_TEMPLATES}) "
                          f"on the same volume, with FASTSD_WEBUI_MODEL={session}; or download the export "
                          "and load it in any UI")
     if in_container():

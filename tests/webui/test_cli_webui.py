@@ -57,7 +57,7 @@ def test_cloudflared_end_to_end(cli, fake_docker, ui, logs, data_root):
     assert up["env"]["FASTSD_WEBUI_PORT"] == port_of(ui)
     assert up["env"]["FASTSD_DATA_DIR"] == str(data_root.root)
     all_profiles = sum((["--profile", p] for p in (
-        "trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")), [])
+        "trainer", "converter", "captioner", "webui", "studio", "cloudflared", "ngrok", "localtunnel")), [])
     log_calls = [c["argv"] for c in fake_docker.compose_calls()[1:]]
     assert log_calls[0] == [*COMPOSE, *all_profiles, "logs", "--no-color", "webui"]  # the start's outcome
     assert log_calls[-1] == [*COMPOSE, *all_profiles, "logs", "--no-color", "cloudflared"]
