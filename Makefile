@@ -57,8 +57,8 @@ REGISTRY ?= ghcr.io/fastsd
 VERSION ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' fastsd/__init__.py)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # What `make images` builds; webui needs GitHub (A1111 and its repositories are cloned at build).
-IMAGES ?= base trainer converter captioner invokeai webui
-BUILDABLE_HERE := base trainer converter captioner invokeai
+IMAGES ?= base trainer converter captioner pod invokeai webui
+BUILDABLE_HERE := base trainer converter captioner pod invokeai
 BASE_OS ?= debian:bookworm-slim
 # DOCKER: a client that builds with BuildKit (docker-ce with buildx, or Debian's docker.io 20.10).
 DOCKER ?= docker
@@ -73,6 +73,7 @@ comma := ,
 DESCRIPTION_trainer := Fine-tunes Stable Diffusion (DreamBooth, LoRA)
 DESCRIPTION_converter := Converts between diffusers folders and single-file checkpoints
 DESCRIPTION_captioner := Prepares photos and captions them with BLIP
+DESCRIPTION_pod := The studio for RunPod and Vast.ai pods: every workload in one image
 
 .PHONY: images push lock lint-images engine base-os images-here test-images
 
@@ -87,11 +88,12 @@ base-os:
 # base first: the other images build FROM it.
 images: base-os
 	for name in $(IMAGES); do \
-	  case $$name in trainer|converter|captioner) \
+	  case $$name in trainer|converter|captioner|pod) \
 	    file=images/workload/Dockerfile; extra="--build-arg WORKLOAD=$$name";; \
 	  *) file=images/$$name/Dockerfile; extra="";; esac; \
+	  case $$name in pod) extra="$$extra --target pod";; esac; \
 	  case $$name in trainer) desc="$(DESCRIPTION_trainer)";; converter) desc="$(DESCRIPTION_converter)";; \
-	    captioner) desc="$(DESCRIPTION_captioner)";; *) desc="";; esac; \
+	    captioner) desc="$(DESCRIPTION_captioner)";; pod) desc="$(DESCRIPTION_pod)";; *) desc="";; esac; \
 	  DOCKER_BUILDKIT=1 $(DOCKER) build -f $$file $(BUILD_FLAGS) $$extra \
 	    $${desc:+--build-arg "DESCRIPTION=$$desc"} -t $(REGISTRY)/fastsd-$$name:$(VERSION) . || exit 1; \
 	done

@@ -35,6 +35,7 @@ LOCKS = {
     "trainer": [TORCH, f"{ROOT}[train,gpu]"],
     "converter": [TORCH, f"{ROOT}[convert]"],
     "captioner": [TORCH, f"{ROOT}[prep,caption]"],
+    "pod": [TORCH, f"{ROOT}[prep,caption,train,gpu,convert,studio]"],  # every workload + the studio, one venv
     "webui": [str(ROOT), "setuptools", "wheel"],                     # fastsd's own venv in the webui image
     "invokeai": [TORCH, INVOKEAI],                                   # InvokeAI on the base's torch
     "webui-a1111": [TORCH, XFORMERS, "torchvision", A1111_SETUPTOOLS, A1111_OPEN_CLIP],  # A1111's venv

@@ -23,7 +23,8 @@ NETWORKS = ("bridge", "host")
 LONG_RUNNING = ("webui", "invokeai")
 TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
 WORKLOAD_SERVICES = ("trainer", "converter", "captioner", "webui", "invokeai")
-ALL_PROFILES = (*WORKLOAD_SERVICES, *TUNNEL_SERVICES)
+# The studio runs only from the compose file (`--profile studio up`); status, logs and down see it too.
+ALL_PROFILES = (*WORKLOAD_SERVICES, "studio", *TUNNEL_SERVICES)
 NVIDIA_FIX = (
     "install the NVIDIA Container Toolkit and register it with Docker: "
     "`sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure "

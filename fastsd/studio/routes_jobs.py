@@ -12,6 +12,7 @@ from fastsd.studio.jobs import KINDS, log_tail, start_job, stop_job
 from fastsd.studio.responses import answer, field, read_json
 from fastsd.studio.routes_sessions import config_of, session_of
 from fastsd.studio.safepaths import file_in
+from fastsd.studio.webui_here import webui_refusal
 
 DTYPES = ("fp16", "bf16", "fp32")
 CAPTION_FLAGS = {"score": "--score", "heatmaps": "--heatmaps", "overwrite": "--overwrite"}
@@ -125,6 +126,9 @@ def webui_address(request, port: int) -> str:
 
 async def start_webui(request):
     config, paths = config_of(request), session_of(request)
+    refusal = webui_refusal(config.runtime, paths.name)
+    if refusal is not None:  # before any job starts: the pod image has no A1111
+        raise refusal
     port = config.webui_port
     argv = ["webui", f"--model={paths.name}", f"--user={config.user}", "--port", str(port),
             "--runtime", config.runtime]

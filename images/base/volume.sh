@@ -38,7 +38,18 @@ mount_point_of() {
     END { print best }' "${FASTSD_MOUNTINFO:-/proc/self/mountinfo}"
 }
 
+# A pod's fresh volume (/workspace) has no data folder yet: make it there, never on the image's layer.
+make_data_folder_on_a_volume() {
+  local parent
+  parent="$(dirname "${FASTSD_DATA}")"
+  [ -d "${parent}" ] || return 0
+  [ "$(mount_point_of "$(cd "${parent}" && pwd -P)")" != "/" ] || return 0
+  mkdir -p "${FASTSD_DATA}" 2>/dev/null || die "cannot create the data folder ${FASTSD_DATA} on the volume as uid $(id -u)" \
+    "create it and chown it to $(id -u):$(id -g), or point FASTSD_DATA at a writable folder of the volume"
+}
+
 check_volume() {
+  [ -d "${FASTSD_DATA}" ] || make_data_folder_on_a_volume
   [ -d "${FASTSD_DATA}" ] || die "the data volume ${FASTSD_DATA} is not mounted" \
     "mount a folder or volume at ${FASTSD_DATA} (compose does it; on a pod set FASTSD_DATA to the volume)"
   # Without a mounted volume every write lands in the container's own layer and dies with it.

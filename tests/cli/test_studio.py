@@ -70,3 +70,30 @@ def test_a_generated_password_is_shown_once_and_is_the_web_ui_s(data_root):
     finally:
         again.terminate()
         again.wait(10)
+
+
+@pytest.mark.parametrize("env, address", [
+    ({"RUNPOD_POD_ID": "abc123"}, "https://abc123-7861.proxy.runpod.net/"),
+    ({"VAST_CONTAINERLABEL": "C.42", "PUBLIC_IPADDR": "203.0.113.5", "VAST_TCP_PORT_7861": "40123"},
+     "http://203.0.113.5:40123/"),
+    ({"VAST_CONTAINERLABEL": "C.42"}, None),  # no mapping known: nothing printed
+    ({}, None),
+])
+def test_in_a_pod_the_studio_names_its_public_address(env, address):
+    from fastsd.cli.commands.studio import pod_address
+
+    assert pod_address(7861, env) == address
+
+
+@pytest.mark.parametrize("pod_var", ["RUNPOD_POD_ID", "VAST_CONTAINERLABEL"])
+def test_in_a_pod_the_studio_listens_on_every_address(monkeypatch, pod_var):
+    """The provider publishes the pod's port: 127.0.0.1 would answer nobody."""
+    from fastsd.cli.commands.studio import default_host
+
+    monkeypatch.setattr("pathlib.Path.exists", lambda self: False)  # no /.dockerenv: only the pod's variable
+    monkeypatch.delenv("FASTSD_IN_CONTAINER", raising=False)
+    monkeypatch.delenv("RUNPOD_POD_ID", raising=False)
+    monkeypatch.delenv("VAST_CONTAINERLABEL", raising=False)
+    assert default_host() == "127.0.0.1"
+    monkeypatch.setenv(pod_var, "x1")
+    assert default_host() == "0.0.0.0"

@@ -81,14 +81,15 @@ def test_no_secret_values_in_the_env_example():
 
 
 def test_every_service_has_its_own_profile(compose):
-    expected = {"trainer", "converter", "captioner", "webui", "invokeai", "cloudflared", "ngrok", "localtunnel"}
+    expected = {"trainer", "converter", "captioner", "webui", "invokeai", "studio", "cloudflared", "ngrok",
+                "localtunnel"}
     assert set(compose["services"]) == expected
     for name, service in compose["services"].items():
         assert service["profiles"] == [name]
 
 
 def test_workload_services_share_the_data_volume_and_env(compose):
-    for name in ("trainer", "converter", "captioner", "webui", "invokeai"):
+    for name in ("trainer", "converter", "captioner", "webui", "invokeai", "studio"):
         service = compose["services"][name]
         (volume,) = service["volumes"]
         assert volume["target"] == "/data" and volume["source"] == "../data"
@@ -98,7 +99,7 @@ def test_workload_services_share_the_data_volume_and_env(compose):
 
 
 def test_gpu_reservation_without_hard_coded_device_ids(compose):
-    for name in ("trainer", "captioner", "webui", "invokeai"):
+    for name in ("trainer", "captioner", "webui", "invokeai", "studio"):
         (device,) = compose["services"][name]["deploy"]["resources"]["reservations"]["devices"]
         assert device["capabilities"] == ["gpu"] and device["driver"] == "nvidia"
         assert "device_ids" not in device and device["count"] == "all"
@@ -110,6 +111,8 @@ def test_images_follow_the_image_registry(compose):
     for name in ("trainer", "converter", "captioner", "webui", "invokeai"):
         expected = f"{images.registry}/{images.images[name].name}:{__version__}"
         assert compose["services"][name]["image"] == expected
+    assert images.images["pod"].service == "studio"
+    assert compose["services"]["studio"]["image"] == f"{images.registry}/fastsd-pod:{__version__}"
 
 
 def test_tunnel_images_follow_the_tunnel_registry(compose):
@@ -165,7 +168,7 @@ def test_env_overrides_reach_the_file():
 def test_the_cpu_override_drops_every_gpu_reservation(compose):
     cpu = load(COMPOSE_DIR / "cpu.yml", EXAMPLE_ENV)
     reserving = {name for name, service in compose["services"].items() if "deploy" in service}
-    assert reserving == {"trainer", "captioner", "webui", "invokeai"}
+    assert reserving == {"trainer", "captioner", "webui", "invokeai", "studio"}
     assert set(cpu["services"]) == reserving
     text = (COMPOSE_DIR / "cpu.yml").read_text()
     for name in reserving:
@@ -185,6 +188,61 @@ def test_the_host_network_override_covers_every_service(compose):
 
 def test_the_engine_never_creates_the_data_folder(compose):
     """An engine-made folder belongs to root, and the containers (the volume's uid) cannot write it."""
-    for name in ("trainer", "converter", "captioner", "webui"):
+    for name in ("trainer", "converter", "captioner", "webui", "invokeai", "studio"):
         volume = compose["services"][name]["volumes"][0]
         assert volume["target"] == "/data" and volume["bind"]["create_host_path"] is False, name
+
+
+def mounts(service: dict) -> list[str]:
+    """Every volume of a service as text, long or short syntax."""
+    return [json.dumps(v) if isinstance(v, dict) else str(v) for v in service.get("volumes", [])]
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_no_service_ever_gets_the_docker_socket(path):
+    """The studio faces a browser: with the socket, its login would be all that stands before root."""
+    assert "docker.sock" not in path.read_text()
+    for name, service in (load(path, EXAMPLE_ENV).get("services") or {}).items():
+        assert not any("docker.sock" in m or "/var/run" in m for m in mounts(service)), name
+        assert not service.get("privileged"), name
+
+
+def test_the_studio_is_the_pod_image_behind_the_login_on_localhost(compose):
+    studio = compose["services"]["studio"]
+    assert studio["profiles"] == ["studio"]
+    assert studio["ports"] == ["127.0.0.1:7861:7861"]
+    assert studio["command"] == ["fastsd", "studio", "--runtime", "local"]
+    assert "--auth" not in studio["command"]
+    env = studio["environment"]
+    assert env["FASTSD_WEB_PASSWORD"] is None and env["HF_TOKEN"] is None  # by name only
+    assert env["FASTSD_WEBUI_USER"] == "admin"
+    assert (env["FASTSD_STUDIO_HOST"], env["FASTSD_STUDIO_PORT"]) == ("0.0.0.0", "7861")
+    assert studio["restart"] == "unless-stopped" and studio["shm_size"] == compose["services"]["trainer"]["shm_size"]
+    assert studio["labels"]["fastsd.workload"] == "studio"
+
+
+def test_the_studio_is_healthy_when_its_login_page_answers(compose):
+    check = compose["services"]["studio"]["healthcheck"]
+    assert check["test"] == ["CMD", "python", "-m", "fastsd.studio.health"]
+    assert check["start_period"] and check["retries"] >= 1
+
+
+def test_the_studio_s_port_and_bind_follow_the_env():
+    env = {**EXAMPLE_ENV, "FASTSD_STUDIO_PORT": "9000", "FASTSD_STUDIO_BIND": "0.0.0.0"}
+    compose = load(COMPOSE_DIR / "docker-compose.yml", env)
+    assert compose["services"]["studio"]["ports"] == ["0.0.0.0:9000:7861"]
+    host = load(COMPOSE_DIR / "host-network.yml", env)["services"]["studio"]
+    assert host["environment"] == {"FASTSD_STUDIO_HOST": "0.0.0.0", "FASTSD_STUDIO_PORT": "9000"}
+
+
+def test_on_the_host_network_the_studio_listens_on_localhost_itself():
+    host = load(COMPOSE_DIR / "host-network.yml", EXAMPLE_ENV)["services"]["studio"]
+    assert host["ports"] == [] and host["network_mode"] == "host"
+    assert host["environment"] == {"FASTSD_STUDIO_HOST": "127.0.0.1", "FASTSD_STUDIO_PORT": "7861"}
+
+
+def test_the_cli_s_stack_commands_know_the_studio():
+    from fastsd.runtime.compose import ALL_PROFILES
+
+    compose = load(COMPOSE_DIR / "docker-compose.yml", EXAMPLE_ENV)
+    assert set(ALL_PROFILES) == set(compose["services"])

@@ -68,3 +68,58 @@ def test_templates_use_only_known_webui_settings(make):
     source = (Path(__file__).resolve().parents[2] / "fastsd" / "cli" / "commands" / "webui.py").read_text()
     assert settings and all(f'"{name}"' in source for name in settings)
     assert build_parser() is not None
+
+
+def load_template(name: str) -> dict:
+    return json.loads((TEMPLATES / f"{name}.json").read_text())
+
+
+def template_env(template) -> dict[str, str]:
+    return vast_env(template) if "args_str" in template else {i["key"]: i["value"] for i in template["env"]}
+
+
+def start_command(template) -> list[str]:
+    return shlex.split(template.get("dockerArgs") or template.get("args_str"))
+
+
+def test_every_template_is_tested():
+    assert {p.stem for p in TEMPLATES.glob("*.json")} == {"runpod", "vastai", "runpod-studio", "vastai-studio"}
+
+
+@pytest.mark.parametrize("name", ["runpod-studio", "vastai-studio"])
+def test_studio_templates_start_the_studio_in_the_pod_image(name):
+    template = load_template(name)
+    assert template.get("imageName", template.get("image")) == image_for("pod")
+    assert image_for("pod") == f"ghcr.io/fastsd/fastsd-pod:{__version__}"
+    command = start_command(template)
+    assert command == ["fastsd", "studio"]  # in a pod: 0.0.0.0:7861, local runtime, always a login
+    from fastsd.cli.main import build_parser
+
+    args = build_parser(command[1:]).parse_args(command[1:])
+    assert args.auth is None and args.runtime == "auto"
+
+
+@pytest.mark.parametrize("studio, webui", [("runpod-studio", "runpod"), ("vastai-studio", "vastai")])
+def test_studio_templates_keep_the_web_ui_template_s_volume_and_secrets(studio, webui):
+    template, base = load_template(studio), load_template(webui)
+    env, base_env = template_env(template), template_env(base)
+    for key in ("FASTSD_DATA", "HF_HOME", "FASTSD_WEBUI_USER"):
+        assert env[key] == base_env[key], key
+    assert env["FASTSD_DATA"] == "/workspace/fastsd"
+    for key in set(env) & set(SECRET_ENV_VARS):
+        assert env[key] == base_env[key] and env[key].startswith("{{ RUNPOD_SECRET_"), key
+    if "volumeMountPath" in base:
+        assert template["volumeMountPath"] == base["volumeMountPath"] == "/workspace"
+        assert {"FASTSD_WEB_PASSWORD", "HF_TOKEN"} <= set(env)
+    else:
+        assert not set(env) & set(SECRET_ENV_VARS)  # Vast: from the account's environment variables
+    assert "FASTSD_WEB_PASSWORD" in template["readme"] or "fastsd_web_password" in template["readme"]
+
+
+def test_the_studio_port_is_exposed_and_no_a1111_port():
+    runpod_ports = load_template("runpod-studio")["ports"].split(",")
+    assert "7861/http" in runpod_ports and "7860/http" not in runpod_ports
+    vast = load_template("vastai-studio")
+    assert "-p 7861:7861" in vast["env"] and "7860" not in vast["env"]
+    for name in ("runpod-studio", "vastai-studio"):
+        assert "no AUTOMATIC1111" in load_template(name)["readme"]  # says where serving works

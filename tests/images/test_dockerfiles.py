@@ -201,7 +201,7 @@ def test_webui_constraints_agree_with_the_locks():
     assert Version(base["setuptools"]) not in pins["setuptools"]  # so the webui lock replaces it
 
 
-LOCKS = ("base", "trainer", "converter", "captioner", "webui", "webui-a1111")
+LOCKS = ("base", "trainer", "converter", "captioner", "pod", "webui", "webui-a1111")
 
 
 @pytest.mark.parametrize("name", LOCKS)
@@ -217,7 +217,7 @@ def test_lock_files_are_pinned_with_hashes(name):
 def test_torch_pins_agree_and_no_xformers_for_another_torch():
     import tomllib
 
-    for name in ("base", "trainer", "converter", "captioner"):
+    for name in ("base", "trainer", "converter", "captioner", "pod"):
         lock = (ROOT / "images" / "requirements" / f"{name}.txt").read_text()
         assert "\ntorch==2.13.0 \\" in lock, name
         assert "\nxformers==" not in lock, f"{name}: PyPI's xformers is built for torch 2.10 + CUDA 12.8"
@@ -253,8 +253,48 @@ def test_webui_image_keeps_the_pinned_torch():
 @pytest.mark.docker
 def test_docker_compose_accepts_the_file(tmp_path):
     env_file = ROOT / "compose" / ".env.example"
-    profiles = [arg for p in ("trainer", "converter", "captioner", "webui", "cloudflared", "ngrok", "localtunnel")
-                for arg in ("--profile", p)]
-    done = subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", "compose/docker-compose.yml",
-                           *profiles, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    profiles = [arg for p in ("trainer", "converter", "captioner", "webui", "studio", "cloudflared", "ngrok",
+                              "localtunnel") for arg in ("--profile", p)]
+    for overrides in ([], ["cpu.yml"], ["host-network.yml"], ["cpu.yml", "host-network.yml"]):
+        files = [arg for name in ("docker-compose.yml", *overrides) for arg in ("-f", f"compose/{name}")]
+        done = subprocess.run(["docker", "compose", "--env-file", str(env_file), *files, *profiles, "config",
+                               "--quiet"], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, f"{overrides}: {done.stderr}"
+
+
+def stages(dockerfile: str) -> dict[str, str]:
+    """Each build stage's text by its name (FROM ... AS NAME)."""
+    parts = re.split(r"^FROM (\S+)(?: AS (\S+))?$", dockerfile, flags=re.M)
+    return {name: body for _image, name, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True)}
+
+
+def test_the_pod_image_is_every_workload_and_the_studio_in_one_venv():
+    """One torch (the base's), one /opt/venv: in a pod the workloads run as local processes."""
+    from tests.images.test_lock_script import lock_module
+
+    extras = lock_module().LOCKS["pod"][1].rsplit("[", 1)[1].rstrip("]").split(",")
+    assert set(extras) == {"prep", "caption", "train", "gpu", "convert", "studio"}
+    pins = lock_pins("pod")
+    for name in ("torch", "diffusers", "transformers", "accelerate", "peft", "bitsandbytes",
+                 "opencv-python-headless", "starlette", "uvicorn", "python-multipart", "itsdangerous"):
+        assert name in pins, name
+    assert pins["torch"] == lock_pins("base")["torch"]
+    for name, version in lock_pins("trainer").items():  # the trainer's libraries, at the trainer's versions
+        assert pins.get(name) == version, name
+
+
+def test_the_pod_stage_starts_the_studio_and_a_plain_build_stays_a_workload_image():
+    dockerfile = text("workload")
+    found = stages(dockerfile)
+    assert list(found) == ["workload", "pod", "one-workload"]
+    pod = found["pod"]
+    assert 'CMD ["fastsd", "studio"]' in pod and "EXPOSE 7861" in pod
+    assert re.search(r'^HEALTHCHECK .*\n\s+CMD \["python", "-m", "fastsd.studio.health"\]$', pod, re.M)
+    assert 'CMD ["fastsd", "--help"]' in found["workload"]
+    assert found["one-workload"].strip().startswith("#") or not found["one-workload"].strip()
+    makefile = (ROOT / "Makefile").read_text()
+    assert 'case $$name in pod) extra="$$extra --target pod";; esac' in makefile
+    images = re.search(r"^IMAGES \?= (.*)$", makefile, re.M).group(1).split()
+    here = re.search(r"^BUILDABLE_HERE := (.*)$", makefile, re.M).group(1).split()
+    assert "pod" in images and "pod" in here and images.index("pod") > images.index("base")
+    assert "DESCRIPTION_pod :=" in makefile and 'pod) desc="$(DESCRIPTION_pod)"' in makefile

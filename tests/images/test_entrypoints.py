@@ -33,7 +33,7 @@ def run_entrypoint(name: str, *args, data: Path, extra_env=None, path_dir: Path 
         env["FASTSD_MOUNTINFO"] = str(mount_table(data.parent, str(data)))
     if path_dir is not None:
         env["PATH"] = f"{path_dir}{os.pathsep}{env['PATH']}"
-    folder = "webui" if name == "webui" else "workload"  # trainer, converter, captioner share one
+    folder = "webui" if name == "webui" else "workload"  # trainer, converter, captioner, pod share one
     script = ROOT / "images" / folder / "entrypoint.sh"
     return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env, timeout=60)
 
@@ -96,7 +96,7 @@ def test_webui_link_step_is_repeatable(tmp_path):
     assert not (data / "models" / "Lora" / "Lora").exists()  # ln -n: no link inside the target
 
 
-@pytest.mark.parametrize("name", ["trainer", "converter", "captioner", "webui"])
+@pytest.mark.parametrize("name", ["trainer", "converter", "captioner", "pod", "webui"])
 @pytest.mark.parametrize("args", [("train", "s1"), ("fastsd", "train", "s1")])
 def test_entrypoint_execs_fastsd_with_the_arguments(tmp_path, fake_fastsd, name, args):
     data = tmp_path / "data"
@@ -169,3 +169,36 @@ def test_any_uid_gets_a_writable_home(tmp_path, fake_fastsd):
     done = run_entrypoint("trainer", "train", data=data, path_dir=fake_fastsd, extra_env={"HOME": "/nonexistent"})
     assert done.returncode == 0, done.stderr
     assert "home: /tmp/fastsd-home" in done.stdout
+
+
+def test_a_fresh_pod_volume_gets_its_data_folder(tmp_path, fake_fastsd):
+    """RunPod/Vast: /workspace is mounted but empty; FASTSD_DATA=/workspace/fastsd is made there."""
+    volume = tmp_path / "workspace"
+    volume.mkdir()
+    data = volume / "fastsd"
+    table = mount_table(tmp_path, str(volume))
+    done = run_entrypoint("pod", "studio", data=data, path_dir=fake_fastsd, extra_env={"FASTSD_MOUNTINFO": str(table)})
+    assert done.returncode == 0, done.stderr
+    assert "args: studio" in done.stdout and (data / "sessions").is_dir()
+
+
+def test_a_missing_data_folder_outside_any_volume_is_not_made(tmp_path, fake_fastsd):
+    data = tmp_path / "nowhere" / "fastsd"
+    (tmp_path / "nowhere").mkdir()
+    done = run_entrypoint("pod", "studio", data=data, path_dir=fake_fastsd,
+                          extra_env={"FASTSD_MOUNTINFO": str(mount_table(tmp_path))})
+    assert done.returncode == 1 and "is not mounted" in done.stderr
+    assert not data.exists()  # it would have landed in the container's own layer
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_a_pod_volume_the_uid_cannot_write_is_named(tmp_path, fake_fastsd):
+    volume = tmp_path / "workspace"
+    volume.mkdir()
+    volume.chmod(0o555)
+    try:
+        done = run_entrypoint("pod", "studio", data=volume / "fastsd", path_dir=fake_fastsd,
+                              extra_env={"FASTSD_MOUNTINFO": str(mount_table(tmp_path, str(volume)))})
+    finally:
+        volume.chmod(0o755)
+    assert done.returncode == 1 and "cannot create the data folder" in done.stderr and "chown" in done.stderr

@@ -21,7 +21,7 @@ def test_every_lock_is_used_by_a_dockerfile_and_exists():
     dockerfiles = "".join(p.read_text() for p in (ROOT / "images").glob("*/Dockerfile"))
     used = set(re.findall(r"images/requirements/([\w-]+)\.txt", dockerfiles))
     if "images/requirements/${WORKLOAD}.txt" in dockerfiles:  # images/workload: one per WORKLOAD
-        used |= {"trainer", "converter", "captioner"}
+        used |= {"trainer", "converter", "captioner", "pod"}
     assert used == set(module.LOCKS)
     assert {p.stem for p in (ROOT / "images" / "requirements").glob("*.txt")} == used
 

@@ -36,6 +36,16 @@ def default_host() -> str:
     return "0.0.0.0" if in_container() else "127.0.0.1"
 
 
+def pod_address(port: int, environ=os.environ) -> str | None:
+    """The studio's public address in a pod: RunPod's proxy URL, or Vast.ai's IP and mapped port."""
+    from fastsd.webui.inside import pod_url
+
+    if url := pod_url(port, environ):
+        return url + "/"
+    ip, mapped = environ.get("PUBLIC_IPADDR"), environ.get(f"VAST_TCP_PORT_{port}")
+    return f"http://{ip}:{mapped}/" if environ.get("VAST_CONTAINERLABEL") and ip and mapped else None
+
+
 def studio_config(args, ctx):
     """Check every option and settle the login; returns the StudioConfig."""
     from fastsd.runtime.select import choose_runtime
@@ -86,6 +96,8 @@ def studio_cmd(args, ctx) -> int:
     if credentials.generated:
         # The one time a generated password is shown (it is also the web UI's).
         sys.stdout.write(f"  password (generated now): {credentials.password}\n")
+    if address := pod_address(args.port):
+        sys.stdout.write(f"  in this pod: {address}\n")
     sys.stdout.flush()
     uvicorn.run(create_app(config), host=host, port=args.port, log_level="warning", access_log=False)
     return 0

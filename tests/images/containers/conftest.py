@@ -14,7 +14,7 @@ import pytest
 
 from fastsd import __version__
 
-IMAGES = ("base", "trainer", "converter", "captioner", "invokeai")
+IMAGES = ("base", "trainer", "converter", "captioner", "pod", "invokeai")
 WORKLOADS = IMAGES[1:]
 TAG = os.environ.get("FASTSD_TAG", __version__)
 REGISTRY = os.environ.get("FASTSD_REGISTRY", "ghcr.io/fastsd")

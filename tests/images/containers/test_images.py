@@ -20,6 +20,10 @@ WORKLOAD_IMPORTS = {
     # InvokeAI's venv is the base's (its torch); fastsd has its own small venv beside it
     "invokeai": ["torch", "diffusers", "transformers", "cv2", "onnxruntime", "invokeai.app.api_app"],
 }
+# The pod image runs every workload as a local process, and the studio.
+WORKLOAD_IMPORTS["pod"] = sorted({*WORKLOAD_IMPORTS["trainer"], *WORKLOAD_IMPORTS["converter"],
+                                  *WORKLOAD_IMPORTS["captioner"], "starlette", "uvicorn", "python_multipart",
+                                  "itsdangerous", "fastsd.studio.app"})
 
 PYTHON_CHECK = r'''
 import importlib, json, sys, warnings
@@ -58,6 +62,7 @@ COMPILED = {
     "converter": TORCH_LIBS,
     "captioner": [*TORCH_LIBS, "cv2/cv2*.so"],
     "invokeai": [*TORCH_LIBS, "cv2/cv2*.so", "onnxruntime/capi/*.so", "bitsandbytes/libbitsandbytes_cudaCUDA.so"],
+    "pod": [*TORCH_LIBS, "bitsandbytes/libbitsandbytes_cudaCUDA.so", "cv2/cv2*.so"],
 }
 
 
@@ -122,3 +127,12 @@ def test_images_declare_one_init(engine, name):
     assert config["Entrypoint"] == ["/usr/bin/tini", "--", "/usr/local/bin/entrypoint.sh"]
     assert config["User"] == "1000:1000"
     assert config["Labels"]["org.opencontainers.image.title"] == f"fastsd-{name}"
+
+
+def test_the_pod_image_starts_the_studio_and_checks_its_health(engine):
+    config = json.loads(docker("image", "inspect", image("pod")).stdout)[0]["Config"]
+    assert config["Cmd"] == ["fastsd", "studio"]
+    assert "7861/tcp" in config["ExposedPorts"]
+    assert config["Healthcheck"]["Test"] == ["CMD", "python", "-m", "fastsd.studio.health"]
+    trainer = json.loads(docker("image", "inspect", image("trainer")).stdout)[0]["Config"]
+    assert trainer["Cmd"] == ["fastsd", "--help"] and not trainer.get("Healthcheck")
