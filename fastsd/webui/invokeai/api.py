@@ -54,10 +54,13 @@ class InvokeClient:
     def models(self) -> list[dict]:
         return self.json("GET", "/api/v2/models/")["models"]
 
-    def install_in_place(self, path: str, name: str, description: str) -> dict:
-        """Start installing the file at `path` where it lies; returns the install job."""
-        return self.json("POST", "/api/v2/models/install", params={"source": path, "inplace": "true"},
-                         json={"name": name, "description": description})
+    def install_in_place(self, path: str, name: str, description: str, prediction: str | None = None) -> dict:
+        """Start installing the file at `path` where it lies; returns the install job.
+
+        `prediction` overrides InvokeAI's probe, which cannot tell an SD2 file's parameterisation
+        from its keys (InvokeAI's denoising takes the record's prediction type over the scheduler's)."""
+        config = {"name": name, "description": description, **({"prediction_type": prediction} if prediction else {})}
+        return self.json("POST", "/api/v2/models/install", params={"source": path, "inplace": "true"}, json=config)
 
     def install_job(self, job_id: int) -> dict:
         return self.json("GET", f"/api/v2/models/install/{job_id}")

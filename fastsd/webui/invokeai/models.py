@@ -24,6 +24,7 @@ class Candidate:
     kind: str
     family: str | None
     refused: str | None = None
+    prediction: str | None = None  # a main model's, where fastsd knows it (InvokeAI's probe may not: SD2)
 
     @property
     def name(self) -> str:
@@ -32,7 +33,7 @@ class Candidate:
 
 def candidates(root: DataRoot) -> list[Candidate]:
     """Every model file of the folders InvokeAI can use, with its family as far as fastsd can tell."""
-    from fastsd.store.detect import detect_path
+    from fastsd.store.detect import detect_path, with_fastsd_metadata
 
     found = []
     for folder, kind in FOLDERS.items():
@@ -53,8 +54,11 @@ def candidates(root: DataRoot) -> list[Candidate]:
             except (OSError, ValueError, FastsdError) as err:
                 found.append(Candidate(path, kind, None, f"unreadable: {err}"))
                 continue
+            if detected is not None:
+                detected = with_fastsd_metadata(detected, path, path.suffix)
             family = detected.family if detected else None
-            found.append(Candidate(path, kind, family, _refusal(family)))
+            prediction = detected.prediction if detected and kind == "main" else None
+            found.append(Candidate(path, kind, family, _refusal(family), prediction))
     return found
 
 
@@ -92,7 +96,8 @@ def register_new(client, root: DataRoot, say, reported: set[str]) -> list[Outcom
                 reported.add(real)
             outcomes.append(Outcome(candidate, error=candidate.refused))
             continue
-        job = client.install_in_place(real, candidate.name, f"fastsd {candidate.kind} from {candidate.path}")
+        job = client.install_in_place(real, candidate.name, f"fastsd {candidate.kind} from {candidate.path}",
+                                      candidate.prediction)
         job = client.wait_for_install(job)
         if job.get("status") == "completed":
             key = (job.get("config_out") or {}).get("key")

@@ -81,7 +81,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 key = f"key-{job_id}"
                 STATE["models"].append({"key": key, "path": source, "name": body["name"],
-                                        "inplace": query["inplace"] == ["true"]})
+                                        "inplace": query["inplace"] == ["true"],
+                                        "prediction_type": body.get("prediction_type")})
+                (ROOT / "fake-models.json").write_text(json.dumps(STATE["models"]))
                 job = {"id": job_id, "status": "running", "source": source, "config_out": {"key": key}}
             STATE["jobs"][job_id] = {**job, "status": job["status"] if job["status"] == "error" else "completed"}
             return self._send(201, job)

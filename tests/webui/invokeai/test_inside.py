@@ -23,6 +23,7 @@ from tests.store.hubcache import SD1_CHECKPOINT_KEYS, safetensors_bytes
 PASSWORD = "Secret-pass-123"
 SD1_LORA = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 768)}
 FLUX = {"double_blocks.0.img_attn.qkv.weight": (2, 2)}
+SD2 = {"model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight": (4, 1024)}
 FAKE = Path(__file__).with_name("fake_invokeai.py")
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -89,6 +90,7 @@ class Served:
 def volume(data_root):
     put(data_root, "Stable-diffusion", "base.safetensors", SD1_CHECKPOINT_KEYS)
     put(data_root, "Lora", "style.safetensors", SD1_LORA)
+    put(data_root, "Stable-diffusion", "v2-1_768-ema-pruned.safetensors", SD2)
     put(data_root, "Stable-diffusion", "flux1.safetensors", FLUX)
     put(data_root, "Lora", "refused-by-invokeai.safetensors", SD1_LORA)
     (data_root.webui_models("Stable-diffusion") / "old.ckpt").write_bytes(b"pickle")
@@ -104,7 +106,13 @@ def test_starts_logs_in_registers_in_place_and_keeps_registering(volume, fake_ve
         admin = json.loads((volume.root / "invokeai" / "fake-admin.json").read_text())
         assert (admin["email"], admin["password"]) == ("admin@fastsd.local", PASSWORD)
         names = sorted(Path(p).name for p in served.registered())
-        assert names == ["base.safetensors", "refused-by-invokeai.safetensors", "style.safetensors"]
+        assert names == ["base.safetensors", "refused-by-invokeai.safetensors", "style.safetensors",
+                         "v2-1_768-ema-pruned.safetensors"]
+        models = {m["name"]: m for m in json.loads((volume.root / "invokeai" / "fake-models.json").read_text())}
+        assert all(m["inplace"] for m in models.values())
+        # InvokeAI's probe cannot tell SD2's parameterisation from the keys: fastsd says it
+        assert (models["v2-1_768-ema-pruned"]["prediction_type"], models["base"]["prediction_type"],
+                models["style"]["prediction_type"]) == ("v_prediction", "epsilon", None)
         requests = (volume.root / "invokeai" / "fake-requests.log").read_text().splitlines()
         private = [r for r in requests if "/api/v2/" in r]
         assert private and all(r.endswith("Bearer fake-token") for r in private)
