@@ -26,23 +26,12 @@ def checkpoint_name(root: DataRoot, path: Path) -> str:
         return path.name
 
 
-def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=True) -> int:
-    """Credentials, model, ControlNets, flags, hub cache, pins; then A1111 (its exit status)."""
-    from fastsd.webui.flags import (
-        WebuiOptions,
-        a1111_flags,
-        device_for,
-        require_auth_for_public,
-        server_name_for,
-    )
-    from fastsd.webui.health import new_state, write_state
-    from fastsd.webui.hub_seed import hub_cache_dir, seed_a1111_hub_cache
-    from fastsd.webui.launch import a1111_argv, a1111_dir, a1111_env, run_a1111
-    from fastsd.webui.models import ensure_controlnets, resolve_ui_model
-    from fastsd.webui.pins import check_a1111_python, constraints_file
+def start_checks(root: DataRoot, request, say, environ, ui: str = ""):
+    """What every UI checks first, in the container or pod: (address, device, credentials)."""
+    from fastsd.webui.flags import device_for, require_auth_for_public, server_name_for
     from fastsd.webui.serve import in_pod
 
-    say(f"{START_MARK} (model {request.model})")
+    say(f"{START_MARK} (model {request.model}{ui})")
     root.ensure()
     if request.auth.mode == "none" and in_pod(environ):
         raise bad_input("--auth none is refused in a pod: its proxy URL is public")
@@ -50,6 +39,19 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
     device = device_for(request.device)
     credentials = ensure_credentials(root, request.auth, environ)
     require_auth_for_public(request.tunnel, credentials)  # before any download or start
+    return server_name, device, credentials
+
+
+def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=True) -> int:
+    """Credentials, model, ControlNets, flags, hub cache, pins; then A1111 (its exit status)."""
+    from fastsd.webui.flags import WebuiOptions, a1111_flags
+    from fastsd.webui.health import new_state, write_state
+    from fastsd.webui.hub_seed import hub_cache_dir, seed_a1111_hub_cache
+    from fastsd.webui.launch import a1111_argv, a1111_dir, a1111_env, run_a1111
+    from fastsd.webui.models import ensure_controlnets, resolve_ui_model
+    from fastsd.webui.pins import check_a1111_python, constraints_file
+
+    server_name, device, credentials = start_checks(root, request, say, environ)
     folder = a1111_dir(environ) if launch else None
     env = a1111_env(root, environ)
     if launch:  # before any download: a broken environment fails in a second, not after a pull

@@ -25,7 +25,7 @@ from fastsd.webui.invokeai.config import (
 )
 from fastsd.webui.invokeai.models import register_new
 from fastsd.webui.invokeai.state import InvokeState, write_state
-from fastsd.webui.load_log import LAUNCH_MARK, START_MARK
+from fastsd.webui.load_log import LAUNCH_MARK
 
 PYTHON_ENV = "INVOKEAI_PYTHON"
 RESCAN_SECONDS = float(os.environ.get("FASTSD_INVOKEAI_RESCAN_S", "15"))  # new exports, pulls
@@ -62,20 +62,11 @@ def invokeai_env(root: DataRoot, environ) -> dict[str, str]:
 
 def prepare_and_launch_invokeai(root: DataRoot, request, say, environ=os.environ, launch=True) -> int:
     """Credentials, model, ControlNets, config, hub cache; then InvokeAI, supervised (its exit status)."""
-    from fastsd.webui.auth import ensure_credentials
-    from fastsd.webui.flags import device_for, require_auth_for_public, server_name_for
     from fastsd.webui.hub_seed import hub_cache_dir
+    from fastsd.webui.inside import start_checks
     from fastsd.webui.models import ensure_controlnets, resolve_ui_model
-    from fastsd.webui.serve import in_pod
 
-    say(f"{START_MARK} (model {request.model}, InvokeAI)")
-    root.ensure()
-    if request.auth.mode == "none" and in_pod(environ):
-        raise bad_input("--auth none is refused in a pod: its proxy URL is public")
-    server_name = server_name_for(request.server_name, environ)
-    device = device_for(request.device)
-    credentials = ensure_credentials(root, request.auth, environ)
-    require_auth_for_public(request.tunnel, credentials)
+    server_name, device, credentials = start_checks(root, request, say, environ, ", InvokeAI")
     python = invokeai_python(environ) if launch else None  # before any download
     model = resolve_ui_model(root, request.model)
     ensure_controlnets(root, model.family, list(request.controlnets), request.model)
