@@ -149,6 +149,10 @@ class Pipeline:
             return
         self.say(f"== {name}: {command}")
         code = self.invoke(argv)
+        if code == 130:  # interrupted (Ctrl-C, the studio's Stop): nothing to fix
+            raise FastsdError(f"the run was interrupted at step {name}",
+                              "run the same fastsd run command again: finished steps are skipped and "
+                              "training continues from its newest checkpoint", code=130, reported=True)
         if code != 0:  # the step printed its own error
             raise FastsdError(f"step {name} failed (exit status {code})",
                               f"the run stopped at step {name}: fix the cause above, then run the same "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 from typing import TYPE_CHECKING
 
 from fastsd.errors import FastsdError
@@ -94,6 +95,10 @@ def workload_failed(workload: str, status: int, runtime: str) -> FastsdError:
     """The error of a workload that ended with `status`; fastsd's own exit codes were reported by it."""
     if status in (1, 2):  # the child fastsd printed its error and hint already
         return FastsdError(f"{workload} failed", None, code=status, reported=True)
+    if status in (130, -signal.SIGINT):  # Ctrl-C, or the studio's Stop: the checkpoints are intact
+        return FastsdError(f"{workload} was interrupted ({runtime} runtime)",
+                           "run the same command again: a training continues from its newest checkpoint",
+                           code=130)
     how = f"was killed by signal {-status}" if status < 0 else f"ended with exit status {status}"
     return FastsdError(f"{workload} {how} ({runtime} runtime)",
                        "read its output above; fix the cause and run the same command again", code=1)

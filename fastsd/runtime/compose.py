@@ -19,6 +19,7 @@ REPO_COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "docker-co
 CPU_OVERRIDE = "cpu.yml"
 HOST_NETWORK_OVERRIDE = "host-network.yml"
 NETWORKS = ("bridge", "host")
+STOP_GRACE_S = 90.0  # how long an interrupted `docker compose run` may take to stop its container
 # Services that stay up (started with `up -d`); the others run once (`run --rm`).
 LONG_RUNNING = ("webui", "invokeai")
 TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
@@ -30,6 +31,21 @@ NVIDIA_FIX = (
     "`sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure "
     "--runtime=docker && sudo systemctl restart docker` (or pass --runtime local on a pod)"
 )
+
+
+def stop_compose(process, grace: float = STOP_GRACE_S) -> int:
+    """Ctrl-C (or the studio's Stop: SIGINT to the process group) while `docker compose` runs: compose
+    got the SIGINT too, passes it on to the container and returns once that stopped, so wait for it
+    (the trainer keeps its checkpoints); then SIGTERM, then SIGKILL. Returns its exit status (130
+    when the container ended on the interrupt)."""
+    for then in (process.terminate, process.kill):
+        try:
+            return process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            then()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
+            then()
+    return process.wait()
 
 
 def compose_file() -> Path:
@@ -215,9 +231,16 @@ class ComposeRunner:
     def _call(self, argv: list[str], plan: Plan | None = None, capture: bool = False):
         env = compose_env(plan, self.environ)
         try:
-            return subprocess.run(argv, env=env, check=False, text=True, capture_output=capture)
+            if capture:
+                return subprocess.run(argv, env=env, check=False, text=True, capture_output=True)
+            process = subprocess.Popen(argv, env=env, text=True)
         except FileNotFoundError:
             raise FastsdError("the docker client is not installed", "install Docker or pass --runtime local") from None
+        try:
+            status = process.wait()
+        except KeyboardInterrupt:
+            status = stop_compose(process)
+        return subprocess.CompletedProcess(argv, status)
 
     def preflight(self, plan: Plan) -> bool:
         """Check the engine (and the NVIDIA runtime for GPU plans) before anything starts.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 
@@ -192,3 +194,43 @@ def test_containers_run_as_the_data_roots_owner(fake_docker, ctx):
     env = fake_docker.calls()[-1]["env"]
     info = ctx.root.root.stat()
     assert (env["FASTSD_UID"], env["FASTSD_GID"]) == (str(info.st_uid), str(info.st_gid))
+
+
+def _child(code: str):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(0.5)  # let it install its handlers
+    return process
+
+
+def test_an_interrupted_compose_run_is_waited_for_until_its_container_stopped():
+    from fastsd.runtime.compose import stop_compose
+
+    process = _child("import signal, sys, time\n"
+                     "signal.signal(signal.SIGINT, lambda *a: (time.sleep(0.5), sys.exit(130)))\n"
+                     "time.sleep(60)")
+    process.send_signal(signal.SIGINT)  # what Ctrl-C gives the whole group
+    assert stop_compose(process, grace=10) == 130
+
+
+def test_a_compose_run_that_ignores_the_interrupt_is_terminated_then_killed():
+    from fastsd.runtime.compose import stop_compose
+
+    process = _child("import signal, time\n"
+                     "signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                     "time.sleep(60)")
+    started = time.monotonic()
+    assert stop_compose(process, grace=0.5) == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+
+
+def test_an_interrupted_workload_says_so_and_how_to_go_on(cli, fake_docker, monkeypatch):
+    monkeypatch.setenv("FAKE_DOCKER_EXIT", "130")
+    result = cli("session", "create", "s1", "--model", "sd15")
+    assert result.code == 0, result.err
+    result = cli("export", "s1", "--runtime", "docker")
+    assert result.code == 130
+    assert "error: export was interrupted (docker runtime)" in result.err
+    assert "run the same command again" in result.err
