@@ -8,6 +8,7 @@ them there from its own shipped configs and CLIP's merges.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,20 @@ CONFIG_REPOS = {
     "stabilityai/stable-diffusion-2-1": ("sd21-768", "sd2"),
     "stabilityai/stable-diffusion-xl-base-1.0": ("sdxl", "sdxl"),
 }
+# ...and for a ControlNet single file of SD1 (diffusers reads only its config.json). SD2 ControlNets
+# get SD1's config there too (so they cannot load); SDXL ones one of three canny repos, whose
+# "mid" and "small" architectures fastsd does not ship.
+SD1_CONTROLNET_REPO = "lllyasviel/control_v11p_sd15_canny"
+# What a ControlNet takes over from its UNet (diffusers' ControlNetModel.from_unet).
+CONTROLNET_FROM_UNET = (
+    "in_channels", "flip_sin_to_cos", "freq_shift", "down_block_types", "only_cross_attention",
+    "block_out_channels", "layers_per_block", "downsample_padding", "mid_block_scale_factor", "act_fn",
+    "norm_num_groups", "norm_eps", "cross_attention_dim", "attention_head_dim", "num_attention_heads",
+    "use_linear_projection", "class_embed_type", "num_class_embeds", "upcast_attention",
+    "resnet_time_scale_shift", "projection_class_embeddings_input_dim", "mid_block_type",
+    "transformer_layers_per_block", "encoder_hid_dim", "encoder_hid_dim_type", "addition_embed_type",
+    "addition_time_embed_dim",
+)
 # Filed under this revision when the cache has none of the repo (refs/main names it).
 SEED_REVISION = "fa57d0b5e8b1d8c4c9e3b2a1f0e9d8c7b6a5f4e3"
 ATTENTION = {"sdp": "torch-sdp", "xformers": "auto", "auto": "auto"}
@@ -89,6 +104,16 @@ def config_repo_files(config_id: str, family: str) -> dict[str, bytes]:
         return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def controlnet_config(config_id: str) -> dict:
+    """The config.json of a ControlNet built on the UNet of shipped config `config_id`."""
+    from fastsd.workloads.convert.from_single import registry_config
+
+    unet = json.loads((registry_config(config_id) / "unet" / "config.json").read_text(encoding="utf-8"))
+    return {"_class_name": "ControlNetModel", **{k: unet[k] for k in CONTROLNET_FROM_UNET if k in unet},
+            "controlnet_conditioning_channel_order": "rgb", "conditioning_embedding_out_channels": [16, 32, 96, 256],
+            "conditioning_channels": 3, "global_pool_conditions": False}
+
+
 def seed_config_repos(cache: Path) -> list[str]:
     """Put every config repo diffusers' single-file loader reads into the hub cache `cache`.
 
@@ -98,4 +123,6 @@ def seed_config_repos(cache: Path) -> list[str]:
     added = []
     for repo, (config_id, family) in CONFIG_REPOS.items():
         added += [f"{repo}/{name}" for name in seed_repo(cache, repo, SEED_REVISION, config_repo_files(config_id, family))]
+    controlnet = {"config.json": (json.dumps(controlnet_config("sd15"), indent=2) + "\n").encode("utf-8")}
+    added += [f"{SD1_CONTROLNET_REPO}/{name}" for name in seed_repo(cache, SD1_CONTROLNET_REPO, SEED_REVISION, controlnet)]
     return added

@@ -50,12 +50,16 @@ def invokeai_python(environ) -> Path:
     return python
 
 
+def hub_allowed(environ) -> bool:
+    return environ.get("FASTSD_INVOKEAI_HUB") == "1"
+
+
 def invokeai_env(root: DataRoot, environ) -> dict[str, str]:
     """InvokeAI's environment: its root on the volume, the volume's hub cache, offline by default."""
     env = dict(environ)
     env["INVOKEAI_ROOT"] = str(invokeai_root(root))
     env.setdefault("HF_HOME", str(root.hf_home))
-    if environ.get("FASTSD_INVOKEAI_HUB") != "1":  # models come from the volume; set 1 to let it download
+    if not hub_allowed(environ):  # models come from the volume; FASTSD_INVOKEAI_HUB=1 lets it download
         env["HF_HUB_OFFLINE"] = "1"
     return env
 
@@ -178,12 +182,12 @@ class Supervisor:
 
     def _register(self, client: InvokeClient, first: bool = False) -> None:
         try:
-            outcomes = register_new(client, self.root, self.say, self.reported)
+            outcomes = register_new(client, self.root, self.say, self.reported, hub_allowed(os.environ))
         except InvokeError as err:
             if err.status != 401 or self.credentials is None:
                 raise
             self._log_in(client, {})  # the token expired
-            outcomes = register_new(client, self.root, self.say, self.reported)
+            outcomes = register_new(client, self.root, self.say, self.reported, hub_allowed(os.environ))
         model = self.state.model_path
         wanted = [o for o in outcomes if os.path.realpath(o.candidate.path) == model]
         if wanted and wanted[0].error:

@@ -12,6 +12,12 @@ from fastsd.layout import DataRoot
 # volume folder -> the model kind InvokeAI files it as
 FOLDERS = {"Stable-diffusion": "main", "Lora": "lora", "ControlNet": "controlnet"}
 FAMILIES = ("sd1", "sd2", "sdxl")  # what InvokeAI loads from fastsd's files
+CONTROLNET_REASONS = {
+    "sd2": "diffusers' single-file loader, which InvokeAI uses for ControlNets, builds every non-SDXL "
+           "ControlNet with SD1's config, so an SD2 ControlNet does not load",
+    "sdxl": "InvokeAI loads an SDXL ControlNet file with a config from the hub, which is off here "
+            "(FASTSD_INVOKEAI_HUB=1 lets it download)",
+}
 FLUX_REASON = ("InvokeAI builds a Flux model from separate files (transformer, T5 and CLIP encoders, VAE) "
                "that fastsd does not register yet")
 
@@ -31,7 +37,7 @@ class Candidate:
         return self.path.stem
 
 
-def candidates(root: DataRoot) -> list[Candidate]:
+def candidates(root: DataRoot, hub: bool = False) -> list[Candidate]:
     """Every model file of the folders InvokeAI can use, with its family as far as fastsd can tell."""
     from fastsd.store.detect import detect_path, with_fastsd_metadata
 
@@ -58,11 +64,13 @@ def candidates(root: DataRoot) -> list[Candidate]:
                 detected = with_fastsd_metadata(detected, path, path.suffix)
             family = detected.family if detected else None
             prediction = detected.prediction if detected and kind == "main" else None
-            found.append(Candidate(path, kind, family, _refusal(family), prediction))
+            found.append(Candidate(path, kind, family, _refusal(family, kind, hub), prediction))
     return found
 
 
-def _refusal(family: str | None) -> str | None:
+def _refusal(family: str | None, kind: str, hub: bool) -> str | None:
+    if kind == "controlnet" and family in CONTROLNET_REASONS and not (family == "sdxl" and hub):
+        return CONTROLNET_REASONS[family]
     if family == "flux":
         return FLUX_REASON
     if family is not None and family not in FAMILIES:
@@ -82,11 +90,11 @@ class Outcome:
     error: str | None = None    # InvokeAI's or fastsd's reason when not
 
 
-def register_new(client, root: DataRoot, say, reported: set[str]) -> list[Outcome]:
+def register_new(client, root: DataRoot, say, reported: set[str], hub: bool = False) -> list[Outcome]:
     """Register every candidate InvokeAI does not have yet; `reported` holds the refusals already said."""
     have = registered_paths(client.models())
     outcomes = []
-    for candidate in candidates(root):
+    for candidate in candidates(root, hub):
         real = os.path.realpath(candidate.path)
         if real in have:
             continue

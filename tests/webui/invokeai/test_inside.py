@@ -23,6 +23,10 @@ from tests.store.hubcache import SD1_CHECKPOINT_KEYS, safetensors_bytes
 PASSWORD = "Secret-pass-123"
 SD1_LORA = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 768)}
 FLUX = {"double_blocks.0.img_attn.qkv.weight": (2, 2)}
+SD1_CONTROLNET = {"control_model.input_hint_block.0.weight": (16, 3, 3, 3),
+                  "control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (320, 768)}
+SDXL_CONTROLNET = {"control_model.input_hint_block.0.weight": (16, 3, 3, 3),
+                   "control_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (640, 2048)}
 SD2 = {"model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight": (4, 1024)}
 FAKE = Path(__file__).with_name("fake_invokeai.py")
 ROOT = Path(__file__).resolve().parents[3]
@@ -91,6 +95,8 @@ def volume(data_root):
     put(data_root, "Stable-diffusion", "base.safetensors", SD1_CHECKPOINT_KEYS)
     put(data_root, "Lora", "style.safetensors", SD1_LORA)
     put(data_root, "Stable-diffusion", "v2-1_768-ema-pruned.safetensors", SD2)
+    put(data_root, "ControlNet", "control_sd15_canny.safetensors", SD1_CONTROLNET)
+    put(data_root, "ControlNet", "diffusers_xl_canny_mid.safetensors", SDXL_CONTROLNET)
     put(data_root, "Stable-diffusion", "flux1.safetensors", FLUX)
     put(data_root, "Lora", "refused-by-invokeai.safetensors", SD1_LORA)
     (data_root.webui_models("Stable-diffusion") / "old.ckpt").write_bytes(b"pickle")
@@ -106,8 +112,8 @@ def test_starts_logs_in_registers_in_place_and_keeps_registering(volume, fake_ve
         admin = json.loads((volume.root / "invokeai" / "fake-admin.json").read_text())
         assert (admin["email"], admin["password"]) == ("admin@fastsd.local", PASSWORD)
         names = sorted(Path(p).name for p in served.registered())
-        assert names == ["base.safetensors", "refused-by-invokeai.safetensors", "style.safetensors",
-                         "v2-1_768-ema-pruned.safetensors"]
+        assert names == ["base.safetensors", "control_sd15_canny.safetensors", "refused-by-invokeai.safetensors",
+                         "style.safetensors", "v2-1_768-ema-pruned.safetensors"]
         models = {m["name"]: m for m in json.loads((volume.root / "invokeai" / "fake-models.json").read_text())}
         assert all(m["inplace"] for m in models.values())
         # InvokeAI's probe cannot tell SD2's parameterisation from the keys: fastsd says it
@@ -123,6 +129,7 @@ def test_starts_logs_in_registers_in_place_and_keeps_registering(volume, fake_ve
     assert code == 0, err
     assert "not registered: flux1.safetensors: InvokeAI builds a Flux model from separate files" in out
     assert "not registered: old.ckpt: only .safetensors files are registered" in out
+    assert "not registered: diffusers_xl_canny_mid.safetensors: InvokeAI loads an SDXL ControlNet" in out
     assert "InvokeAI refused refused-by-invokeai.safetensors: Unable to determine model type" in out
     assert out.count("refused-by-invokeai") == 1  # said once, not at every rescan
     assert PASSWORD not in out + err
