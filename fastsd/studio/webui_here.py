@@ -30,7 +30,8 @@ def webui_refusal(runtime: str, session: str, environ=os.environ) -> FastsdError
         return bad_input(f"the web UI cannot start in this pod: its image has no AUTOMATIC1111 (no {folder}/launch.py; "
                          "the studio's fastsd-pod image holds the workloads, not A1111)",
                          f"serve the export from a pod made from the fastsd web UI template ({WEBUI_TEMPLATES}) "
-                         f"on the same volume, with FASTSD_WEBUI_MODEL={session}; or download the export "
+                         f"on the same volume, with FASTSD_WEBUI_MODEL={session} (InvokeAI instead: the "
+                         "runpod-invokeai.json / vastai-invokeai.json templates); or download the export "
                          "and load it in any UI")
     if in_container():
         return bad_input(f"the web UI cannot start in the studio's container: it has no AUTOMATIC1111 "

@@ -18,6 +18,7 @@ def test_in_a_pod_without_a1111_the_refusal_names_the_web_ui_template(pod_env):
     assert "cannot start in this pod" in error.message and "/nonexistent/a1111/launch.py" in error.message
     assert "compose/templates/runpod.json" in error.hint and "vastai.json" in error.hint
     assert "FASTSD_WEBUI_MODEL=alice" in error.hint
+    assert "runpod-invokeai.json" in error.hint  # the other UI's templates too
 
 
 def test_in_the_studio_s_container_the_refusal_names_the_host_s_webui(monkeypatch):
