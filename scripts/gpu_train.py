@@ -16,45 +16,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "workloads" / "train"))
 
-# stable-diffusion-v1-5 public config values (unet/config.json, vae/config.json, text_encoder/config.json)
-SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-                 block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
-                 down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-                 norm_num_groups=32, act_fn="silu", center_input_sample=False, downsample_padding=1,
-                 flip_sin_to_cos=True, freq_shift=0, mid_block_scale_factor=1, norm_eps=1e-5)
+# stable-diffusion-v1-5's public VAE config (the SDXL rows of gpu_train_matrix.py widen it)
 SD15_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
                 block_out_channels=(128, 256, 512, 512), norm_num_groups=32, act_fn="silu",
                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
-SD15_CLIP = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                 num_hidden_layers=12, max_position_embeddings=77, projection_dim=768, hidden_act="quick_gelu",
-                 bos_token_id=49406, eos_token_id=49407, pad_token_id=1)
 
 
 def build_sd15(folder: Path) -> Path:
-    """Random-weight SD1.5 (UNet 859.5 M, VAE 83.7 M, CLIP-L 123.1 M params) as a diffusers folder."""
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    """Random-weight SD1.5 (UNet 859.5 M, VAE 83.7 M, CLIP-L 123.1 M params) as a diffusers folder, fp32."""
+    from fastsd.tiny.fullsize import build_random_sd15
 
-    from fastsd.tiny.tokenizer import write_clip_tokenizer
-
-    size = write_clip_tokenizer(folder / "tokenizer")
-    torch.manual_seed(0)
-    clip = dict(SD15_CLIP, bos_token_id=size - 2, eos_token_id=size - 1, pad_token_id=size - 1)
-    pipe = StableDiffusionPipeline(
-        vae=AutoencoderKL(**SD15_VAE), text_encoder=CLIPTextModel(CLIPTextConfig(**clip)),
-        tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"), unet=UNet2DConditionModel(**SD15_UNET),
-        scheduler=DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                                set_alpha_to_one=False, steps_offset=1),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(folder, safe_serialization=True)
-    return folder
+    return build_random_sd15(folder, dtype="float32")
 
 
 WARM_UP = 5  # steps left out of the speed figure (CUDA start-up, kernel selection)

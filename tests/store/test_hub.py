@@ -127,11 +127,18 @@ def test_registry_pull_checks_free_space_first(data_root, monkeypatch):
     assert read_index(data_root) == {}
 
 
-def test_free_space_check_counts_what_the_cache_already_holds(data_root):
+def test_free_space_check_counts_what_the_cache_already_holds(data_root, monkeypatch):
     assert hub.cached_bytes(data_root, SD15_REPO) == 0
     cache_repo(data_root.hf_home, SD15_REPO, {"unet/diffusion_pytorch_model.safetensors": b"x" * 1000,
                                               "model_index.json": b"{}"})
     assert hub.cached_bytes(data_root, SD15_REPO) == 1002
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("fastsd.store.hub.hub_snapshot", _no_download)
+    monkeypatch.setattr("fastsd.fsutil.free_bytes", lambda path: 10**8)
+    monkeypatch.setattr("fastsd.store.hub.cached_bytes", lambda root, repo: 2_000_000_000)
+    with pytest.raises(FastsdError, match=r"needs 750.0 MB, 100.0 MB free"):  # 2.75 GB - 2 GB
+        pull(data_root, "sd15")
 
 
 def test_controlnet_pull_files_once_and_refuses_other_families(data_root, offline, cli):

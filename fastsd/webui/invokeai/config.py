@@ -38,6 +38,8 @@ CONTROLNET_FROM_UNET = (
 )
 # Filed under this revision when the cache has none of the repo (refs/main names it).
 SEED_REVISION = "fa57d0b5e8b1d8c4c9e3b2a1f0e9d8c7b6a5f4e3"
+# InvokeAI 6.14's config schema: an older one makes it migrate (and rewrite) the file at start.
+SCHEMA_VERSION = "4.0.3"
 ATTENTION = {"sdp": "torch-sdp", "xformers": "auto", "auto": "auto"}
 # A1111's memory presets in InvokeAI's terms: partial loading streams weights to the GPU.
 PARTIAL_LOADING = {"high": False, "medium": True, "low": True}
@@ -69,7 +71,7 @@ def config_text(root: DataRoot, settings: InvokeSettings) -> str:
     import yaml
 
     values = {
-        "schema_version": "4.0.2",
+        "schema_version": SCHEMA_VERSION,
         "host": settings.host,
         "port": settings.port,
         "multiuser": settings.multiuser,
@@ -79,8 +81,6 @@ def config_text(root: DataRoot, settings: InvokeSettings) -> str:
         "enable_partial_loading": PARTIAL_LOADING[settings.memory_preset],
         "outputs_dir": str(outputs_dir(root)),
         "log_format": "plain",
-        # Nothing is fetched behind the user's back: models come from the volume.
-        "allow_private_download_urls": False,
     }
     header = "# Written by fastsd at each start (`fastsd webui --ui invokeai`); edits are replaced.\n"
     return header + yaml.safe_dump(values, sort_keys=False)

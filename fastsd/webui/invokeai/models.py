@@ -37,8 +37,9 @@ class Candidate:
         return self.path.stem
 
 
-def candidates(root: DataRoot, hub: bool = False) -> list[Candidate]:
-    """Every model file of the folders InvokeAI can use, with its family as far as fastsd can tell."""
+def candidates(root: DataRoot, hub: bool = False, skip: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Every model file of the folders InvokeAI can use, with its family as far as fastsd can tell;
+    files whose real path is in `skip` (registered already) are left out unread."""
     from fastsd.store.detect import detect_path, with_fastsd_metadata
 
     found = []
@@ -51,6 +52,8 @@ def candidates(root: DataRoot, hub: bool = False) -> list[Candidate]:
                 continue
             if path.suffix not in (".safetensors", ".ckpt", ".pt", ".bin", ".pth"):
                 continue  # companion files: .yaml, .json, previews
+            if os.path.realpath(path) in skip:
+                continue
             if path.suffix != ".safetensors":
                 found.append(Candidate(path, kind, None, "only .safetensors files are registered (a pickle runs "
                                                          "code when loaded): `fastsd convert` makes one"))
@@ -94,10 +97,8 @@ def register_new(client, root: DataRoot, say, reported: set[str], hub: bool = Fa
     """Register every candidate InvokeAI does not have yet; `reported` holds the refusals already said."""
     have = registered_paths(client.models())
     outcomes = []
-    for candidate in candidates(root, hub):
+    for candidate in candidates(root, hub, frozenset(have)):  # a rescan reads no registered file again
         real = os.path.realpath(candidate.path)
-        if real in have:
-            continue
         if candidate.refused:
             if real not in reported:
                 say(f"invokeai:    not registered: {candidate.path.name}: {candidate.refused}")

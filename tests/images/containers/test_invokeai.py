@@ -6,7 +6,6 @@ applied returns a PNG; `fastsd down` stops it."""
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ def build_inputs(data: Path) -> None:
             "from fastsd.layout import resolve_data_root\n"
             "from fastsd.fsutil import atomic_path, tree_bytes\n"
             "from fastsd.store.index import LocalModel, record_model\n"
-            "from tests.images.containers.fullsize import build_random_sd15\n"
+            "from fastsd.tiny.fullsize import build_random_sd15\n"
             "root = resolve_data_root(); root.ensure()\n"
             "with atomic_path(root.diffusers_model('fullsd'), directory=True) as tmp:\n"
             "    build_random_sd15(tmp)\n"
@@ -157,4 +156,5 @@ def test_down_stops_invokeai(served):
 
     with pytest.raises(requests.ConnectionError):
         requests.get(BASE_URL + "/", timeout=10)
-    assert os.path.isfile(data / "invokeai" / "invokeai.yaml")  # its root stays on the volume
+    config = (data / "invokeai" / "invokeai.yaml").read_text()  # its root stays on the volume
+    assert config.startswith("# Written by fastsd"), "InvokeAI migrated (rewrote) fastsd's config: schema_version"
