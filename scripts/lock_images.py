@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "images" / "requirements"
 TORCH = "torch==2.13.0"
 INVOKEAI = "invokeai==6.14.2"  # torch >=2.7,<3: the base's torch, no second one
-XFORMERS = "xformers==0.0.35"  # built for torch >= 2.10 (stable ABI); matches the torch pin
 # A1111's venv: setuptools with pkg_resources (< 82) that torch 2.13 accepts (>= 77.0.3), and
 # A1111 v1.10.1's open_clip as PyPI's wheel (see images/webui/constraints.txt).
 A1111_SETUPTOOLS = "setuptools>=77.0.3,<82"
@@ -38,10 +37,10 @@ LOCKS = {
     "pod": [TORCH, f"{ROOT}[prep,caption,train,gpu,convert,studio]"],  # every workload + the studio, one venv
     "webui": [str(ROOT), "setuptools", "wheel"],                     # fastsd's own venv in the webui image
     "invokeai": [TORCH, INVOKEAI],                                   # InvokeAI on the base's torch
-    "webui-a1111": [TORCH, XFORMERS, "torchvision", A1111_SETUPTOOLS, A1111_OPEN_CLIP],  # A1111's venv
+    "webui-a1111": [TORCH, "torchvision", A1111_SETUPTOOLS, A1111_OPEN_CLIP],  # A1111's venv
 }
 # Lock files that keep only some packages: A1111's own pins (numpy, pillow) come after them.
-ONLY = {"webui-a1111": {"torchvision", "xformers", "setuptools", "open-clip-torch"}}
+ONLY = {"webui-a1111": {"torchvision", "setuptools", "open-clip-torch"}}
 
 
 def pypi_only_env() -> dict[str, str]:

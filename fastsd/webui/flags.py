@@ -10,7 +10,7 @@ from fastsd.layout import DataRoot
 from fastsd.webui.auth import Credentials
 
 MEMORY_PRESETS = ("high", "medium", "low")
-ATTENTIONS = ("xformers", "sdp", "auto")
+ATTENTIONS = ("sdp", "xformers", "auto")
 CONTAINER_PORT = 7860
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
@@ -38,7 +38,7 @@ class WebuiOptions:
     checkpoint: Path | None = None
     family: str | None = None
     memory_preset: str = "high"
-    attention: str = "xformers"
+    attention: str = "sdp"
     credentials: Credentials | None = None
     tunnel: str = "none"
     port: int = CONTAINER_PORT

@@ -55,7 +55,7 @@ def prepare_and_launch(root: DataRoot, request, say, environ=os.environ, launch=
     folder = a1111_dir(environ) if launch else None
     env = a1111_env(root, environ)
     if launch:  # before any download: a broken environment fails in a second, not after a pull
-        check_a1111_python(a1111_argv(folder, [], env)[0], constraints_file(environ))
+        check_a1111_python(a1111_argv(folder, [], env)[0], constraints_file(environ), request.attention)
     model = resolve_ui_model(root, request.model)
     controlnets = ensure_controlnets(root, model.family, list(request.controlnets), request.model)
     options = WebuiOptions(

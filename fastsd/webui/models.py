@@ -103,6 +103,52 @@ def family_hint(root: DataRoot, spec: str) -> str | None:
     return local.family if local is not None else None
 
 
+def check_ui_model(root: DataRoot, spec: str) -> str | None:
+    """The family of `--model`, checked before any container starts: a missing file, a pickle or
+    a file that is no checkpoint is refused here. None where it is not known yet (a URL, pulled
+    where the UI runs)."""
+    from fastsd.registry import load_registry
+    from fastsd.store.index import read_index
+
+    if spec in load_registry().models or _is_session(root, spec):
+        family = family_hint(root, spec)  # a session's export may come later in `fastsd run --serve`
+    elif (local := read_index(root).get(spec)) is not None:
+        family = local.family
+    elif spec.startswith(REMOTE_PREFIXES):
+        return None
+    else:
+        in_folder = _checkpoints(root) / spec
+        path = in_folder if "/" not in spec and in_folder.is_file() else Path(spec).expanduser()
+        if not path.exists():
+            resolve_ui_model(root, spec)  # raises the unknown-model error, naming the choices
+        family = _file_family(path)
+    return family
+
+
+def _file_family(path: Path) -> str | None:
+    """The family of a single-file checkpoint read from its header; pickles and non-checkpoints refused."""
+    from fastsd.store.detect import detect_path
+    from fastsd.store.intake import inspect_file
+
+    if path.is_dir():
+        raise bad_input(f"{path} is a folder; the web UI serves one single-file checkpoint",
+                        f"convert it first: fastsd convert {path} --to {path.name}.safetensors")
+    try:
+        _, keys = inspect_file(path, path.name, trust_pickle=False)
+    except FastsdError as error:
+        if "pickle" not in error.message:
+            raise
+        raise FastsdError(error.message, f"serve a .safetensors version, or, if you trust its source, pull it "
+                          f"first: fastsd models pull {path} --trust-pickle, then --model {path.stem}",
+                          code=2) from None
+    found = detect_path(path, keys)
+    if found is not None and found.kind != "checkpoint":
+        raise bad_input(f"{path} is a {found.kind}, not a checkpoint the web UI can start with",
+                        "serve an sd1, sd2 or sdxl checkpoint (a LoRA goes in the prompt as <lora:NAME:1>, "
+                        "a ControlNet in models/ControlNet with --controlnet NAME)")
+    return found.family if found is not None else None
+
+
 def _registry_model(root: DataRoot, spec: str) -> UiModel:
     from fastsd.registry import base_model
 
@@ -145,7 +191,7 @@ def resolve_ui_model(root: DataRoot, spec: str) -> UiModel:
         return UiModel(spec, path, local.family, local.source)
     in_folder = _checkpoints(root) / spec
     if "/" not in spec and in_folder.is_file():
-        return UiModel(spec, in_folder, None, f"file:{in_folder.name}")
+        return UiModel(spec, in_folder, _file_family(in_folder), f"file:{in_folder.name}")
     if spec.startswith(REMOTE_PREFIXES) or Path(spec).expanduser().exists():
         local_path, family = _pull(root, spec)
         return UiModel(local_path.name, local_path, family, spec)

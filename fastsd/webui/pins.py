@@ -105,12 +105,16 @@ def pin_problems(pins: dict[str, str], versions: dict[str, str | None]) -> list[
     return problems
 
 
-def check_a1111_python(python: str, constraints: Path | None) -> list[str]:
-    """Refuse an A1111 environment whose torch pins broke or whose torchvision cannot load."""
+def check_a1111_python(python: str, constraints: Path | None, attention: str = "sdp") -> list[str]:
+    """Refuse an A1111 environment whose torch pins broke, whose torchvision cannot load, or that
+    lacks xformers when `attention` asks for it."""
     pins = read_constraints(constraints) if constraints is not None else {}
-    versions = installed_versions(python, sorted({"torch", "torchvision", *pins}))
+    versions = installed_versions(python, sorted({"torch", "torchvision", "xformers", *pins}))
     problems = torchvision_problems(versions.get("torch"), versions.get("torchvision"))
     problems += pin_problems(pins, versions)
+    if attention == "xformers" and versions.get("xformers") is None:
+        problems.append(f"--attention xformers asks for xformers, which is not installed (PyPI has no "
+                        f"xformers built for torch {versions.get('torch')}); use --attention sdp")
     if problems:
         where = f" (pins from {constraints})" if constraints is not None else ""
         raise FastsdError(f"A1111's Python {python} cannot run the web UI{where}: " + "; ".join(problems),

@@ -54,7 +54,7 @@ def in_pod(environ=os.environ) -> bool:
 def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     """Every option checked cheaply (nothing pulled, nothing written)."""
     from fastsd.registry import tunnel
-    from fastsd.webui.models import check_controlnets, family_hint
+    from fastsd.webui.models import check_controlnets, check_ui_model
 
     entry = tunnel(args.tunnel)
     if args.memory_preset not in MEMORY_PRESETS:
@@ -82,7 +82,7 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if ui == "invokeai":
         check_invokeai_options(args)
     names = tuple(n.strip() for n in (args.controlnet or "").split(",") if n.strip())
-    family = family_hint(root, args.model)
+    family = check_ui_model(root, args.model)
     if family == "flux" and ui == "invokeai":
         from fastsd.webui.invokeai.models import FLUX_REASON
 

@@ -170,13 +170,38 @@ def test_every_webui_pip_step_runs_under_the_constraints():
 def test_clip_is_built_against_the_pinned_setuptools_after_open_clip():
     dockerfile = text("webui")
     env = webui_env()
-    assert env["CLIP_PACKAGE"].endswith("/openai/CLIP/archive/d50d76daa670286dd6cacf3bcd80b5e4823fc8e1.zip")
+    clip_default = re.search(r"^ARG CLIP_PACKAGE=(\S+)$", dockerfile, re.M).group(1)  # a mirror may override it
+    assert clip_default == "https://github.com/openai/CLIP/archive/d50d76daa670286dd6cacf3bcd80b5e4823fc8e1.zip"
+    assert "CLIP_PACKAGE" not in env  # the build's source is never the image's environment
     assert env["OPENCLIP_PACKAGE"] == "open-clip-torch==2.20.0"
     locked = dockerfile.index("-r /tmp/requirements/webui-a1111.txt")
     clip = dockerfile.index('pip install --no-build-isolation "${CLIP_PACKAGE}"')
     assert locked < clip < dockerfile.index("python launch.py")
     pins = lock_pins("webui-a1111")
     assert pins["open-clip-torch"] == "2.20.0" and pins["setuptools"] == "81.0.0"
+
+
+def test_a_git_mirror_is_used_for_the_clones_only_and_never_stored():
+    dockerfile = text("webui")
+    assert re.search(r"^ARG GIT_MIRROR=$", dockerfile, re.M)  # empty: GitHub by default
+    clone_step = dockerfile[dockerfile.index("ARG GIT_MIRROR="):dockerfile.index("COPY images/webui/constraints.txt")]
+    assert 'GIT_CONFIG_KEY_0="url.${GIT_MIRROR}/.insteadOf"' in clone_step
+    assert "GIT_CONFIG_VALUE_0=https://github.com/" in clone_step
+    assert "git config" not in dockerfile and "ENV GIT_" not in dockerfile
+    # every GitHub repository the build clones is one scripts/git_mirror.sh serves
+    needed = subprocess.run(["bash", "scripts/git_mirror.sh", "needed"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    urls = set(re.findall(r"https://github\.com/([\w.-]+/[\w.-]+\.git)", dockerfile))
+    assert urls and urls <= set(needed)
+    assert "openai/CLIP-d50d76daa670286dd6cacf3bcd80b5e4823fc8e1.zip" in needed
+
+
+def test_a1111s_own_pins_become_constraints_before_any_pip_step():
+    dockerfile = text("webui")
+    step = dockerfile.index(">> /etc/fastsd/webui-constraints.txt")
+    assert step < dockerfile.index("pip install --require-hashes --no-deps -r /tmp/requirements/webui-a1111.txt")
+    assert step < dockerfile.index("python launch.py")
+    assert (ROOT / "images" / "webui" / "constraints.txt").read_text().endswith("\n")  # appended lines stay apart
 
 
 def test_a1111_requirements_drop_only_its_setuptools_pin():
@@ -192,7 +217,8 @@ def test_webui_constraints_agree_with_the_locks():
     constraints = (ROOT / "images" / "webui" / "constraints.txt").read_text().splitlines()
     pins = {r.name: r.specifier for r in (Requirement(line) for line in constraints
                                           if line.strip() and not line.startswith("#"))}
-    assert set(pins) == {"torch", "torchvision", "setuptools", "open-clip-torch"}
+    assert set(pins) == {"torch", "torchvision", "setuptools", "open-clip-torch", "mediapipe"}
+    assert str(pins["mediapipe"]) == "==0.10.11"  # the newest with mediapipe.solutions and protobuf 3
     base, a1111 = lock_pins("base"), lock_pins("webui-a1111")
     assert str(pins["torch"]) == f"=={base['torch']}"
     for name in ("torchvision", "setuptools", "open-clip-torch"):
@@ -293,7 +319,7 @@ def test_the_pod_stage_starts_the_studio_and_a_plain_build_stays_a_workload_imag
     assert 'CMD ["fastsd", "--help"]' in found["workload"]
     assert found["one-workload"].strip().startswith("#") or not found["one-workload"].strip()
     makefile = (ROOT / "Makefile").read_text()
-    assert 'case $$name in pod) extra="$$extra --target pod";; esac' in makefile
+    assert 'case $$name in pod) extra="$$extra --target pod";;' in makefile
     images = re.search(r"^IMAGES \?= (.*)$", makefile, re.M).group(1).split()
     here = re.search(r"^BUILDABLE_HERE := (.*)$", makefile, re.M).group(1).split()
     assert "pod" in images and "pod" in here and images.index("pod") > images.index("base")

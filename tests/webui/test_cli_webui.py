@@ -163,7 +163,7 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
     (plan,) = runner.plans
     assert "correct-horse-battery" not in json.dumps(plan.to_dict())
     assert plan.command == ("fastsd", "webui", "--model", "sd15", "--tunnel", "gradio", "--user", "bob",
-                            "--port", "7860", "--memory-preset", "high", "--attention", "xformers",
+                            "--port", "7860", "--memory-preset", "high", "--attention", "sdp",
                             "--in-process")
     assert data_root.webui_auth.read_text() == "bob:correct-horse-battery\n"
 
@@ -229,7 +229,7 @@ def test_in_process_starts_a1111_with_redacted_output(cli, fake_pull, data_root,
     ckpt = data_root.webui_models("Stable-diffusion") / "sd_xl_base_1.0.safetensors"
     assert fake_pull.calls == [("pull", "sdxl", "checkpoint", None), ("pull_controlnets", "sdxl", ["canny"])]
     launched = next(line for line in result.out.splitlines() if line.startswith("Launching Web UI"))
-    assert f"--ckpt {ckpt} --no-half-vae --xformers --medvram-sdxl" in launched
+    assert f"--ckpt {ckpt} --no-half-vae --opt-sdp-attention --medvram-sdxl" in launched
     assert f"--gradio-auth-path {data_root.webui_auth} --api-auth admin:***" in launched
     assert PLANTED not in result.out + result.err
     assert "ENV_PASSWORD=None" in result.out  # A1111 itself never sees fastsd's secrets

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from fastsd.errors import FastsdError
-from fastsd.webui.models import ensure_controlnets, family_hint, resolve_ui_model
+from fastsd.webui.models import check_ui_model, ensure_controlnets, family_hint, resolve_ui_model
 
 
 @pytest.fixture
@@ -94,8 +94,7 @@ def test_session_without_export(cli, root, fake_pull):
 def test_pulled_models_files_paths_and_urls(root, fake_pull, tmp_path):
     from fastsd.store.index import LocalModel, record_model
 
-    file = root.webui_models("Stable-diffusion") / "dreamshaper.safetensors"
-    file.write_bytes(b"w")
+    file = _safetensors(root.webui_models("Stable-diffusion") / "dreamshaper.safetensors", {"unknown.weight": (2,)})
     record_model(root, LocalModel(name="dream", kind="checkpoint", source="https://x/y", family="sd1",
                                   path=str(file.relative_to(root.root))))
     assert resolve_ui_model(root, "dream").path == file
@@ -145,3 +144,46 @@ def test_controlnet_mismatches_are_refused(root, fake_pull, family, name, messag
         ensure_controlnets(root, family, [name], "m")
     assert message in f"{error.value.message} {error.value.hint}"
     assert error.value.code == 2 and fake_pull.calls == []
+
+
+def _safetensors(path, keys: dict[str, tuple[int, ...]]):
+    import torch
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: torch.zeros(shape) for key, shape in keys.items()}, str(path))
+    return path
+
+
+SD1_FILE = {"model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight": (8, 768)}
+
+
+def test_a_file_in_the_checkpoint_folder_gets_its_family_from_its_header(root, fake_pull):
+    path = _safetensors(root.webui_models("Stable-diffusion") / "mine.safetensors", SD1_FILE)
+    assert check_ui_model(root, "mine.safetensors") == "sd1"
+    assert resolve_ui_model(root, "mine.safetensors").family == "sd1"  # so --controlnet canny matches
+    assert check_ui_model(root, str(path)) == "sd1" and fake_pull.calls == []
+
+
+def test_bad_model_files_are_refused_before_anything_starts(root, fake_pull, tmp_path):
+    import torch
+
+    pickle = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {"model.diffusion_model.x": torch.zeros(2)}}, pickle)
+    with pytest.raises(FastsdError) as error:
+        check_ui_model(root, str(pickle))
+    assert "old.ckpt is a pickle checkpoint" in error.value.message
+    assert f"fastsd models pull {pickle} --trust-pickle" in error.value.hint
+    lora = _safetensors(tmp_path / "style.safetensors", {"lora_unet_down.lora_down.weight": (4, 8)})
+    with pytest.raises(FastsdError, match="is a lora, not a checkpoint"):
+        check_ui_model(root, str(lora))
+    with pytest.raises(FastsdError, match="unknown web UI model 'gone.safetensors'"):
+        check_ui_model(root, "gone.safetensors")
+    assert check_ui_model(root, "https://example.com/m.safetensors") is None  # pulled where the UI runs
+    assert fake_pull.calls == []
+
+
+def test_a_flux_single_file_is_refused_by_the_cli(cli, root, fake_pull):
+    _safetensors(root.webui_models("Stable-diffusion") / "flux1.safetensors", {"double_blocks.0.img_attn.qkv.weight": (6, 2)})
+    result = cli("webui", "--model", "flux1.safetensors", "--dry-run", "--runtime", "docker")
+    assert result.code == 2 and "flux1.safetensors is a flux model, which AUTOMATIC1111 v1.10 cannot load" in result.err

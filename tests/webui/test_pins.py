@@ -90,6 +90,17 @@ def test_check_passes_a_matching_pair(tmp_path, monkeypatch):
     assert "torch 2.13.0" in found and "torchvision 0.28.0" in found
 
 
+def test_xformers_attention_needs_xformers_in_a1111s_python(tmp_path, monkeypatch):
+    fake_site(tmp_path, monkeypatch, torch="2.13.0", torchvision="0.28.0", setuptools="81.0.0")
+    with pytest.raises(FastsdError) as error:
+        check_a1111_python(sys.executable, IMAGE_CONSTRAINTS, attention="xformers")
+    assert "--attention xformers asks for xformers, which is not installed" in error.value.message
+    assert "use --attention sdp" in error.value.message
+    fake_site(tmp_path / "with", monkeypatch, torch="2.13.0", torchvision="0.28.0", setuptools="81.0.0",
+              xformers="0.0.35")
+    assert "xformers 0.0.35" in check_a1111_python(sys.executable, IMAGE_CONSTRAINTS, attention="xformers")
+
+
 def test_missing_interpreter_is_named():
     with pytest.raises(FastsdError, match="cannot run A1111's Python /nowhere/python"):
         check_a1111_python("/nowhere/python", None)

@@ -31,8 +31,9 @@ def add_webui_options(parser) -> None:
                         help="port on this machine (default 7860)")
     parser.add_argument("--memory-preset", default=_env("FASTSD_WEBUI_MEMORY", "high"),
                         metavar="high|medium|low", help="high: none, medium: --medvram, low: --lowvram")
-    parser.add_argument("--attention", default=_env("FASTSD_WEBUI_ATTENTION", "xformers"),
-                        metavar="xformers|sdp|auto", help="attention implementation (default xformers)")
+    parser.add_argument("--attention", default=_env("FASTSD_WEBUI_ATTENTION", "sdp"),
+                        metavar="sdp|xformers|auto", help="attention implementation (default sdp: torch's "
+                        "own; xformers only where A1111's Python has it)")
     parser.add_argument("--enable-insecure-extension-access", dest="insecure_extension_access",
                         action="store_true", default=_env("FASTSD_WEBUI_INSECURE_EXTENSIONS", "0") == "1",
                         help="let UI users install extensions (runs their code; off by default)")

@@ -1,0 +1,52 @@
+"""A volume for the web UI tests: a full-size SD1.5 (random weights) as a single file made by
+`fastsd convert` in its container, and a LoRA trained for one step and exported by `fastsd run`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd
+
+MODEL_FILE = "fullsd.safetensors"
+LORA = "lora1-step1-lora"  # the export's name: <session>-step<N>-lora
+
+
+def build_inputs(data: Path) -> None:
+    """The full-size base on the volume (trainable at 64 px, so the test's LoRA step is quick)."""
+    code = ("import sys; sys.path.insert(0, 'scripts'); import demo\n"
+            "from fastsd.layout import resolve_data_root\n"
+            "from fastsd.fsutil import atomic_path, tree_bytes\n"
+            "from fastsd.store.index import LocalModel, record_model\n"
+            "from fastsd.tiny.fullsize import build_random_sd15\n"
+            "root = resolve_data_root(); root.ensure()\n"
+            "with atomic_path(root.diffusers_model('fullsd'), directory=True) as tmp:\n"
+            "    build_random_sd15(tmp)\n"
+            "record_model(root, LocalModel(name='fullsd', kind='diffusers', source='random SD1.5 (test)',\n"
+            "    path='models/diffusers/fullsd', family='sd1', prediction='epsilon', native_resolution=512,\n"
+            "    training_resolutions=(64,), size=tree_bytes(root.diffusers_model('fullsd'))))\n"
+            "print(demo.write_photos(root.root / 'photos'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env=cli_env(data), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def prepare_volume(data: Path, elsewhere: Path) -> dict[str, float]:
+    """The single file and the LoRA on `data`, each made in its container; seconds per step."""
+    build_inputs(data)
+    steps = [
+        ("convert", "convert", str(data / "models" / "diffusers" / "fullsd"), "--to",
+         str(data / "models" / "Stable-diffusion" / MODEL_FILE), "--dtype", "fp16", "--runtime", "docker"),
+        ("lora", "run", "lora1", "--photos", str(data / "photos"), "--model", "fullsd", "--mode", "lora",
+         "--steps", "1", "--rank", "4", "--resolution", "64", "--no-caption", "--captions", "token",
+         "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker"),
+    ]
+    timings = {}
+    for label, *argv in steps:
+        started = time.monotonic()
+        done = fastsd(data, *argv, cwd=elsewhere, timeout=1200)
+        assert done.returncode == 0, f"{label}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        timings[label] = time.monotonic() - started
+    return timings
