@@ -126,11 +126,22 @@ def test_the_cli_waits_for_the_loaded_model_and_the_container_is_healthy(served,
 def test_the_api_and_the_page_ask_for_the_login(served, api):
     import requests
 
-    for path in ("/sdapi/v1/options", "/sdapi/v1/sd-models", "/controlnet/model_list"):
+    # /sdapi/ is A1111's --api-auth; the others are routes it leaves open, guarded by fastsd-login
+    for path in ("/sdapi/v1/options", "/sdapi/v1/sd-models", "/controlnet/model_list", "/controlnet/version",
+                 "/internal/sysinfo"):
         assert requests.get(BASE_URL + path, timeout=30).status_code == 401, path
         assert requests.get(BASE_URL + path, auth=("admin", "not-it"), timeout=30).status_code == 401, path
-    page = requests.get(BASE_URL + "/", timeout=30)
-    assert "login" in page.text.lower() and "txt2img" not in page.text  # gradio's login page
+        assert api.get(BASE_URL + path, timeout=120).status_code == 200, path
+    # the page: gradio's config (what the page is built from) only after logging in
+    assert requests.get(BASE_URL + "/config", timeout=30).status_code == 401
+    browser = requests.Session()
+    assert browser.post(BASE_URL + "/login", data={"username": "admin", "password": "not-it"},
+                        timeout=30).status_code >= 400
+    assert browser.post(BASE_URL + "/login", data={"username": "admin", "password": PASSWORD},
+                        timeout=30).status_code == 200
+    config = browser.get(BASE_URL + "/config", timeout=60).json()
+    assert "auth_required" not in config and config["components"]
+    assert browser.get(BASE_URL + "/controlnet/version", timeout=30).status_code == 200  # the UI's session
 
 
 def _txt2img(api, prompt: str, **extra):

@@ -12,6 +12,7 @@ import binascii
 import hmac
 
 from modules import script_callbacks, shared
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import JSONResponse
 
 GUARDED = ("/controlnet/", "/internal/", "/sd_extra_networks/")
@@ -47,12 +48,17 @@ def require_login(_demo, app) -> None:
     if not logins:
         return  # no login asked for (fastsd's --auth none): nothing to guard with
 
-    @app.middleware("http")
     async def login_for_unguarded_routes(request, call_next):
         if request.url.path.startswith(GUARDED) and not _allowed(request, logins, getattr(app, "tokens", {})):
             return JSONResponse({"detail": "Not authenticated"}, status_code=401,
                                 headers={"WWW-Authenticate": "Basic"})
         return await call_next(request)
+
+    # The app is serving already: drop its built stack so the next request builds it with this
+    # middleware (what A1111 itself does to add its own after gradio's launch).
+    app.middleware_stack = None
+    app.add_middleware(BaseHTTPMiddleware, dispatch=login_for_unguarded_routes)
+    print("fastsd-login: the login guards " + ", ".join(GUARDED))
 
 
 script_callbacks.on_app_started(require_login)
