@@ -50,3 +50,21 @@ def prepare_volume(data: Path, elsewhere: Path) -> dict[str, float]:
         assert done.returncode == 0, f"{label}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         timings[label] = time.monotonic() - started
     return timings
+
+
+def serve(tmp_path_factory, label: str, webui_argv, extra_setup=None):
+    """A generator for a module fixture: the volume prepared, `fastsd webui ARGV` run from another
+    folder; yields (data, elsewhere, the CLI's result, seconds per step); `fastsd down` at the end."""
+    data = tmp_path_factory.mktemp(label) / "data"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    try:
+        timings = prepare_volume(data, elsewhere)
+        if extra_setup is not None:
+            extra_setup(data)
+        started = time.monotonic()
+        up = fastsd(data, "webui", *webui_argv, "--runtime", "docker", "--cpu", "--model", MODEL_FILE,
+                    "--wait", "900", cwd=elsewhere, timeout=1200)
+        timings["ready"] = time.monotonic() - started
+        yield data, elsewhere, up, timings
+    finally:
+        fastsd(data, "down", cwd=elsewhere, timeout=180)

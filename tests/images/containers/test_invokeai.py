@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.images.containers.fullsize import MODEL_FILE, prepare_volume
+from tests.images.containers.fullsize import MODEL_FILE, serve
 from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(2400)
@@ -22,18 +22,8 @@ BASE_URL = f"http://127.0.0.1:{PORT}"
 
 @pytest.fixture(scope="module")
 def served(engine, tmp_path_factory):
-    data = tmp_path_factory.mktemp("invokeai") / "data"
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    try:
-        timings = prepare_volume(data, elsewhere)
-        started = time.monotonic()
-        up = fastsd(data, "webui", "--ui", "invokeai", "--runtime", "docker", "--cpu", "--model", MODEL_FILE,
-                    "--port", str(PORT), "--auth", f"admin:{PASSWORD}", "--wait", "900", cwd=elsewhere,
-                    timeout=1200)
-        timings["start"] = time.monotonic() - started
-        yield data, elsewhere, up, timings
-    finally:
-        fastsd(data, "down", cwd=elsewhere, timeout=180)
+    yield from serve(tmp_path_factory, "invokeai", ["--ui", "invokeai", "--port", str(PORT),
+                                                    "--auth", f"admin:{PASSWORD}"])
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from tests.images.containers.conftest import _missing, docker, image
-from tests.images.containers.fullsize import LORA, MODEL_FILE, prepare_volume
+from tests.images.containers.fullsize import LORA, MODEL_FILE, serve
 from tests.images.containers.test_images import LDD_CHECK, PYTHON_CHECK, TORCH_LIBS
 from tests.images.containers.test_pipeline import PROJECT, ROOT, cli_env, fastsd, project_containers
 
@@ -83,19 +83,8 @@ def build_controlnet(data) -> None:
 
 @pytest.fixture(scope="module")
 def served(webui_image, tmp_path_factory):
-    data = tmp_path_factory.mktemp("webui") / "data"
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    try:
-        timings = prepare_volume(data, elsewhere)
-        build_controlnet(data)
-        started = time.monotonic()
-        up = fastsd(data, "webui", "--runtime", "docker", "--cpu", "--model", MODEL_FILE, "--controlnet", "canny",
-                    "--port", str(PORT), "--auth", f"admin:{PASSWORD}", "--wait", "900", cwd=elsewhere,
-                    timeout=1200)
-        timings["healthy"] = time.monotonic() - started
-        yield data, elsewhere, up, timings
-    finally:
-        fastsd(data, "down", cwd=elsewhere, timeout=180)
+    yield from serve(tmp_path_factory, "webui", ["--controlnet", "canny", "--port", str(PORT),
+                                                 "--auth", f"admin:{PASSWORD}"], extra_setup=build_controlnet)
 
 
 @pytest.fixture(scope="module")
