@@ -19,7 +19,8 @@ CONNECT_TIMEOUT = 10.0
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
 # Ours, or rewritten below: the backend never sees the password or the session cookie.
-NOT_FORWARDED = frozenset({"host", "authorization", "cookie", "origin", "x-forwarded-for",
+# Expect: the client's 100-continue was answered here already; the body follows as it streams.
+NOT_FORWARDED = frozenset({"host", "authorization", "cookie", "origin", "expect", "x-forwarded-for",
                            "x-forwarded-proto", "x-forwarded-host", "forwarded", "sec-websocket-key",
                            "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept"})
 BACKEND_DOWN = "ComfyUI is not answering (it may still be starting): try again in a moment.\n"

@@ -61,10 +61,13 @@ def comfy_stand_in(seen: list, first_bytes: threading.Event | None = None) -> we
         await ws.send_str(json.dumps({"type": "status", "clientId": request.query.get("clientId", "")}))
         await ws.send_bytes(b"\x00\x00\x00\x01preview-image-bytes")
         async for message in ws:
-            if message.type == aiohttp.WSMsgType.TEXT:
+            if message.type == aiohttp.WSMsgType.TEXT and message.data == "close please":
+                await ws.close(code=4000, message=b"asked to")
+            elif message.type == aiohttp.WSMsgType.TEXT:
                 await ws.send_str("echo:" + message.data)
             elif message.type == aiohttp.WSMsgType.BINARY:
                 await ws.send_bytes(b"echo:" + message.data)
+        seen.append(("CLOSED", "/ws", {}))
         return ws
 
     app = web.Application(middlewares=[record_and_check_origin])

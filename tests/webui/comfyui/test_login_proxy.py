@@ -50,6 +50,16 @@ def log_in(url: str, next_path: str = "/") -> requests.Session:
     return browser
 
 
+def requests_seen(backend) -> list:
+    """The requests that reached the stand-in (not its notes of closed websockets)."""
+    return [entry for entry in backend[1] if entry[0] != "CLOSED"]
+
+
+def basic(user=USER, password=PASSWORD) -> dict:
+    """An HTTP Basic Authorization header."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
 def assert_secure_headers(answer):
     for name, value in SECURITY.items():
         assert answer.headers.get(name) == value, (name, answer.status_code, answer.request.url)
@@ -60,7 +70,7 @@ def websocket(url: str, *, cookie=None, auth=None, origin=None, exchange=True):
     async def talk():
         headers = {"Origin": origin} if origin else {}
         if auth:
-            headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+            headers.update(basic(*auth))
         cookies = {COOKIE: cookie} if cookie else None
         async with aiohttp.ClientSession(cookies=cookies) as session:
             try:
@@ -115,6 +125,28 @@ def test_websocket_handshake_needs_a_login_and_our_own_origin(proxy, backend):
     assert not [path for _, path, _ in backend[1] if path == "/ws"]
 
 
+def test_each_side_of_a_websocket_closes_when_the_other_does(proxy, backend):
+    url = proxy()
+
+    async def talk(last_words):
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(url.replace("http", "ws") + "/ws?clientId=abc", headers=basic())
+            await ws.receive(timeout=5), await ws.receive(timeout=5)
+            if last_words:
+                await ws.send_str(last_words)
+                closing = await ws.receive(timeout=5)
+                return closing.type, ws.close_code
+            await ws.close()
+            return None, ws.close_code
+
+    assert asyncio.run(talk("close please")) == (aiohttp.WSMsgType.CLOSE, 4000)
+    assert asyncio.run(talk(None)) == (None, 1000)
+    deadline = time.monotonic() + 5
+    while len([entry for entry in backend[1] if entry[0] == "CLOSED"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len([entry for entry in backend[1] if entry[0] == "CLOSED"]) == 2
+
+
 def test_browser_logs_in_and_uses_page_prompt_and_websocket(proxy, backend):
     url = proxy()
     host = url.removeprefix("http://")
@@ -144,7 +176,7 @@ def test_browser_logs_in_and_uses_page_prompt_and_websocket(proxy, backend):
 
     # What ComfyUI saw: no login, no fastsd cookie, its own Origin, where the request came from.
     backend_url = backend[0].removeprefix("http://")
-    for _, _, headers in backend[1]:
+    for _, _, headers in requests_seen(backend):
         assert "Authorization" not in headers
         assert COOKIE not in headers.get("Cookie", "")
         assert headers["Host"] == backend_url
@@ -176,7 +208,7 @@ def test_api_clients_use_basic_auth(proxy, backend):
     assert requests.get(url + "/object_info", auth=("root", PASSWORD)).status_code == 401
     assert websocket(url, auth=(USER, PASSWORD), exchange=False)[0] == 101
     assert all("Authorization" not in headers for _, _, headers in backend[1])
-    assert len(backend[1]) == 4  # the refused ones never reached ComfyUI
+    assert len(requests_seen(backend)) == 4  # the refused ones never reached ComfyUI
 
 
 def test_logout_revokes_the_session_on_the_server(proxy, backend):
