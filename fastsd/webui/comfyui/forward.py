@@ -58,7 +58,7 @@ def backend_headers(request: web.Request, backend: str, trusted) -> dict | list:
     peer = request.remote or ""
     earlier = request.headers.get("X-Forwarded-For", "") if from_trusted_proxy(request, trusted) else ""
     headers.append(("X-Forwarded-For", f"{earlier}, {peer}" if earlier else peer))
-    headers.append(("X-Forwarded-Proto", "https" if is_https(request, trusted) else "http"))
+    headers.append(("X-Forwarded-Proto", "https" if is_https(request) else "http"))
     headers.append(("X-Forwarded-Host", request.headers.get("Host", "")))
     return headers
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict
 from urllib.parse import urlsplit
+
+from fastsd.errors import bad_input
 
 COOKIE = "fastsd_comfyui"
 SESSION_MAX_AGE = 12 * 3600
@@ -68,16 +72,39 @@ def same_credentials(given: tuple[str, str], user: str, password: str) -> bool:
     return same_user and same_password
 
 
+@functools.lru_cache(maxsize=32)
+def _networks(trusted: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
+
+
+def check_trusted_proxies(trusted) -> tuple[str, ...]:
+    """`trusted` (addresses or networks such as 172.16.0.0/12) when each entry parses, else a bad-input error."""
+    entries = tuple(str(entry) for entry in trusted)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise bad_input(f"trusted proxy {entry!r} is not an IP address or network",
+                            "e.g. 127.0.0.1, ::1 or 172.16.0.0/12") from None
+    return entries
+
+
 def from_trusted_proxy(request, trusted=TRUSTED_PROXIES) -> bool:
-    """Whether the peer is a proxy on this machine (a tunnel), whose X-Forwarded-* we believe."""
-    return request.remote in trusted
+    """Whether the peer is a proxy we believe (by default one on this machine: a tunnel on the host network)."""
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if peer.version == 6 and peer.ipv4_mapped:
+        peer = peer.ipv4_mapped  # a dual-stack listener sees 127.0.0.1 as ::ffff:127.0.0.1
+    return any(peer in network for network in _networks(tuple(trusted)))
 
 
 def client_address(request, trusted=TRUSTED_PROXIES) -> str:
     """The client a login attempt is counted against: the peer, or what a trusted proxy says it is."""
     peer = request.remote or "unknown"
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and peer in trusted:
+    if forwarded and from_trusted_proxy(request, trusted):
         # The last entry is the one our own proxy added; earlier ones are the client's word.
         last = forwarded.split(",")[-1].strip()
         if last:
@@ -85,12 +112,15 @@ def client_address(request, trusted=TRUSTED_PROXIES) -> str:
     return peer
 
 
-def is_https(request, trusted=TRUSTED_PROXIES) -> bool:
-    """Whether the browser reached us over https (directly, or through a tunnel that says so)."""
+def is_https(request) -> bool:
+    """Whether the browser reached us over https (directly, or through a tunnel that says so).
+
+    Believed from any peer: a forged claim only makes that client's own cookie Secure, and a
+    tunnel in a container of its own connects from an address that is not 127.0.0.1.
+    """
     if request.scheme == "https":
         return True
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return proto == "https" and from_trusted_proxy(request, trusted)
+    return request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int | None] | None:
@@ -105,9 +135,17 @@ def _host_port(netloc: str, scheme: str) -> tuple[str, int | None] | None:
 def same_site(request, trusted=TRUSTED_PROXIES) -> bool:
     """False when Origin (or, without it, Referer) names another host than the request's Host.
 
-    A request with neither (curl, scripts) is same-site: browsers send Origin on every
-    cross-site change and websocket handshake. A tunnel's X-Forwarded-Host counts as ours too.
+    A browser's Sec-Fetch-Site decides first. A request with neither (curl, scripts) is
+    same-site: browsers send Origin on every cross-site change and websocket handshake. A
+    trusted proxy's X-Forwarded-Host counts as ours too.
     """
+    # The browser's own verdict, which no page can forge; it stays right when a tunnel
+    # rewrites Host to its --url (cloudflared did for websockets).
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site == "same-origin":
+        return True
+    if fetch_site in ("same-site", "cross-site"):
+        return False
     claimed = request.headers.get("Origin") or request.headers.get("Referer")
     if claimed is None:
         return True

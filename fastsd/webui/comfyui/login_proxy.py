@@ -35,6 +35,7 @@ from fastsd.webui.comfyui.login_guard import (
     TRUSTED_PROXIES,
     SessionStore,
     basic_credentials,
+    check_trusted_proxies,
     client_address,
     is_https,
     same_credentials,
@@ -72,7 +73,7 @@ class LoginProxy:
                             "set FASTSD_WEB_PASSWORD or start the web UI once to store credentials")
         self.user, self.password = user, password
         self.throttle = throttle or LoginThrottle()
-        self.trusted = tuple(trusted_proxies)
+        self.trusted = check_trusted_proxies(trusted_proxies)
         self.sessions = SessionStore()
         self.client: aiohttp.ClientSession | None = None
 
@@ -146,7 +147,7 @@ class LoginProxy:
         self.sessions.revoke(request.cookies.get(COOKIE))
         response = redirect(next_path)
         response.set_cookie(COOKIE, self.sessions.create(), max_age=SESSION_MAX_AGE, path="/", httponly=True,
-                            samesite="Lax", secure=is_https(request, self.trusted))
+                            samesite="Lax", secure=is_https(request))
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -178,7 +179,11 @@ class LoginProxy:
 
 def make_app(backend: str, user: str, password: str, *, throttle: LoginThrottle | None = None,
              trusted_proxies=TRUSTED_PROXIES) -> web.Application:
-    """The proxy app guarding `backend` (e.g. http://127.0.0.1:8188) with `user` and `password`."""
+    """The proxy app guarding `backend` (e.g. http://127.0.0.1:8188) with `user` and `password`.
+
+    `trusted_proxies`: peers (addresses or networks) whose X-Forwarded-For/-Host are believed;
+    by default this machine only (a tunnel on the host network).
+    """
     proxy = LoginProxy(backend, user, password, throttle, trusted_proxies)
     app = web.Application(middlewares=[proxy.login_required])
     app.cleanup_ctx.append(proxy.backend_client)
@@ -243,14 +248,14 @@ def login_page(next_path: str | None, message: str = "", status: int = 200) -> w
 
 
 def run_login_proxy(host: str, port: int, backend: str, user: str, password: str, *, ready=None,
-                    throttle: LoginThrottle | None = None) -> None:
+                    throttle: LoginThrottle | None = None, trusted_proxies=TRUSTED_PROXIES) -> None:
     """Serve the proxy on host:port until SIGTERM/SIGINT or the loop is stopped; `ready()` runs once it listens.
 
     `ready` is called inside the proxy's running event loop, so it may keep
     `asyncio.get_running_loop()` to stop the proxy later (`loop.call_soon_threadsafe(loop.stop)`).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    app = make_app(backend, user, password, throttle=throttle)
+    app = make_app(backend, user, password, throttle=throttle, trusted_proxies=trusted_proxies)
     # A short grace on stop: an open websocket would otherwise hold the shutdown for a minute.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_GRACE)
     loop = asyncio.new_event_loop()
@@ -321,12 +326,15 @@ def main(argv=None, environ=os.environ) -> int:
     parser.add_argument("--backend", default="http://127.0.0.1:8188", help="ComfyUI's URL (default %(default)s)")
     parser.add_argument("--user", default=None, help="the login's user (default: the stored one, or admin)")
     parser.add_argument("--data", default=None, help="the data volume (default $FASTSD_DATA or ./data)")
+    parser.add_argument("--trust-proxy", action="append", default=None, metavar="ADDRESS|NETWORK",
+                        help="a peer whose X-Forwarded-For/-Host are believed (repeatable; default 127.0.0.1 and ::1)")
     args = parser.parse_args(argv)
     try:
         host, port = parse_listen(args.listen)
         check_backend(args.backend)
         user, password = stored_login(args.data, args.user, environ)
-        run_login_proxy(host, port, args.backend, user, password)
+        run_login_proxy(host, port, args.backend, user, password,
+                        trusted_proxies=args.trust_proxy or TRUSTED_PROXIES)
     except FastsdError as error:
         sys.stderr.write(f"error: {error.message}\n" + (f"hint: {error.hint}\n" if error.hint else ""))
         return error.code

@@ -15,12 +15,11 @@ import time
 import pytest
 import requests
 
-from tests.webui.comfyui.conftest import PAGE, VIEW_BYTES, free_port
-
 aiohttp = pytest.importorskip("aiohttp")
 from fastsd.login_throttle import LoginThrottle  # noqa: E402
 from fastsd.webui.comfyui.login_guard import COOKIE  # noqa: E402
 from fastsd.webui.comfyui.login_proxy import make_app, run_login_proxy  # noqa: E402
+from tests.webui.comfyui.stand_in import PAGE, VIEW_BYTES, free_port  # noqa: E402
 
 USER, PASSWORD = "admin", "a-long-test-password"
 JSON = {"Accept": "application/json"}
@@ -187,8 +186,9 @@ def test_browser_logs_in_and_uses_page_prompt_and_websocket(proxy, backend):
     assert prompt_headers["Cookie"] == "comfy_setting=kept"
 
 
-def test_the_cookie_is_secure_behind_an_https_tunnel(proxy):
-    url = proxy()
+@pytest.mark.parametrize("trusted", [("127.0.0.1", "::1"), ()])
+def test_the_cookie_is_secure_behind_an_https_tunnel(proxy, trusted):
+    url = proxy(trusted_proxies=trusted)  # a tunnel in its own container is no trusted peer, yet says https
     answer = requests.post(url + "/fastsd/login", data={"user": USER, "password": PASSWORD},
                            headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
     assert answer.status_code == 303 and "Secure" in answer.headers["Set-Cookie"]
@@ -284,7 +284,8 @@ def test_wrong_passwords_are_throttled_and_the_right_one_works_after_the_wait(pr
     assert log_in(url).cookies[COOKIE]
 
 
-@pytest.mark.parametrize("trusted,second", [(("127.0.0.1", "::1"), 200), ((), 429)])
+@pytest.mark.parametrize("trusted,second", [(("127.0.0.1", "::1"), 200), (("127.0.0.0/8",), 200),
+                                            (("10.0.0.0/8",), 429), ((), 429)])
 def test_forwarded_for_counts_only_from_a_proxy_on_this_machine(proxy, trusted, second):
     url = proxy(LoginThrottle(base=30, cap=30, global_per_minute=1000), trusted_proxies=trusted)
     first = requests.get(url + "/object_info", auth=(USER, "guess"), headers={"X-Forwarded-For": "203.0.113.5"})
@@ -307,6 +308,29 @@ def test_changes_from_another_site_are_refused(proxy, backend):
     assert forged_login.status_code == 403 and COOKIE not in forged_login.cookies
     assert not [path for _, path, _ in backend[1] if path == "/prompt"]
     assert browser.get(url + "/object_info", headers={"Origin": "https://evil.example"}).status_code == 200
+
+
+def test_the_browsers_sec_fetch_site_decides_when_a_tunnel_rewrote_host(proxy, backend):
+    url = proxy()
+    browser = log_in(url)
+    public = {"Origin": "https://name.trycloudflare.com"}  # the page's origin; Host is the proxy's own
+    assert browser.post(url + "/prompt", json={}, headers=public).status_code == 403
+    same = browser.post(url + "/prompt", json={"prompt": {}}, headers={**public, "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200
+    host = url.removeprefix("http://")
+    for verdict in ("cross-site", "same-site"):
+        forged = browser.post(url + "/prompt", json={}, headers={"Origin": f"http://{host}", "Sec-Fetch-Site": verdict})
+        assert forged.status_code == 403
+    tunnel = browser.post(url + "/prompt", json={"prompt": {}},
+                          headers={**public, "X-Forwarded-Host": "name.trycloudflare.com"})
+    assert tunnel.status_code == 200  # a trusted proxy (127.0.0.1 here) names the public host
+
+
+def test_a_bad_trusted_proxy_is_refused_before_serving(backend, tmp_path):
+    from fastsd.errors import FastsdError
+
+    with pytest.raises(FastsdError, match="'tunnel' is not an IP address"):
+        make_app(backend[0], USER, PASSWORD, trusted_proxies=("tunnel",))
 
 
 @pytest.mark.parametrize("next_path", ["https://evil.example/", "//evil.example/x", "/\\evil.example",
@@ -408,6 +432,8 @@ def test_module_entry_uses_the_credentials_stored_on_the_volume(backend, tmp_pat
     (["--listen", "7860"], {"FASTSD_WEB_PASSWORD": PASSWORD}, "--listen '7860' is not HOST:PORT"),
     (["--backend", "localhost:8188"], {"FASTSD_WEB_PASSWORD": PASSWORD}, "is not an http URL"),
     ([], {}, "no web UI password"),
+    (["--trust-proxy", "tunnel"], {"FASTSD_WEB_PASSWORD": PASSWORD}, "'tunnel' is not an IP address"),
+    (["--user", "a b"], {"FASTSD_WEB_PASSWORD": PASSWORD}, "invalid web UI user"),
 ])
 def test_module_entry_refuses_bad_input_before_serving(tmp_path, args, env, message):
     environ = {k: v for k, v in os.environ.items() if k != "FASTSD_WEB_PASSWORD"}
