@@ -89,7 +89,10 @@ class LoginProxy:
     @web.middleware
     async def login_required(self, request: web.Request, handler):
         """Let a request through only with a live session cookie or the right HTTP Basic login."""
-        if request.path in OPEN_PATHS:
+        # By the route that matched, not the path: POST /fastsd/health matches no open route and
+        # falls through to the catch-all proxy route, which must stay guarded.
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical in OPEN_PATHS:
             return await handler(request)
         upgrade = is_websocket(request)
         if (upgrade or request.method not in SAFE_METHODS) and not same_site(request, self.trusted):

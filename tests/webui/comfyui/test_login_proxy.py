@@ -27,7 +27,10 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 GUARDED = [("GET", "/"), ("GET", "/ws?clientId=abc"), ("POST", "/prompt"), ("GET", "/view?filename=a.png"),
            ("POST", "/upload/image"), ("GET", "/api/userdata?dir=workflows"), ("GET", "/internal/logs"),
            ("GET", "/userdata"), ("GET", "/extensions"), ("GET", "/object_info"), ("GET", "/history/p-1"),
-           ("DELETE", "/anything/else"), ("GET", "/fastsd/other")]
+           ("DELETE", "/anything/else"), ("GET", "/fastsd/other"),
+           # The open paths with a method they do not serve fall through to ComfyUI: guarded too.
+           ("POST", "/fastsd/health"), ("PUT", "/fastsd/login"), ("DELETE", "/fastsd/logout"),
+           ("GET", "/fastsd/login/"), ("GET", "/fastsd/health/")]
 SECURITY = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
