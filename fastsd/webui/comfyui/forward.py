@@ -45,7 +45,7 @@ def without_session_cookie(cookie_header: str) -> str:
     return "; ".join(kept)
 
 
-def backend_headers(request: web.Request, backend: str, trusted) -> dict | list:
+def backend_headers(request: web.Request, backend: str, trusted) -> list[tuple[str, str]]:
     """The request's headers as the backend should get them (no hop-by-hop, no login, Origin rewritten)."""
     skip = HOP_BY_HOP | NOT_FORWARDED | _connection_named(request.headers)
     headers = [(name, value) for name, value in request.headers.items() if name.lower() not in skip]
@@ -102,6 +102,8 @@ async def forward_http(request: web.Request, client: aiohttp.ClientSession, back
             try:
                 async for chunk in upstream.content.iter_chunked(CHUNK):
                     await response.write(chunk)
+            except ConnectionResetError:
+                return response  # the browser went away: nothing left to tell it
             except (TimeoutError, aiohttp.ClientError) as error:
                 # Headers are sent: all that is left is to cut the answer short so the browser notices.
                 log.warning("ComfyUI broke off %s %s: %s", request.method, request.path, error.__class__.__name__)
