@@ -8,11 +8,11 @@ pytest.importorskip("aiohttp")
 from aiohttp import web  # noqa: E402
 
 from fastsd.webui.comfyui.login_proxy import make_app  # noqa: E402
+from tests.webui.comfyui.helpers import PASSWORD, USER  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-USER, PASSWORD = "admin", "a-long-test-password"
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
