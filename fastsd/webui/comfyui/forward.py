@@ -15,6 +15,7 @@ log = logging.getLogger("fastsd.comfyui.proxy")
 
 CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 10.0
+WS_HEARTBEAT = 30.0
 # RFC 9110 7.6.1: meant for one connection only, never passed on.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
@@ -128,8 +129,10 @@ async def forward_websocket(request: web.Request, client: aiohttp.ClientSession,
     except (TimeoutError, aiohttp.ClientError, OSError) as error:
         log.warning("ComfyUI's websocket did not answer %s: %s", request.path, error.__class__.__name__)
         return web.Response(status=502, text=BACKEND_DOWN)
+    # heartbeat: ComfyUI can stay quiet for minutes; a ping keeps tunnels (which drop idle
+    # websockets) from closing the page's socket, and finds browsers that vanished.
     browser = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
-                                    max_msg_size=16 * 1024 * 1024, autoping=True)
+                                    max_msg_size=16 * 1024 * 1024, autoping=True, heartbeat=WS_HEARTBEAT)
     try:
         await browser.prepare(request)
         to_backend = asyncio.ensure_future(_pump(browser, upstream))

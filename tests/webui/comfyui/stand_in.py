@@ -11,7 +11,17 @@ import aiohttp
 from aiohttp import web
 
 VIEW_BYTES = bytes(range(256)) * 4096  # 1 MiB a /view answer streams back
-PAGE = "<!doctype html><title>ComfyUI</title><div id=app>comfy stand-in</div>"
+# Like ComfyUI's frontend: queue a prompt with fetch and open /ws from the page's own origin.
+PAGE = """<!doctype html><title>ComfyUI</title><div id=app>comfy stand-in</div>
+<p>prompt: <span id=prompt></span></p><p>websocket: <span id=ws></span></p>
+<script>
+fetch("/prompt", {method: "POST", headers: {"Content-Type": "application/json"},
+                  body: JSON.stringify({prompt: {}, client_id: "page"})})
+  .then(r => r.json()).then(j => { document.getElementById("prompt").textContent = j.prompt_id; });
+const ws = new WebSocket(location.origin.replace("http", "ws") + "/ws?clientId=page");
+ws.binaryType = "arraybuffer";
+ws.onmessage = e => { document.getElementById("ws").textContent += typeof e.data === "string" ? "text " : "binary "; };
+</script>"""
 
 
 def comfy_stand_in(seen: list, first_bytes: threading.Event | None = None) -> web.Application:

@@ -1,8 +1,6 @@
 """The login in front of ComfyUI, end to end: a real proxy before a real stand-in on 127.0.0.1."""
 
 import asyncio
-import base64
-import hashlib
 import logging
 import os
 import re
@@ -19,11 +17,18 @@ aiohttp = pytest.importorskip("aiohttp")
 from fastsd.login_throttle import LoginThrottle  # noqa: E402
 from fastsd.webui.comfyui.login_guard import COOKIE  # noqa: E402
 from fastsd.webui.comfyui.login_proxy import make_app, run_login_proxy  # noqa: E402
+from tests.webui.comfyui.helpers import (  # noqa: E402
+    HTML,
+    JSON,
+    PASSWORD,
+    USER,
+    assert_secure_headers,
+    log_in,
+    requests_seen,
+    websocket,
+)
 from tests.webui.comfyui.stand_in import PAGE, VIEW_BYTES, free_port  # noqa: E402
 
-USER, PASSWORD = "admin", "a-long-test-password"
-JSON = {"Accept": "application/json"}
-HTML = {"Accept": "text/html,application/xhtml+xml"}
 GUARDED = [("GET", "/"), ("GET", "/ws?clientId=abc"), ("POST", "/prompt"), ("GET", "/view?filename=a.png"),
            ("POST", "/upload/image"), ("GET", "/api/userdata?dir=workflows"), ("GET", "/internal/logs"),
            ("GET", "/userdata"), ("GET", "/extensions"), ("GET", "/object_info"), ("GET", "/history/p-1"),
@@ -31,63 +36,6 @@ GUARDED = [("GET", "/"), ("GET", "/ws?clientId=abc"), ("POST", "/prompt"), ("GET
            # The open paths with a method they do not serve fall through to ComfyUI: guarded too.
            ("POST", "/fastsd/health"), ("PUT", "/fastsd/login"), ("DELETE", "/fastsd/logout"),
            ("GET", "/fastsd/login/"), ("GET", "/fastsd/health/")]
-SECURITY = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
-
-
-@pytest.fixture
-def proxy(servers, backend):
-    """The proxy's URL in front of the stand-in (a quick throttle so its tests wait little)."""
-    def start(throttle=None, **kwargs):
-        throttle = throttle or LoginThrottle(base=0.3, cap=1.0, global_per_minute=1000)
-        return servers.serve(make_app(backend[0], USER, PASSWORD, throttle=throttle, **kwargs))
-    return start
-
-
-def log_in(url: str, next_path: str = "/") -> requests.Session:
-    """A browser session that logged in through the form."""
-    browser = requests.Session()
-    answer = browser.post(url + "/fastsd/login", data={"user": USER, "password": PASSWORD, "next": next_path},
-                          allow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    return browser
-
-
-def requests_seen(backend) -> list:
-    """The requests that reached the stand-in (not its notes of closed websockets)."""
-    return [entry for entry in backend[1] if entry[0] != "CLOSED"]
-
-
-def basic(user=USER, password=PASSWORD) -> dict:
-    """An HTTP Basic Authorization header."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-def assert_secure_headers(answer):
-    for name, value in SECURITY.items():
-        assert answer.headers.get(name) == value, (name, answer.status_code, answer.request.url)
-
-
-def websocket(url: str, *, cookie=None, auth=None, origin=None, exchange=True):
-    """Open the proxy's /ws; returns (status, frames received, echoes) or the refused handshake's status."""
-    async def talk():
-        headers = {"Origin": origin} if origin else {}
-        if auth:
-            headers.update(basic(*auth))
-        cookies = {COOKIE: cookie} if cookie else None
-        async with aiohttp.ClientSession(cookies=cookies) as session:
-            try:
-                ws = await session.ws_connect(url.replace("http", "ws") + "/ws?clientId=abc", headers=headers)
-            except aiohttp.WSServerHandshakeError as refused:
-                return refused.status, None, None
-            async with ws:
-                first, second = await ws.receive(timeout=5), await ws.receive(timeout=5)
-                echoes = None
-                if exchange:
-                    await ws.send_str("hello")
-                    await ws.send_bytes(b"\x01\x02binary")
-                    echoes = [(await ws.receive(timeout=5)).data, (await ws.receive(timeout=5)).data]
-                return 101, [(first.type, first.data), (second.type, second.data)], echoes
-    return asyncio.run(talk())
 
 
 @pytest.mark.parametrize("method,path", GUARDED)
@@ -125,28 +73,6 @@ def test_websocket_handshake_needs_a_login_and_our_own_origin(proxy, backend):
     assert websocket(url, cookie=cookie, origin="https://evil.example")[0] == 403
     assert websocket(url, auth=(USER, PASSWORD), origin="http://evil.example:7860")[0] == 403
     assert not [path for _, path, _ in backend[1] if path == "/ws"]
-
-
-def test_each_side_of_a_websocket_closes_when_the_other_does(proxy, backend):
-    url = proxy()
-
-    async def talk(last_words):
-        async with aiohttp.ClientSession() as session:
-            ws = await session.ws_connect(url.replace("http", "ws") + "/ws?clientId=abc", headers=basic())
-            await ws.receive(timeout=5), await ws.receive(timeout=5)
-            if last_words:
-                await ws.send_str(last_words)
-                closing = await ws.receive(timeout=5)
-                return closing.type, ws.close_code
-            await ws.close()
-            return None, ws.close_code
-
-    assert asyncio.run(talk("close please")) == (aiohttp.WSMsgType.CLOSE, 4000)
-    assert asyncio.run(talk(None)) == (None, 1000)
-    deadline = time.monotonic() + 5
-    while len([entry for entry in backend[1] if entry[0] == "CLOSED"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len([entry for entry in backend[1] if entry[0] == "CLOSED"]) == 2
 
 
 def test_browser_logs_in_and_uses_page_prompt_and_websocket(proxy, backend):
@@ -231,39 +157,6 @@ def test_logout_revokes_the_session_on_the_server(proxy, backend):
     assert requests.get(url + "/userdata", cookies={COOKIE: "made-up"}, headers=JSON).status_code == 401
 
 
-def test_a_20_mb_upload_arrives_intact(proxy, backend):
-    url = proxy()
-    data = os.urandom(20 * 1024 * 1024)
-    answer = requests.post(url + "/upload/image", auth=(USER, PASSWORD),
-                           files={"image": ("big.png", data, "image/png")}, data={"overwrite": "true"})
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-    def chunks():  # no Content-Length: the proxy passes the body on as it comes
-        for start in range(0, len(data), 1 << 20):
-            yield data[start:start + (1 << 20)]
-    body = b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"c.png\"\r\n\r\n"
-    streamed = requests.post(url + "/upload/image", auth=(USER, PASSWORD),
-                             data=iter([body, *chunks(), b"\r\n--b--\r\n"]),
-                             headers={"Content-Type": "multipart/form-data; boundary=b"})
-    assert streamed.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def test_an_upload_is_passed_on_while_it_is_still_coming(proxy, first_bytes):
-    url = proxy()
-    reached = []
-
-    def body():  # holds back the end of the upload until ComfyUI has its beginning
-        yield b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"s.png\"\r\n\r\n"
-        yield os.urandom(1 << 20)
-        reached.append(first_bytes.wait(10))
-        yield os.urandom(1 << 20) + b"\r\n--b--\r\n"
-    answer = requests.post(url + "/upload/image", auth=(USER, PASSWORD), data=body(),
-                           headers={"Content-Type": "multipart/form-data; boundary=b"})
-    assert reached == [True], "the proxy held the upload back until it had all of it"
-    assert answer.json()["size"] == 2 << 20
-
-
 def test_wrong_passwords_are_throttled_and_the_right_one_works_after_the_wait(proxy, caplog):
     url = proxy(LoginThrottle(base=0.4, cap=1.0, global_per_minute=1000))
     caplog.set_level(logging.WARNING, logger="fastsd.login")
@@ -345,17 +238,6 @@ def test_login_never_redirects_to_another_site(proxy, next_path):
     assert answer.status_code == 303 and answer.headers["Location"] == "/"
     form = requests.get(url + "/fastsd/login", params={"next": next_path})
     assert 'name="next" value="/"' in form.text
-
-
-def test_backend_down_is_a_short_502_and_health_says_so(servers):
-    url = servers.serve(make_app(f"http://127.0.0.1:{free_port()}", USER, PASSWORD))
-    answer = requests.get(url + "/object_info", auth=(USER, PASSWORD))
-    assert answer.status_code == 502 and "not answering" in answer.text and "Traceback" not in answer.text
-    assert_secure_headers(answer)
-    assert websocket(url, auth=(USER, PASSWORD))[0] == 502
-    health = requests.get(url + "/fastsd/health")
-    assert health.status_code == 503
-    assert_secure_headers(health)
 
 
 def test_health_answers_without_login_and_without_data(proxy, backend):
