@@ -169,7 +169,7 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "flux-dev"], "AUTOMATIC1111 v1.10 cannot load"),
+    (["--model", "flux-dev", "--ui", "a1111"], "AUTOMATIC1111 v1.10 cannot load"),
     (["--model", "sdxl", "--controlnet", "hed"], "exists only for sd2, flux"),
     (["--model", "sd15", "--controlnet", "canny-full"], "exists only for sdxl"),
     (["--tunnel", "frp"], "unknown tunnel 'frp'"),
