@@ -12,7 +12,7 @@ def test_extra_model_paths_maps_every_folder_onto_the_volume(data_root):
     config = yaml.safe_load(folders.config.read_text())["fastsd"]
     assert config["base_path"] == str(data_root.models_dir) and config["is_default"] is True
     for comfy, ours in MODEL_FOLDERS:
-        assert data_root.models_dir / config[comfy] == model_folder(data_root, comfy)
+        assert config[comfy] == ours and data_root.models_dir / ours == model_folder(data_root, comfy)
         assert model_folder(data_root, comfy).is_dir()
     assert config["checkpoints"] == "Stable-diffusion" and config["loras"] == "Lora"
     assert {"diffusion_models", "text_encoders", "vae", "controlnet"} <= set(config)
