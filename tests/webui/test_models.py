@@ -185,5 +185,6 @@ def test_bad_model_files_are_refused_before_anything_starts(root, fake_pull, tmp
 
 def test_a_flux_single_file_is_refused_by_the_cli(cli, root, fake_pull):
     _safetensors(root.webui_models("Stable-diffusion") / "flux1.safetensors", {"double_blocks.0.img_attn.qkv.weight": (6, 2)})
-    result = cli("webui", "--model", "flux1.safetensors", "--dry-run", "--runtime", "docker")
+    result = cli("webui", "--ui", "a1111", "--model", "flux1.safetensors", "--dry-run", "--runtime", "docker")
     assert result.code == 2 and "flux1.safetensors is a flux model, which AUTOMATIC1111 v1.10 cannot load" in result.err
+    assert "--ui comfyui" in result.err

@@ -185,7 +185,7 @@ def resolve_served(root: DataRoot, spec: str, lora_specs=(), controlnets=()) -> 
     for path, _ in loras:
         check_lora_family(path, family, spec)
     lora_folder = root.webui_models("Lora")
-    return Served(label=spec.replace("@", "-step"), family=family or "sd1", checkpoint=checkpoint, split=split,
+    return Served(label=Path(spec.replace("@", "-step")).name.removesuffix(".safetensors"), family=family or "sd1", checkpoint=checkpoint, split=split,
                   loras=tuple((_name_in(lora_folder, in_folder(lora_folder, path)), weight)
                               for path, weight in loras),
                   controlnets=tuple(controlnets), prompt=prompt)

@@ -39,13 +39,10 @@ def txt2img(served: Served, *, seed: int = 0, steps: int | None = None, size: in
             clip = (graph.add("DualCLIPLoader", clip_name1=split.text_encoders[0],
                               clip_name2=split.text_encoders[1], type=split.clip_type, device="default"), 0)
         vae = (graph.add("VAELoader", vae_name=split.vae), 0)
-    for name, strength in served.loras:
-        if served.checkpoint is not None:
-            node = graph.add("LoraLoader", model=model, clip=clip, lora_name=name, strength_model=strength,
-                             strength_clip=strength)
-            model, clip = (node, 0), (node, 1)
-        else:  # DiT LoRAs adapt the transformer only
-            model = (graph.add("LoraLoaderModelOnly", model=model, lora_name=name, strength_model=strength), 0)
+    for name, strength in served.loras:  # the text encoders too, where the LoRA trained them
+        node = graph.add("LoraLoader", model=model, clip=clip, lora_name=name, strength_model=strength,
+                         strength_clip=strength)
+        model, clip = (node, 0), (node, 1)
     positive = (graph.add("CLIPTextEncode", clip=clip, text=served.prompt), 0)
     negative = (graph.add("CLIPTextEncode", clip=clip, text=NEGATIVE if guidance is None else ""), 0)
     if guidance is not None:

@@ -56,8 +56,9 @@ def test_flux_uses_split_loaders_model_only_lora_and_guidance():
     assert by_type(prompt, "UNETLoader")[0]["inputs"]["unet_name"] == "flux.safetensors"
     dual = by_type(prompt, "DualCLIPLoader")[0]["inputs"]
     assert (dual["clip_name1"], dual["clip_name2"], dual["type"]) == ("clip_l.safetensors", "t5.safetensors", "flux")
-    assert by_type(prompt, "LoraLoaderModelOnly")[0]["inputs"]["strength_model"] == 0.8
-    assert not by_type(prompt, "LoraLoader") and not by_type(prompt, "CheckpointLoaderSimple")
+    lora = by_type(prompt, "LoraLoader")[0]["inputs"]  # a Flux LoRA may adapt CLIP-L too
+    assert (lora["strength_model"], lora["strength_clip"]) == (0.8, 0.8)
+    assert not by_type(prompt, "CheckpointLoaderSimple")
     assert by_type(prompt, "FluxGuidance")[0]["inputs"]["guidance"] == 3.5
     assert by_type(prompt, "KSampler")[0]["inputs"]["cfg"] == 1.0
 
