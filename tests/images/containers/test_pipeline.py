@@ -14,7 +14,7 @@ import pytest
 from tests.images.containers.conftest import docker
 
 ROOT = Path(__file__).resolve().parents[3]
-PROJECT = "fastsd-image-tests"
+PROJECT = os.environ.get("FASTSD_TEST_PROJECT") or "fastsd-image-tests"  # a second run beside: its own
 # The whole pipeline on CPU takes minutes (longer on a busy machine): beyond pytest's default limit.
 pytestmark = pytest.mark.timeout(2400)
 
