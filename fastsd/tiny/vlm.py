@@ -17,25 +17,33 @@ QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|
                  "<|image_pad|>", "<|video_pad|>")
 
 
+def apply_merges(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """`pieces` merged the way a BPE tokenizer does: always the adjacent pair of the lowest rank first."""
+    while len(pieces) > 1:
+        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces[:-1], pieces[1:], strict=True))]
+        rank, i = min(pairs)
+        if rank == len(ranks):
+            break
+        pieces = [*pieces[:i], pieces[i] + pieces[i + 1], *pieces[i + 2:]]
+    return pieces
+
+
 def byte_bpe(words=WORDS, specials=()) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """(vocab, merges) of a byte-level BPE in GPT-2 style where each of `words` (and " word") is one token."""
     vocab = {token: i for i, token in enumerate(specials)}
     for char in _byte_alphabet():
         vocab.setdefault(char, len(vocab))
-    merges: list[tuple[str, str]] = []
+    ranks: dict[tuple[str, str], int] = {}
     for word in dict.fromkeys(words):
-        parts = list(word)
-        while len(parts) > 1:
-            pair = (parts[0], parts[1])
-            if pair not in merges:
-                merges.append(pair)
-            parts = [parts[0] + parts[1], *parts[2:]]
-            vocab.setdefault(parts[0], len(vocab))
-        # the space marker joins last, so " word" becomes one token after the word itself formed
-        if ("Ġ", word) not in merges:
-            merges.append(("Ġ", word))
-            vocab.setdefault("Ġ" + word, len(vocab))
-    return vocab, merges
+        for text in (word, "Ġ" + word):
+            # Join what the merges so far leave of `text`; new merges rank after all earlier ones, so
+            # the words already made one token stay one token.
+            pieces = apply_merges(list(text), ranks)
+            while len(pieces) > 1:
+                ranks.setdefault((pieces[0], pieces[1]), len(ranks))
+                pieces = [pieces[0] + pieces[1], *pieces[2:]]
+                vocab.setdefault(pieces[0], len(vocab))
+    return vocab, list(ranks)
 
 
 def build_tiny_florence2(folder: Path, *, seed: int = 0, image_size: int = 64) -> Path:
@@ -71,15 +79,11 @@ def build_tiny_florence2(folder: Path, *, seed: int = 0, image_size: int = 64) -
     return folder
 
 
-def build_tiny_qwen_vl(folder: Path, *, seed: int = 0, image_size: int = 64) -> Path:
-    """Save a tiny random Qwen3VLForConditionalGeneration, its tokenizer and image processor to `folder`."""
+def build_tiny_qwen_vl(folder: Path, *, seed: int = 0, image_size: int = 64, version: str = "3") -> Path:
+    """Save a tiny random Qwen3-VL (or, version "2.5", Qwen2.5-VL), its tokenizer and image processor to `folder`."""
     import torch
-    from transformers import (
-        Qwen2Tokenizer,
-        Qwen2VLImageProcessorPil,
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-    )
+    import transformers
+    from transformers import Qwen2Tokenizer, Qwen2VLImageProcessorPil
 
     folder = Path(folder)
     vocab, merges = byte_bpe()
@@ -94,15 +98,23 @@ def build_tiny_qwen_vl(folder: Path, *, seed: int = 0, image_size: int = 64) -> 
             "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 1024,
             "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3],
                                 "mrope_interleaved": True},
-            "pad_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"], "initializer_range": 0.2}
+            "pad_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"], "bos_token_id": None,
+            "initializer_range": 0.2}
     vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 8,
-              "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 32,
-              "num_position_embeddings": 64, "deepstack_visual_indexes": [1], "initializer_range": 0.2}
-    config = Qwen3VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-                           video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-                           vision_end_token_id=ids["<|vision_end|>"])
+              "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 32, "initializer_range": 0.2}
+    if version == "3":
+        names = ("Qwen3VLConfig", "Qwen3VLForConditionalGeneration")
+        vision.update(num_position_embeddings=64, deepstack_visual_indexes=[1])
+    else:  # Qwen2.5-VL: windowed vision attention, no interleaved rotary sections
+        names = ("Qwen2_5_VLConfig", "Qwen2_5_VLForConditionalGeneration")
+        vision.update(window_size=32, fullatt_block_indexes=[1])
+        text["rope_parameters"].pop("mrope_interleaved")
+    config = getattr(transformers, names[0])(
+        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"])
     torch.manual_seed(seed)
-    Qwen3VLForConditionalGeneration(config).eval().save_pretrained(folder)
+    getattr(transformers, names[1])(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     images.save_pretrained(folder)
     return folder
