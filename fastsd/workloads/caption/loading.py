@@ -161,6 +161,7 @@ def captioner_kind(source: ModelSource) -> str:
 def load_captioner(root: DataRoot, name: str, device: str, adapter: str | None = None, *,
                    style: str = "short", token: str = "sks"):
     """A captioner for model `name` (registry id or folder): BLIP (with a LoRA adapter merged in) or a VLM."""
+    from fastsd.registry import load_registry
     from fastsd.workloads.caption.generate import Captioner
 
     source = resolve_source(name, "caption", root)
@@ -168,7 +169,10 @@ def load_captioner(root: DataRoot, name: str, device: str, adapter: str | None =
     if kind != "blip":
         from fastsd.workloads.caption.vlm import load_vlm
 
-        return load_vlm(source, kind, root, device, style, token)
+        # a registry VLM sees at most image_size² pixels: Qwen-VL's own limit (16 M) would make
+        # thousands of image tokens per photo
+        entry = None if source.local else load_registry().captioners[source.name]
+        return load_vlm(source, kind, root, device, style, token, entry.image_size**2 if entry else None)
     model, processor = load_pretrained(source, "caption", root, device)
     if adapter:
         from fastsd.workloads.caption.adapter import merge_adapter

@@ -40,6 +40,7 @@ class VlmCaptioner:
     image_processor: object = None  # Qwen-VL only (its video-capable processor needs torchvision)
     style: str = "detailed"
     token: str = "sks"
+    max_pixels: int | None = None  # Qwen-VL: larger images are scaled down (its tokens grow with the pixels)
 
     @property
     def dtype(self):
@@ -51,7 +52,11 @@ class VlmCaptioner:
             batch = self.processor(text=[FLORENCE_TASKS[self.style]] * len(images), images=list(images),
                                    return_tensors="pt", padding=True)
         else:
-            pixels = self.image_processor(images=list(images), return_tensors="pt")
+            size = dict(self.image_processor.size)
+            if self.max_pixels:
+                size["longest_edge"] = min(size["longest_edge"], self.max_pixels)
+                size["shortest_edge"] = min(size["shortest_edge"], size["longest_edge"])
+            pixels = self.image_processor(images=list(images), size=size, return_tensors="pt")
             merge = getattr(self.image_processor, "merge_size", 2)
             counts = (pixels["image_grid_thw"].prod(-1) // merge**2).tolist()
             prompt = qwen_prompt(self.style, self.token)
@@ -87,7 +92,8 @@ def vlm_dtype(device: str):
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def load_vlm(source, kind: str, root, device: str, style: str, token: str) -> VlmCaptioner:
+def load_vlm(source, kind: str, root, device: str, style: str, token: str,
+             max_pixels: int | None = None) -> VlmCaptioner:
     """A VlmCaptioner for `source` (a ModelSource of kind florence2 or qwen-vl) on `device`."""
     import transformers
 
@@ -111,4 +117,5 @@ def load_vlm(source, kind: str, root, device: str, style: str, token: str) -> Vl
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FastsdError(f"{source.location} does not hold a {kind} captioner: {str(exc).splitlines()[0]}",
                           "check that the folder was saved from that model class") from None
-    return VlmCaptioner(kind, model.to(device).eval(), processor, device, source, image_processor, style, token)
+    return VlmCaptioner(kind, model.to(device).eval(), processor, device, source, image_processor, style, token,
+                        max_pixels)

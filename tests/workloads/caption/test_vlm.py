@@ -182,3 +182,26 @@ def test_output_empty_after_re_runs_is_an_error_and_nothing_is_written(cli, flux
     assert r.code == 1 and "wrote nothing usable for astronaut.png, chelsea.png, coffee.png, rocket.png" in r.err
     assert len(calls) == 1 + 2  # one batch of four, then two re-runs
     assert not flux_session.captions_jsonl.exists() and not list(flux_session.instance_images.glob("*.txt"))
+
+
+def test_qwen_vl_images_are_capped_at_max_pixels(tiny_qwen_vl, data_root):
+    from fastsd.workloads.caption.loading import load_captioner
+
+    captioner = load_captioner(data_root, str(tiny_qwen_vl), "cpu", style="short", token="ohwx")
+    big = photo("astronaut", size=64)
+    full = captioner.inputs([big])["image_grid_thw"].prod().item()
+    captioner.max_pixels = 32 * 32
+    capped = captioner.inputs([big])["image_grid_thw"].prod().item()
+    assert (full, capped) == (64, 16)  # 8 px patches: 8x8 of them, then 4x4 at a quarter of the pixels
+
+
+def test_a_registry_vlm_is_loaded_with_its_pixel_cap(data_root, monkeypatch):
+    from fastsd.workloads.caption import vlm
+    from fastsd.workloads.caption.loading import load_captioner
+
+    seen = {}
+    monkeypatch.setattr(vlm, "load_vlm", lambda source, kind, *args: seen.update(repo=source.location, kind=kind,
+                                                                                 args=args))
+    load_captioner(data_root, "qwen3-vl-2b", "cpu", style="detailed", token="ohwx")
+    assert seen["repo"] == "Qwen/Qwen3-VL-2B-Instruct" and seen["kind"] == "qwen-vl"
+    assert seen["args"][-3:] == ("detailed", "ohwx", 768 * 768)
