@@ -57,9 +57,10 @@ generate: install  ## regenerate checked-in artefacts: compiled registry, JSON s
 REGISTRY ?= ghcr.io/fastsd
 VERSION ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' fastsd/__init__.py)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-# What `make images` builds; webui clones A1111 and its repositories from GitHub (or, with
-# WEBUI_BUILD_ARGS from scripts/git_mirror.sh, from local mirrors: `make webui-here`).
-IMAGES ?= base trainer converter captioner pod invokeai webui
+# What `make images` builds; webui and comfyui clone their repositories from GitHub (or, with
+# MIRROR_BUILD_ARGS from scripts/git_mirror.sh, from local mirrors: `make webui-here`, `make comfyui-here`).
+IMAGES ?= base trainer converter captioner pod invokeai webui comfyui
+MIRRORED := webui comfyui
 BUILDABLE_HERE := base trainer converter captioner pod invokeai
 BASE_OS ?= debian:bookworm-slim
 # DOCKER: a client that builds with BuildKit (docker-ce with buildx, or Debian's docker.io 20.10).
@@ -77,7 +78,8 @@ DESCRIPTION_converter := Converts between diffusers folders and single-file chec
 DESCRIPTION_captioner := Prepares photos and captions them with BLIP
 DESCRIPTION_pod := The studio for RunPod and Vast.ai pods: every workload in one image
 
-.PHONY: images push lock lint-images engine base-os images-here webui-here webui-if-mirrored test-images
+.PHONY: images push lock lint-images engine base-os images-here test-images \
+  $(addsuffix -here,$(MIRRORED)) $(addsuffix -if-mirrored,$(MIRRORED))
 
 # A Docker engine with Compose v2 (installs and starts Debian's docker.io where none answers).
 engine:
@@ -93,7 +95,7 @@ images: base-os
 	  case $$name in trainer|converter|captioner|pod) \
 	    file=images/workload/Dockerfile; extra="--build-arg WORKLOAD=$$name";; \
 	  *) file=images/$$name/Dockerfile; extra="";; esac; \
-	  case $$name in pod) extra="$$extra --target pod";; webui) extra="$(WEBUI_BUILD_ARGS)";; esac; \
+	  case $$name in pod) extra="$$extra --target pod";; webui|comfyui) extra="$(MIRROR_BUILD_ARGS)";; esac; \
 	  case $$name in trainer) desc="$(DESCRIPTION_trainer)";; converter) desc="$(DESCRIPTION_converter)";; \
 	    captioner) desc="$(DESCRIPTION_captioner)";; pod) desc="$(DESCRIPTION_pod)";; *) desc="";; esac; \
 	  DOCKER_BUILDKIT=1 $(DOCKER) build -f $$file $(BUILD_FLAGS) $$extra \
@@ -107,23 +109,26 @@ images-here:
 	$(ENGINE_CLIENT) && $(MAKE) images IMAGES="$(BUILDABLE_HERE)" DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) \
 	    PIP_CA=$(or $(PIP_CA),$(wildcard /etc/ssl/certs/ca-certificates.crt))
 
-# The webui image, its GitHub repositories fetched from local mirrors served on 127.0.0.1 (git
-# daemon, and HTTP for the CLIP archive) for the build's length: scripts/git_mirror.sh. Fails
-# (status 3) when GIT_MIRRORS lack one of them; webui-if-mirrored then says so and builds nothing.
+# The webui (A1111) and comfyui images, their GitHub repositories fetched from local mirrors served
+# on 127.0.0.1 (git daemon, and HTTP for the CLIP archive) for the build's length:
+# scripts/git_mirror.sh. Fails (status 3) when GIT_MIRRORS lack one of them; NAME-if-mirrored then
+# says so and builds nothing.
 GIT_MIRRORS ?= ../shared/git
 export GIT_MIRRORS
-webui-here:
-	$(ENGINE_CLIENT) && args="$$(bash scripts/git_mirror.sh start)" || exit $$?; \
+$(addsuffix -here,$(MIRRORED)): %-here:
+	$(ENGINE_CLIENT) && export GIT_MIRROR_DOCKERFILE=images/$*/Dockerfile && \
+	  args="$$(bash scripts/git_mirror.sh start)" || exit $$?; \
 	  trap 'bash scripts/git_mirror.sh stop' EXIT; \
-	  $(MAKE) images IMAGES=webui DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) WEBUI_BUILD_ARGS="$$args" \
+	  $(MAKE) images IMAGES=$* DOCKER="$$DOCKER" NETWORK=$(or $(NETWORK),host) MIRROR_BUILD_ARGS="$$args" \
 	    PIP_CA=$(or $(PIP_CA),$(wildcard /etc/ssl/certs/ca-certificates.crt))
 
-webui-if-mirrored:
-	@if bash scripts/git_mirror.sh check; then $(MAKE) --no-print-directory webui-here; else \
-	  echo "webui image: not built here: the mirrors lack the repositories named above (GIT_MIRRORS=$(GIT_MIRRORS))"; fi
+$(addsuffix -if-mirrored,$(MIRRORED)): %-if-mirrored:
+	@if GIT_MIRROR_DOCKERFILE=images/$*/Dockerfile bash scripts/git_mirror.sh check; then \
+	  $(MAKE) --no-print-directory $*-here; else \
+	  echo "$* image: not built here: the mirrors lack the repositories named above (GIT_MIRRORS=$(GIT_MIRRORS))"; fi
 
 # Builds every image that can be built here, then runs the pipeline in them through the host CLI.
-test-images: install images-here webui-if-mirrored
+test-images: install images-here webui-if-mirrored comfyui-if-mirrored
 	$(ENGINE_CLIENT) && { FASTSD_IMAGE_TESTS=1 FASTSD_TAG=$(VERSION) $(PY) -m pytest -q -p no:cacheprovider \
 	  tests/images/containers; status=$$?; $$DOCKER image prune --force >/dev/null; exit $$status; }
 

@@ -238,6 +238,11 @@ class DataRoot(_Frozen):
         return self.root / "outputs"
 
     @property
+    def comfyui_dir(self) -> Path:
+        """ComfyUI's own state on the volume: extra_model_paths.yaml, user/ (workflows, settings), input/."""
+        return self.root / "comfyui"
+
+    @property
     def sessions_dir(self) -> Path:
         return self.root / "sessions"
 

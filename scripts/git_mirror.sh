@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Serve local mirrors of the GitHub repositories the webui image clones, on 127.0.0.1 only, so
-# the image builds where GitHub cannot be reached (CI here) with the same clone.sh and commit checks.
+# Serve local mirrors of the GitHub repositories the webui (or comfyui) image clones, on 127.0.0.1
+# only, so the image builds where GitHub cannot be reached (CI here) with the same clone.sh and
+# commit checks. GIT_MIRROR_DOCKERFILE picks the image (default images/webui/Dockerfile); each
+# image has its own ports and served copy, so both can build at once.
 #
 #   git_mirror.sh check   which repositories the webui Dockerfile needs are missing (exit 3 if any)
 #   git_mirror.sh start   serve them: git daemon (git://) and an HTTP server for archive zips;
@@ -15,10 +17,12 @@ set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 MIRRORS="${GIT_MIRRORS:-../shared/git}"
-SERVED="${GIT_MIRROR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fastsd/git-mirror}"
-GIT_PORT="${GIT_MIRROR_PORT:-9418}"
-HTTP_PORT="${GIT_MIRROR_HTTP_PORT:-9419}"
 DOCKERFILE="${GIT_MIRROR_DOCKERFILE:-images/webui/Dockerfile}"  # what it reads the needed repositories from
+IMAGE="$(basename "$(dirname "$DOCKERFILE")")"
+case "$IMAGE" in comfyui) port_base=9428 ;; *) port_base=9418 ;; esac
+SERVED="${GIT_MIRROR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fastsd/git-mirror/$IMAGE}"
+GIT_PORT="${GIT_MIRROR_PORT:-$port_base}"
+HTTP_PORT="${GIT_MIRROR_HTTP_PORT:-$((port_base + 1))}"
 
 die() { printf 'error: %s\n' "$1" >&2; [ -z "${2:-}" ] || printf 'hint: %s\n' "$2" >&2; exit 1; }
 
@@ -47,7 +51,7 @@ check() {
   local absent
   absent="$(missing)"
   if [ -n "$absent" ]; then
-    printf 'webui mirrors: %s lack %s\n' "$MIRRORS" "$(paste -sd' ' <<<"$absent")" >&2
+    printf '%s mirrors: %s lack %s\n' "$IMAGE" "$MIRRORS" "$(paste -sd' ' <<<"$absent")" >&2
     return 3
   fi
 }
@@ -104,10 +108,11 @@ start() {
   wait_for_port "$GIT_PORT" "git daemon" GIT_MIRROR_PORT
   wait_for_port "$HTTP_PORT" "the archive server" GIT_MIRROR_HTTP_PORT
   local clip
-  clip="$(needed | grep '\.zip$' | head -n 1)"
+  clip="$(needed | grep '\.zip$' | head -n 1 || true)"
   printf 'serving %s on git://127.0.0.1:%s and http://127.0.0.1:%s\n' "$SERVED" "$GIT_PORT" "$HTTP_PORT" >&2
-  printf -- '--build-arg GIT_MIRROR=git://127.0.0.1:%s --build-arg CLIP_PACKAGE=http://127.0.0.1:%s/%s\n' \
-    "$GIT_PORT" "$HTTP_PORT" "$clip"
+  printf -- '--build-arg GIT_MIRROR=git://127.0.0.1:%s' "$GIT_PORT"
+  [ -z "$clip" ] || printf -- ' --build-arg CLIP_PACKAGE=http://127.0.0.1:%s/%s' "$HTTP_PORT" "$clip"
+  printf '\n'
 }
 
 case "${1:-}" in

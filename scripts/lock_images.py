@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "images" / "requirements"
 TORCH = "torch==2.13.0"
 INVOKEAI = "invokeai==6.14.2"  # torch >=2.7,<3: the base's torch, no second one
+COMFYUI_REQUIREMENTS = str(ROOT / "images" / "comfyui" / "requirements.in")  # ComfyUI v0.8.0's, less torchaudio
 # A1111's venv: setuptools with pkg_resources (< 82) that torch 2.13 accepts (>= 77.0.3), and
 # A1111 v1.10.1's open_clip as PyPI's wheel (see images/webui/constraints.txt).
 A1111_SETUPTOOLS = "setuptools>=77.0.3,<82"
@@ -37,6 +38,7 @@ LOCKS = {
     "pod": [TORCH, f"{ROOT}[prep,caption,train,gpu,convert,studio]"],  # every workload + the studio, one venv
     "webui": [str(ROOT), "setuptools", "wheel"],                     # fastsd's own venv in the webui image
     "invokeai": [TORCH, INVOKEAI],                                   # InvokeAI on the base's torch
+    "comfyui": [TORCH, "-r", COMFYUI_REQUIREMENTS, f"{ROOT}[comfyui]"],  # ComfyUI + fastsd, one venv
     "webui-a1111": [TORCH, "torchvision", A1111_SETUPTOOLS, A1111_OPEN_CLIP],  # A1111's venv
 }
 # Lock files that keep only some packages: A1111's own pins (numpy, pillow) come after them.

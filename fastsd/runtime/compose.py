@@ -21,9 +21,9 @@ HOST_NETWORK_OVERRIDE = "host-network.yml"
 NETWORKS = ("bridge", "host")
 STOP_GRACE_S = 90.0  # how long an interrupted `docker compose run` may take to stop its container
 # Services that stay up (started with `up -d`); the others run once (`run --rm`).
-LONG_RUNNING = ("webui", "invokeai")
+LONG_RUNNING = ("webui", "invokeai", "comfyui")
 TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
-WORKLOAD_SERVICES = ("trainer", "converter", "captioner", "webui", "invokeai")
+WORKLOAD_SERVICES = ("trainer", "converter", "captioner", "webui", "invokeai", "comfyui")
 # The studio runs only from the compose file (`--profile studio up`); status, logs and down see it too.
 ALL_PROFILES = (*WORKLOAD_SERVICES, "studio", *TUNNEL_SERVICES)
 NVIDIA_FIX = (

@@ -20,7 +20,9 @@ from fastsd.webui.flags import (
 )
 
 SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
-UIS = ("a1111", "invokeai")  # the compose service of each: webui, invokeai
+UIS = ("a1111", "invokeai", "comfyui")  # the compose service of each: webui, invokeai, comfyui
+# Families only ComfyUI serves (A1111 v1.10 and fastsd's InvokeAI set-up load SD1/SD2/SDXL only).
+COMFYUI_ONLY = ("flux",)
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
 
 
@@ -39,11 +41,12 @@ class WebuiRequest:
     server_name: str | None = None  # None: chosen where A1111 runs (flags.server_name_for)
     device: str = "auto"  # auto: decided where A1111 runs (flags.device_for)
     ui: str = "a1111"
+    loras: tuple[str, ...] = ()  # ComfyUI's workflow: NAME[:STRENGTH] (A1111 takes <lora:...> in prompts)
 
     @property
     def service(self) -> str:
         """The compose service (and profile) that serves this UI."""
-        return "invokeai" if self.ui == "invokeai" else "webui"
+        return {"invokeai": "invokeai", "comfyui": "comfyui"}.get(self.ui, "webui")
 
 
 def in_pod(environ=os.environ) -> bool:
@@ -76,37 +79,47 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if args.tunnel == "ngrok" and not args.in_process and not environ.get("NGROK_AUTHTOKEN"):
         raise bad_input("the ngrok tunnel needs an ngrok authtoken",
                         "export NGROK_AUTHTOKEN=... or pass --ngrok-token-file FILE")
-    ui = getattr(args, "ui", None) or "a1111"
-    if ui not in UIS:
+    ui = getattr(args, "ui", None)
+    if ui is not None and ui not in UIS:
         raise bad_input(f"unknown UI {ui!r}", "valid: " + ", ".join(UIS))
-    if ui == "invokeai":
-        check_invokeai_options(args)
     names = tuple(n.strip() for n in (args.controlnet or "").split(",") if n.strip())
     family = check_ui_model(root, args.model)
-    if family == "flux" and ui == "invokeai":
+    ui = ui or ("comfyui" if family in COMFYUI_ONLY else "a1111")
+    if ui != "a1111":
+        check_not_a1111_options(args, ui)
+    loras = tuple(n.strip() for n in (getattr(args, "lora", None) or "").split(",") if n.strip())
+    if loras and ui != "comfyui":
+        raise bad_input("--lora builds ComfyUI's ready workflow", "with A1111 write <lora:NAME:1> in the "
+                        "prompt; or serve it with --ui comfyui")
+    if family in COMFYUI_ONLY and ui == "invokeai":
         from fastsd.webui.invokeai.models import FLUX_REASON
 
-        raise bad_input(f"{args.model} is a flux model: {FLUX_REASON}", "serve an sd1, sd2 or sdxl model")
-    if family == "flux":
-        raise bad_input(f"{args.model} is a flux model, which AUTOMATIC1111 v1.10 cannot load",
-                        "serve an sd1, sd2 or sdxl model")
+        raise bad_input(f"{args.model} is a flux model: {FLUX_REASON}", "serve it in ComfyUI: --ui comfyui")
+    if family in COMFYUI_ONLY and ui == "a1111":
+        raise bad_input(f"{args.model} is a {family} model, which AUTOMATIC1111 v1.10 cannot load",
+                        "serve it in ComfyUI: --ui comfyui")
     if family is not None:
         check_controlnets(family, list(names), args.model)
+    if ui == "comfyui":
+        from fastsd.webui.comfyui.served import check_host_loras
+
+        check_host_loras(root, args.model, family, loras)
     server_name = check_server_name(args.server_name) if args.server_name else None
     if args.device not in DEVICES:
         raise bad_input(f"unknown device {args.device!r}", "valid: " + ", ".join(DEVICES))
     return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
-                        args.attention, args.insecure_extension_access, server_name, args.device, ui)
+                        args.attention, args.insecure_extension_access, server_name, args.device, ui, loras)
 
 
-def check_invokeai_options(args) -> None:
+def check_not_a1111_options(args, ui: str) -> None:
     """Refuse the options only AUTOMATIC1111 has."""
+    name = {"invokeai": "InvokeAI", "comfyui": "ComfyUI"}[ui]
     if args.tunnel == "gradio":
-        raise bad_input("--tunnel gradio is AUTOMATIC1111's own share link; InvokeAI has none",
+        raise bad_input(f"--tunnel gradio is AUTOMATIC1111's own share link; {name} has none",
                         "use --tunnel cloudflared, ngrok or localtunnel (compose sidecars)")
     if args.insecure_extension_access:
-        raise bad_input("--enable-insecure-extension-access is an AUTOMATIC1111 option; InvokeAI has no "
-                        "extensions to install", "leave it out with --ui invokeai")
+        raise bad_input(f"--enable-insecure-extension-access is an AUTOMATIC1111 option; fastsd's {name} "
+                        "installs no extensions or custom nodes from the browser", f"leave it out with --ui {ui}")
 
 
 def container_argv(request: WebuiRequest, port: int) -> list[str]:
@@ -115,6 +128,8 @@ def container_argv(request: WebuiRequest, port: int) -> list[str]:
             "--port", str(port), "--memory-preset", request.memory_preset, "--attention", request.attention]
     if request.controlnets:
         argv += ["--controlnet", ",".join(request.controlnets)]
+    if request.loras:
+        argv += ["--lora", ",".join(request.loras)]
     if request.auth.mode == "none":
         argv += ["--auth", "none"]
     if request.insecure_extension_access:
@@ -131,6 +146,7 @@ def compose_settings(request: WebuiRequest) -> dict[str, str]:
     return {
         "FASTSD_WEBUI_MODEL": request.model,
         "FASTSD_WEBUI_CONTROLNET": ",".join(request.controlnets),
+        **({"FASTSD_WEBUI_LORA": ",".join(request.loras)} if request.loras else {}),
         "FASTSD_WEBUI_TUNNEL": request.tunnel,
         "FASTSD_WEBUI_USER": request.auth.user,
         "FASTSD_WEBUI_PORT": str(request.port),
@@ -228,6 +244,12 @@ def wait_until_ready(ctx, request: WebuiRequest, runner, auth, timeout: float, i
             from fastsd.webui.invokeai.health import check_invokeai
 
             health = check_invokeai(ctx.root, local_url, request.model)
+            last["reason"] = health.reason
+            return health.ready
+        if request.ui == "comfyui":
+            from fastsd.webui.comfyui.health import check_comfyui
+
+            health = check_comfyui(ctx.root, local_url, request.model, auth)
             last["reason"] = health.reason
             return health.ready
         state = read_state(ctx.root)

@@ -2,7 +2,8 @@
 # clone.sh URL REF COMMIT DEST [LEAVE_OUT...]: fetch one ref (tag or commit) shallowly and refuse
 # any other commit. A partial clone: the commit and its trees first, then only the blobs of the
 # files checked out; each LEAVE_OUT path (e.g. /assets/, sample images) is never checked out, so
-# its blobs are never fetched and a mirror may lack them.
+# its blobs are never fetched and a mirror may lack them. A LEAVE_OUT path written `?/path` is
+# left out only when the remote lacks its blob, and the build log says so.
 set -Eeuo pipefail
 url="$1"
 ref="$2"
@@ -21,8 +22,22 @@ if [ "${got}" != "${commit}" ]; then
   printf 'error: %s %s is commit %s, expected %s\n' "${url}" "${ref}" "${got}" "${commit}" >&2
   exit 1
 fi
-if [ "$#" -gt 0 ]; then
+leave_out=()
+for path in "$@"; do
+  case "${path}" in
+    \?*)
+      path="${path#\?}"
+      blob="$(git -C "${dest}" ls-tree "${commit}" -- "${path#/}" | awk '{print $3}')"
+      if [ -n "${blob}" ] && git -C "${dest}" cat-file blob "${blob}" >/dev/null 2>&1; then
+        continue
+      fi
+      printf 'note: %s lacks %s at %s: left out of the checkout\n' "${url}" "${path}" "${commit}" >&2
+      leave_out+=("${path}") ;;
+    *) leave_out+=("${path}") ;;
+  esac
+done
+if [ "${#leave_out[@]}" -gt 0 ]; then
   git -C "${dest}" config core.sparseCheckout true
-  { echo '/*'; printf '!%s\n' "$@"; } >"${dest}/.git/info/sparse-checkout"
+  { echo '/*'; printf '!%s\n' "${leave_out[@]}"; } >"${dest}/.git/info/sparse-checkout"
 fi
 git -C "${dest}" -c advice.detachedHead=false checkout --quiet "${commit}"

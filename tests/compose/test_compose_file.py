@@ -81,15 +81,15 @@ def test_no_secret_values_in_the_env_example():
 
 
 def test_every_service_has_its_own_profile(compose):
-    expected = {"trainer", "converter", "captioner", "webui", "invokeai", "studio", "cloudflared", "ngrok",
-                "localtunnel"}
+    expected = {"trainer", "converter", "captioner", "webui", "invokeai", "comfyui", "studio", "cloudflared",
+                "ngrok", "localtunnel"}
     assert set(compose["services"]) == expected
     for name, service in compose["services"].items():
         assert service["profiles"] == [name]
 
 
 def test_workload_services_share_the_data_volume_and_env(compose):
-    for name in ("trainer", "converter", "captioner", "webui", "invokeai", "studio"):
+    for name in ("trainer", "converter", "captioner", "webui", "invokeai", "comfyui", "studio"):
         service = compose["services"][name]
         (volume,) = service["volumes"]
         assert volume["target"] == "/data" and volume["source"] == "../data"
@@ -99,7 +99,7 @@ def test_workload_services_share_the_data_volume_and_env(compose):
 
 
 def test_gpu_reservation_without_hard_coded_device_ids(compose):
-    for name in ("trainer", "captioner", "webui", "invokeai", "studio"):
+    for name in ("trainer", "captioner", "webui", "invokeai", "comfyui", "studio"):
         (device,) = compose["services"][name]["deploy"]["resources"]["reservations"]["devices"]
         assert device["capabilities"] == ["gpu"] and device["driver"] == "nvidia"
         assert "device_ids" not in device and device["count"] == "all"
@@ -108,7 +108,7 @@ def test_gpu_reservation_without_hard_coded_device_ids(compose):
 
 def test_images_follow_the_image_registry(compose):
     images = load_registry().images
-    for name in ("trainer", "converter", "captioner", "webui", "invokeai"):
+    for name in ("trainer", "converter", "captioner", "webui", "invokeai", "comfyui"):
         expected = f"{images.registry}/{images.images[name].name}:{__version__}"
         assert compose["services"][name]["image"] == expected
     assert images.images["pod"].service == "studio"
@@ -118,17 +118,19 @@ def test_images_follow_the_image_registry(compose):
 def test_tunnel_images_follow_the_tunnel_registry(compose):
     for kind in ("cloudflared", "ngrok", "localtunnel"):
         assert compose["services"][kind]["image"] == load_registry().tunnels[kind].image
-        for ui in ("webui", "invokeai"):  # whichever UI runs; the other's profile is off
+        for ui in ("webui", "invokeai", "comfyui"):  # whichever UI runs; the others' profiles are off
             assert compose["services"][kind]["depends_on"][ui] == {"condition": "service_healthy", "required": False}
 
 
-def test_invokeai_has_the_webuis_settings_port_and_login(compose):
-    webui, invokeai = compose["services"]["webui"], compose["services"]["invokeai"]
-    assert invokeai["ports"] == webui["ports"] == ["127.0.0.1:7860:7860"]
-    assert invokeai["command"] == ["fastsd", "webui", "--ui", "invokeai", "--in-process", "--port", "7860"]
-    assert invokeai["environment"]["FASTSD_WEB_PASSWORD"] is None
+@pytest.mark.parametrize("ui", ["invokeai", "comfyui"])
+def test_other_uis_have_the_webuis_settings_port_and_login(compose, ui):
+    webui, other = compose["services"]["webui"], compose["services"][ui]
+    assert other["ports"] == webui["ports"] == ["127.0.0.1:7860:7860"]
+    assert other["command"] == ["fastsd", "webui", "--ui", ui, "--in-process", "--port", "7860"]
+    assert other["environment"]["FASTSD_WEB_PASSWORD"] is None
     a1111_only = {"FASTSD_WEBUI_INSECURE_EXTENSIONS"}
-    assert set(invokeai["environment"]) == set(webui["environment"]) - a1111_only
+    comfyui_only = {"FASTSD_WEBUI_LORA"} if ui == "comfyui" else set()
+    assert set(other["environment"]) == (set(webui["environment"]) - a1111_only) | comfyui_only
 
 
 def test_tunnels_forward_to_the_ui_service_the_cli_names(compose):
@@ -168,7 +170,7 @@ def test_env_overrides_reach_the_file():
 def test_the_cpu_override_drops_every_gpu_reservation(compose):
     cpu = load(COMPOSE_DIR / "cpu.yml", EXAMPLE_ENV)
     reserving = {name for name, service in compose["services"].items() if "deploy" in service}
-    assert reserving == {"trainer", "captioner", "webui", "invokeai", "studio"}
+    assert reserving == {"trainer", "captioner", "webui", "invokeai", "comfyui", "studio"}
     assert set(cpu["services"]) == reserving
     text = (COMPOSE_DIR / "cpu.yml").read_text()
     for name in reserving:

@@ -84,24 +84,28 @@ def start_command(template) -> list[str]:
 
 def test_every_template_is_tested():
     assert {p.stem for p in TEMPLATES.glob("*.json")} == {"runpod", "vastai", "runpod-studio", "vastai-studio",
-                                                          "runpod-invokeai", "vastai-invokeai"}
+                                                          "runpod-invokeai", "vastai-invokeai",
+                                                          "runpod-comfyui", "vastai-comfyui"}
 
 
-@pytest.mark.parametrize("name, base", [("runpod-invokeai", "runpod"), ("vastai-invokeai", "vastai")])
-def test_invokeai_templates_are_the_web_ui_templates_with_invokeai(name, base):
-    """The same volume, port, settings and secrets as the A1111 template; the invokeai image and --ui."""
+@pytest.mark.parametrize("name, base, ui", [("runpod-invokeai", "runpod", "invokeai"),
+                                           ("vastai-invokeai", "vastai", "invokeai"),
+                                           ("runpod-comfyui", "runpod", "comfyui"),
+                                           ("vastai-comfyui", "vastai", "comfyui")])
+def test_ui_templates_are_the_web_ui_templates_with_their_ui(name, base, ui):
+    """The same volume, port, settings and secrets as the A1111 template; the UI's image and --ui."""
     from fastsd.cli.main import build_parser
 
     template, webui = load_template(name), load_template(base)
-    assert template.get("imageName", template.get("image")) == image_for("invokeai")
+    assert template.get("imageName", template.get("image")) == image_for(ui)
     assert template_env(template) == template_env(webui)
     assert {k: v for k, v in template.items() if k in ("ports", "volumeMountPath", "runtype")} == {
         k: v for k, v in webui.items() if k in ("ports", "volumeMountPath", "runtype")}
     command = start_command(template)
-    assert command == ["fastsd", "webui", "--ui", "invokeai", "--in-process"]
+    assert command == ["fastsd", "webui", "--ui", ui, "--in-process"]
     args = build_parser(command[1:]).parse_args(command[1:])
-    assert (args.ui, args.auth) == ("invokeai", None)  # a login always: a pod's URL is public
-    assert "admin@fastsd.local" in template["readme"]
+    assert (args.ui, args.auth) == (ui, None)  # a login always: a pod's URL is public
+    assert ("admin@fastsd.local" if ui == "invokeai" else "admin") in template["readme"]
 
 
 @pytest.mark.parametrize("name", ["runpod-studio", "vastai-studio"])

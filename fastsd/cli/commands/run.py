@@ -50,6 +50,8 @@ def register(commands) -> None:
                        help="public tunnel of the web UI (with --serve)")
     serve.add_argument("--auth", metavar="USER:PASS|generated", help="web UI login (with --serve)")
     serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI (with --serve)")
+    serve.add_argument("--ui", choices=("a1111", "invokeai", "comfyui"),
+                       help="the UI that serves it (default: A1111, ComfyUI for a family A1111 cannot load)")
     parser.add_argument("--runtime", choices=("auto", "local", "docker"), default="auto",
                         help="where each step runs (default auto)")
     parser.add_argument("--dry-run", action="store_true",
@@ -101,12 +103,13 @@ def build_request(args):
         retrain=args.retrain,
         export_argv=tuple(_flags(args, [("export_dtype", "--dtype"), ("verify", "--verify")])),
         serve=args.serve,
-        webui_argv=tuple(_flags(args, [("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet")])),
+        webui_argv=tuple(_flags(args, [("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet"),
+                                       ("ui", "--ui")])),
         runtime_argv=("--runtime", args.runtime),
     )
 
 
-SERVE_ONLY = (("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet"))
+SERVE_ONLY = (("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet"), ("ui", "--ui"))
 CAPTION_ONLY = (("caption_model", "--caption-model"), ("captioner", "--captioner"),
                 ("caption_style", "--caption-style"), ("caption_prefix", "--caption-prefix"),
                 ("caption_template", "--caption-template"), ("score", "--score"),

@@ -14,13 +14,17 @@ def _env(name: str, default: str) -> str:
 
 def add_webui_options(parser) -> None:
     """The options of `fastsd webui` (defaults from the FASTSD_WEBUI_* variables of compose/.env)."""
-    parser.add_argument("--ui", default=_env("FASTSD_WEBUI_UI", "a1111"), metavar="a1111|invokeai",
-                        help="which UI serves the model: AUTOMATIC1111 (default) or InvokeAI")
+    parser.add_argument("--ui", default=os.environ.get("FASTSD_WEBUI_UI") or None, metavar="a1111|invokeai|comfyui",
+                        help="which UI serves the model: AUTOMATIC1111, InvokeAI, or ComfyUI (every family, "
+                             "Flux included); default: A1111, or ComfyUI for a family A1111 cannot load")
     parser.add_argument("--model", default=_env("FASTSD_WEBUI_MODEL", "sd15"), metavar="ID|NAME|PATH|URL",
                         help="registry id, session name (its latest export, or NAME@STEP), pulled "
                              "model, file in models/Stable-diffusion, path, or https:// / hf: URL")
     parser.add_argument("--controlnet", default=os.environ.get("FASTSD_WEBUI_CONTROLNET", ""),
                         metavar="NAME,...", help="ControlNet models of the model's family, e.g. canny,depth")
+    parser.add_argument("--lora", default=os.environ.get("FASTSD_WEBUI_LORA", ""), metavar="NAME[:STRENGTH],...",
+                        help="ComfyUI: LoRAs in its ready workflow (session names or files in models/Lora; "
+                             "a LoRA session's own LoRA is added by --model SESSION)")
     parser.add_argument("--tunnel", default=_env("FASTSD_WEBUI_TUNNEL", "none"),
                         metavar="none|cloudflared|ngrok|localtunnel|gradio", help="public tunnel (default none)")
     parser.add_argument("--auth", metavar="USER:PASS|generated|none",
@@ -51,7 +55,7 @@ def add_webui_options(parser) -> None:
 
 
 def register(commands) -> None:
-    for name, help_text in (("webui", "serve a model in AUTOMATIC1111 or InvokeAI (ControlNet, auth, tunnel)"),
+    for name, help_text in (("webui", "serve a model in AUTOMATIC1111, InvokeAI or ComfyUI (ControlNet, auth, tunnel)"),
                             ("up", "start the web UI stack in the background (docker compose)")):
         parser = commands.add_parser(name, help=help_text)
         add_webui_options(parser)
@@ -67,6 +71,12 @@ def run_webui(args, ctx) -> int:
     from fastsd.webui.serve import check_request, start_on_host, webui_plan
 
     request = check_request(ctx.root, args)
+    if args.ui is None and request.ui == "comfyui":
+        ctx.say(f"note: {request.model} is a model AUTOMATIC1111 cannot load: serving it in ComfyUI")
+    if args.in_process and request.ui == "comfyui":
+        from fastsd.webui.comfyui.inside import prepare_and_launch_comfyui
+
+        return prepare_and_launch_comfyui(ctx.root, request, ctx.say)
     if args.in_process and request.ui == "invokeai":
         from fastsd.webui.invokeai.inside import prepare_and_launch_invokeai
 

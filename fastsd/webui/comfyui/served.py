@@ -1,0 +1,198 @@
+"""What ComfyUI serves for `--model` and `--lora`: a checkpoint (SD families) or a diffusion model
+with its text encoders and VAE (Flux and newer), the LoRAs on top, each checked for its family."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastsd.errors import bad_input
+from fastsd.layout import DataRoot
+
+CHECKPOINT_FAMILIES = ("sd1", "sd2", "sdxl")
+# kohya's ss_base_model_version (what fastsd and most trainers write) -> fastsd family
+_VERSION_FAMILY = (("sdxl", "sdxl"), ("sd_v2", "sd2"), ("sd_v1", "sd1"), ("flux1", "flux"))
+_LORA_EXPORT = re.compile(r"-step(\d+)-lora\.safetensors$")
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """A DiT family's separate files, as ComfyUI names them in its folders."""
+
+    diffusion_model: str
+    text_encoders: tuple[str, ...]
+    clip_type: str
+    vae: str
+
+
+@dataclass(frozen=True)
+class Served:
+    """Everything the workflows name: the model, LoRAs (name, strength), ControlNets, a prompt."""
+
+    label: str
+    family: str
+    checkpoint: str | None = None
+    split: SplitFiles | None = None
+    loras: tuple[tuple[str, float], ...] = ()
+    controlnets: tuple[str, ...] = ()
+    prompt: str = "a photo"
+
+
+def lora_family(path: Path) -> str | None:
+    """The family a LoRA file says it is for (fastsd's and kohya's metadata), or None."""
+    from fastsd.workloads.convert.safetensors_io import read_header
+
+    _, metadata = read_header(path)
+    if metadata.get("fastsd.family"):
+        return metadata["fastsd.family"]
+    version = metadata.get("ss_base_model_version", "")
+    return next((family for prefix, family in _VERSION_FAMILY if version.startswith(prefix)), None)
+
+
+def latest_lora_export(root: DataRoot, session: str) -> Path | None:
+    """The newest LoRA export of `session` (NAME or NAME@STEP), or None when it has none."""
+    name, _, step = session.partition("@")
+    folder = root.session(name).exports
+    found = sorted((int(m.group(1)), p) for p in folder.glob("*-lora.safetensors")
+                   if (m := _LORA_EXPORT.search(p.name))) if folder.is_dir() else []
+    if step:
+        found = [item for item in found if str(item[0]) == step]
+    return found[-1][1] if found else None
+
+
+def resolve_lora(root: DataRoot, spec: str) -> tuple[Path, float]:
+    """`NAME[:STRENGTH]`: a session's newest LoRA export or a file in models/Lora."""
+    from fastsd.webui.models import session_name
+
+    name, _, strength = spec.partition(":")
+    try:
+        weight = float(strength) if strength else 1.0
+    except ValueError:
+        raise bad_input(f"--lora {spec!r}: strength {strength!r} is not a number", "e.g. --lora alice:0.8") from None
+    if session_name(root, name) is not None:
+        path = latest_lora_export(root, name)
+        if path is None:
+            raise bad_input(f"session {name} has no LoRA export", f"run: fastsd export {name}")
+        return path, weight
+    folder = root.webui_models("Lora")
+    for candidate in (folder / name, folder / f"{name}.safetensors"):
+        if "/" not in name and candidate.is_file():
+            return candidate, weight
+    known = sorted(p.stem for p in folder.glob("*.safetensors")) if folder.is_dir() else []
+    raise bad_input(f"unknown LoRA {name!r}", "use a session name or a file in models/Lora"
+                    + (": " + ", ".join(known[:12]) if known else " (none there yet)"))
+
+
+def check_lora_family(path: Path, family: str | None, model: str) -> None:
+    """Refuse a LoRA made for another family than the served model, naming both."""
+    found = lora_family(path)
+    if family and found and found != family:
+        raise bad_input(f"the LoRA {path.name} is for {found} models, but {model} is a {family} model",
+                        f"serve a {found} model with it, or choose a LoRA trained on {family}")
+
+
+def in_folder(folder: Path, path: Path) -> Path:
+    """`path` as seen in `folder`: itself when inside, else a relative link there (exports are linked)."""
+    import os
+
+    if os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep):
+        return path
+    link = folder / path.name
+    if not link.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)  # a dangling link of a removed export
+        link.symlink_to(os.path.relpath(path, folder))
+    return link
+
+
+def _name_in(folder: Path, path: Path) -> str:
+    """ComfyUI's name for `path`: its path under the mapped folder (links kept, not resolved)."""
+    import os
+
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+
+
+# family -> (text encoder roles, the CLIPLoader/DualCLIPLoader type ComfyUI wants)
+TEXT_ENCODERS = {"flux": (("clip_l", "t5xxl"), "flux")}
+
+
+def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | None:
+    """The split files of `base` when all are on the volume, else None."""
+    from fastsd.webui.comfyui.folders import model_folder
+
+    roles, clip_type = TEXT_ENCODERS.get(family, ((), ""))
+    unet = model_folder(root, "diffusion_models") / f"{base}.safetensors"
+    encoders = [model_folder(root, "text_encoders") / f"{base}-{role}.safetensors" for role in roles]
+    vae = root.webui_models("VAE") / f"{base}-ae.safetensors"
+    if not roles or not all(p.is_file() for p in (unet, vae, *encoders)):
+        return None
+    return SplitFiles(unet.name, tuple(p.name for p in encoders), clip_type, vae.name)
+
+
+def split_files(root: DataRoot, base: str, family: str) -> SplitFiles:
+    """The ComfyUI files of DiT base `base` (written by `fastsd export` / `fastsd convert`)."""
+    files = comfy_split_files(root, base, family)
+    if files is None:
+        raise bad_input(f"the {family} model {base} has no ComfyUI files on the volume yet",
+                        f"write them once: fastsd convert {base} --to comfyui "
+                        "(fastsd export of a session on it does it too)")
+    return files
+
+
+def base_checkpoint(root: DataRoot, base: str) -> Path:
+    """The single-file checkpoint of SD base `base` (a pulled registry file, or one converted)."""
+    from fastsd.registry import load_registry
+    from fastsd.store.index import read_index
+    from fastsd.webui.models import resolve_ui_model
+
+    local = read_index(root).get(base)
+    if base in load_registry().models or local is None or local.kind == "checkpoint":
+        return resolve_ui_model(root, base).path
+    converted = root.webui_models("Stable-diffusion") / f"{base}.safetensors"
+    if converted.is_file():
+        return converted
+    raise bad_input(f"the base model {base} is a diffusers folder; ComfyUI loads one single file",
+                    f"convert it once: fastsd convert {base} --to {converted}")
+
+
+def resolve_served(root: DataRoot, spec: str, lora_specs=(), controlnets=()) -> Served:
+    """What to serve for `--model spec` plus `--lora` specs (pulls a registry checkpoint if absent)."""
+    from fastsd.session import load_session
+    from fastsd.webui.models import family_hint, resolve_ui_model, session_name
+
+    loras: list[tuple[Path, float]] = []
+    prompt, base, family = "a photo", spec, None
+    if (name := session_name(root, spec)) is not None:
+        session = load_session(root, name)
+        prompt, family = f"a photo of {session.token}", session.family
+        if session.training.mode == "lora":
+            lora = latest_lora_export(root, spec)
+            if lora is None:
+                raise bad_input(f"session {name} has no LoRA export yet", f"run: fastsd export {name}")
+            loras.append((lora, 1.0))
+            base = session.model
+    else:
+        family = family_hint(root, spec)
+    loras += [resolve_lora(root, item) for item in lora_specs]
+    checkpoint = split = None
+    if family in CHECKPOINT_FAMILIES or family is None:
+        path = base_checkpoint(root, base) if base != spec else resolve_ui_model(root, spec).path
+        checkpoint = _name_in(root.webui_models("Stable-diffusion"), path)
+        family = family or resolve_ui_model(root, spec).family
+    else:
+        split = split_files(root, base, family)
+    for path, _ in loras:
+        check_lora_family(path, family, spec)
+    lora_folder = root.webui_models("Lora")
+    return Served(label=spec.replace("@", "-step"), family=family or "sd1", checkpoint=checkpoint, split=split,
+                  loras=tuple((_name_in(lora_folder, in_folder(lora_folder, path)), weight)
+                              for path, weight in loras),
+                  controlnets=tuple(controlnets), prompt=prompt)
+
+
+def check_host_loras(root: DataRoot, model: str, family: str | None, specs) -> None:
+    """Before any container starts: each `--lora` exists and is for the model's family."""
+    for spec in specs:
+        path, _ = resolve_lora(root, spec)
+        check_lora_family(path, family, model)
