@@ -40,6 +40,7 @@ demo: install
 bench: install
 	$(PY) scripts/bench_cli.py
 	$(PY) scripts/bench_caption.py
+	$(PY) scripts/bench_caption_vlm.py
 	$(PY) scripts/bench_train.py
 	$(PY) scripts/bench_convert.py
 	$(PY) scripts/bench_download.py

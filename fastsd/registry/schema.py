@@ -113,12 +113,18 @@ class CaptionerEntry:
     id: str
     repo: str
     task: Literal["caption", "match"]
+    kind: Literal["blip", "florence2", "qwen-vl"]
     image_size: int
+    licence: str
+    params_millions: int
+    download_bytes: int
 
     def __post_init__(self):
         _check_repo(self.repo, f"{self.id}: repo")
-        if self.image_size <= 0:
-            raise ValueError(f"{self.id}: image_size must be positive")
+        if self.image_size <= 0 or self.params_millions <= 0 or self.download_bytes <= 0:
+            raise ValueError(f"{self.id}: image_size, params_millions and download_bytes must be positive")
+        if self.task == "match" and self.kind != "blip":
+            raise ValueError(f"{self.id}: only BLIP models do image-text matching")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -60,10 +60,27 @@ def captions_section(paths: SessionPaths) -> str:
         rows.append(
             f'<tr><td>{figure(thumb[0] if thumb else None, record["image"], alt=record["image"])}</td>'
             f'<td><p class="caption">{escape(record.get("caption", ""))}</p>'
-            f'<p class="meta">{escape(record.get("source", ""))} {escape(record.get("model") or "")} '
-            f'{escape(scores)}{flag}</p>{heat}</td></tr>'
+            f'<p class="meta">{escape(written_by(record))} {escape(scores)}{flag}</p>{notes_line(record)}{heat}</td></tr>'
         )
     return '<table class="captions">' + "".join(rows) + "</table>"
+
+
+CAPTIONER_NAMES = {"blip": "BLIP", "florence2": "Florence-2", "qwen-vl": "Qwen-VL"}
+
+
+def written_by(record: dict) -> str:
+    """Who wrote a caption: "hand-written", or the captioner, its model and the style."""
+    if record.get("source") != "model":
+        return record.get("source") or "hand-written"
+    kind = record.get("captioner") or "blip"  # records from before VLM captioners were all BLIP's
+    style = f", {record['style']} style" if record.get("style") else ""
+    return f"written by {CAPTIONER_NAMES.get(kind, kind)} ({record.get('model') or 'unknown model'}{style})"
+
+
+def notes_line(record: dict) -> str:
+    """What the output checks changed in a caption, as a highlighted line ("" when nothing)."""
+    notes = [str(n) for n in record.get("notes") or []]
+    return f'<p class="meta"><span class="flag">checked</span> {escape("; ".join(notes))}</p>' if notes else ""
 
 
 def training_section(paths: SessionPaths) -> str:

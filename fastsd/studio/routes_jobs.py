@@ -16,7 +16,8 @@ from fastsd.studio.webui_here import webui_refusal
 
 DTYPES = ("fp16", "bf16", "fp32")
 CAPTION_FLAGS = {"score": "--score", "heatmaps": "--heatmaps", "overwrite": "--overwrite"}
-CAPTION_VALUES = {"model": ("--model", str), "score_model": ("--score-model", str),
+CAPTION_VALUES = {"model": ("--model", str), "captioner": ("--captioner", str), "style": ("--caption-style", str),
+                  "score_model": ("--score-model", str),
                   "template": ("--template", str), "min_score": ("--min-score", float),
                   "beams": ("--beams", int)}
 
@@ -38,6 +39,11 @@ async def start_caption(request):
     if unknown:
         raise bad_input(f"unknown caption option {unknown[0]!r}",
                         "valid: " + ", ".join(sorted([*CAPTION_FLAGS, *CAPTION_VALUES])))
+    from fastsd.workloads.caption.styles import KINDS, STYLES
+
+    for key, valid in (("captioner", KINDS), ("style", STYLES)):
+        if data.get(key) not in (None, "", *valid):
+            raise unknown_choice(f"caption {key}", str(data[key]), valid)
     argv = ["caption", *valued_flags(data, CAPTION_VALUES)]
     argv += [flag for key, flag in CAPTION_FLAGS.items() if field(data, key, bool, required=False)]
     job = start_job(config, paths, "caption", [*argv, "--runtime", config.runtime, "--", paths.name])

@@ -136,6 +136,10 @@ def test_a_run_killed_during_training_resumes_without_redoing_finished_steps(vol
          "--heatmaps means nothing with --no-caption"),
         (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--caption-template", "{name}, {caption}"],
          "unknown placeholder {name}"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--captioner", "blip", "--caption-style", "detailed"],
+         "--caption-style detailed: BLIP writes one short sentence"),
+        (["s1", "--photos", "PHOTOS", "--model", "tiny-sd", "--no-caption", "--caption-style", "short"],
+         "--caption-style means nothing with --no-caption"),
     ],
 )
 def test_bad_runs_are_refused_before_any_work(volume, photos, argv, message):

@@ -129,3 +129,17 @@ def test_damaged_rows_are_left_out_not_fatal(data_root, finished_session):
         handle.write('{"caption": "no image"}\n')
     html = render_report(data_root, "demo")
     assert "ghost.png" not in html and "no image" not in html and "10 logged steps" in html
+
+
+def test_the_report_says_which_captioner_wrote_each_caption(cli, finished_session):
+    rows = [{"image": "astronaut.png", "caption": "a photo of sks person", "source": "model", "model": "blip-base"},
+            {"image": "b.png", "caption": "sks stands by a window, soft light.", "source": "model",
+             "model": "florence2-large", "captioner": "florence2", "style": "detailed",
+             "notes": ["runaway repetition: 4 repeated words removed"]},
+            {"image": "c.png", "caption": "my words", "source": "hand-written"}]
+    finished_session.captions_jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("report", "demo").code == 0
+    html = finished_session.report.read_text()
+    assert "written by BLIP (blip-base)" in html  # a record from before VLMs: BLIP's
+    assert "written by Florence-2 (florence2-large, detailed style)" in html
+    assert "runaway repetition: 4 repeated words removed" in html and ">hand-written <" in html

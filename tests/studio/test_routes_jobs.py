@@ -22,6 +22,8 @@ def session(studio):
     ("caption", {"colour": True}, 400, "unknown caption option 'colour'"),
     ("caption", {"score": "yes"}, 400, "must be bool"),
     ("caption", {"min_score": "high"}, 400, "must be float"),
+    ("caption", {"style": "long"}, 400, "unknown caption style 'long'"),
+    ("caption", {"captioner": "florence"}, 400, "did you mean 'florence2'"),
     ("train", {"options": {"unet_step": 5}}, 400, "did you mean 'unet_steps'"),
     ("train", {"options": {"unet_steps": "many"}}, 400, "must be int"),
     ("train", {"options": {"flip": "yes"}}, 400, "true or false"),
@@ -61,6 +63,18 @@ def test_caption_runs_the_cli_and_refuses_a_second_run(tiny, photos):
     assert job["args"][:4] == ["caption", "--model=tiny-blip", "--score-model=tiny-blip", "--score"]
     photos_now = tiny.get("/api/sessions/c/photos").json()["photos"]
     assert all(p["caption"] and p["itm"] is not None for p in photos_now)
+
+
+def test_caption_passes_the_captioner_and_style_to_the_cli(tiny, photos):
+    from fastsd.workloads.prepare.driver import ImportOptions, import_photos
+
+    tiny.post("/api/sessions", {"name": "v", "model": "tiny-sd"})
+    import_photos(tiny.config.root, "v", [photos], ImportOptions(), say=lambda text: None)
+    started = tiny.post("/api/sessions/v/caption", {"captioner": "blip", "style": "detailed", "model": "tiny-blip"})
+    assert started.status_code == 202
+    job = tiny.wait_job("v", "caption")
+    assert job["args"][:4] == ["caption", "--model=tiny-blip", "--captioner=blip", "--caption-style=detailed"]
+    assert job["state"] == "failed" and "BLIP writes one short sentence" in job["error"]  # the CLI's own check
 
 
 @pytest.mark.parametrize("name", ["%2E%2E", "missing.safetensors", ".hidden", "a%2Fb", "%2Fetc%2Fpasswd"])

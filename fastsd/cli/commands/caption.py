@@ -1,4 +1,4 @@
-"""`fastsd caption SESSION` and `fastsd caption-adapter train`: BLIP captions for a session."""
+"""`fastsd caption SESSION` and `fastsd caption-adapter train`: BLIP or VLM captions for a session."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ from fastsd.cli.workload import add_workload_options, make_plan, run_workload
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("caption", help="caption a session's prepared images with BLIP",
-                                 description="Write <stem>.txt beside each prepared image and captions.jsonl.")
+    parser = commands.add_parser("caption", help="caption a session's prepared images (BLIP or a VLM)",
+                                 description="Write <stem>.txt beside each prepared image and captions.jsonl. "
+                                             "The session's family picks the captioner and style (SD1/SD2: "
+                                             "BLIP, short; SDXL: Florence-2, sentence; Flux: Florence-2, detailed).")
     parser.add_argument("session", metavar="SESSION", help="the session (see: fastsd session list)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="blip-base", help="registry id (blip-base, blip-large) or a local folder")
+    model.add_argument("--captioner", choices=("blip", "florence2", "qwen-vl"),
+                       help="the kind of captioner (default: the session family's)")
+    model.add_argument("--caption-style", dest="style", choices=("short", "sentence", "detailed"),
+                       help="short (BLIP-like), sentence, or detailed (a paragraph); default: the family's")
+    model.add_argument("--model", help="registry id (blip-base, florence2-large, qwen3-vl-2b, ...) or a local folder")
     model.add_argument("--device", default="auto", help="auto (cuda if present, else cpu), cpu, cuda, cuda:N")
     model.add_argument("--batch-size", type=int, help="images per batch (default: 16 on a GPU, 4 on a CPU)")
     model.add_argument("--adapter", metavar="PATH", help="a LoRA adapter for the text decoder (caption-adapter train)")
@@ -24,7 +30,8 @@ def register(commands) -> None:
     decoding.add_argument("--top-p", type=finite_float, help="nucleus sampling threshold (implies --sample)")
     decoding.add_argument("--temperature", type=finite_float, help="sampling temperature (implies --sample)")
     decoding.add_argument("--min-length", type=int, default=5, help="fewest new tokens (default 5)")
-    decoding.add_argument("--max-length", type=int, default=40, help="most new tokens (default 40)")
+    decoding.add_argument("--max-length", type=int,
+                          help="most new tokens (default by style: short 40, sentence 77, detailed 256)")
     decoding.add_argument("--repetition-penalty", type=finite_float, default=1.0, help="above 1 discourages repeats")
     decoding.add_argument("--seed", type=int, help="seed for reproducible sampling")
     decoding.add_argument("--prefix", help='conditional captioning: the caption continues this text ("a photo of")')
@@ -73,7 +80,8 @@ def caption_options(args):
                         temperature=args.temperature, min_length=args.min_length, max_length=args.max_length,
                         repetition_penalty=args.repetition_penalty, seed=args.seed, prefix=args.prefix)
     return CaptionOptions(
-        session=args.session, model=absolute_if_path(args.model), device=args.device, batch_size=args.batch_size,
+        session=args.session, model=absolute_if_path(args.model), captioner=args.captioner, style=args.style,
+        device=args.device, batch_size=args.batch_size,
         decoding=decoding, template=args.template, overwrite=args.overwrite, score=args.score,
         score_model=absolute_if_path(args.score_model), min_score=args.min_score, retry_low=args.retry_low,
         heatmaps=args.heatmaps, layers=args.layers, adapter=absolute_if_path(args.adapter), progress=args.progress,
@@ -90,11 +98,12 @@ def absolute_if_path(value: str | None) -> str | None:
 def caption_argv(options) -> list[str]:
     """The `fastsd caption ...` arguments that reproduce `options` exactly."""
     d = options.decoding
-    argv = ["caption", options.session, "--model", options.model, "--device", options.device,
-            "--beams", str(d.beams), "--min-length", str(d.min_length), "--max-length", str(d.max_length),
+    argv = ["caption", options.session, "--device", options.device,
+            "--beams", str(d.beams), "--min-length", str(d.min_length),
             "--repetition-penalty", str(d.repetition_penalty), "--layers", options.layers,
             "--score-model", options.score_model, "--retry-low", str(options.retry_low)]
-    valued = {"--batch-size": options.batch_size, "--top-k": d.top_k, "--top-p": d.top_p,
+    valued = {"--model": options.model, "--captioner": options.captioner, "--caption-style": options.style,
+              "--max-length": d.max_length, "--batch-size": options.batch_size, "--top-k": d.top_k, "--top-p": d.top_p,
               "--temperature": d.temperature, "--seed": d.seed, "--prefix": d.prefix,
               "--template": options.template, "--min-score": options.min_score, "--adapter": options.adapter}
     for flag, value in valued.items():
@@ -119,10 +128,13 @@ def outside_mounts(ctx, *paths) -> tuple:
 
 def caption_cmd(args, ctx) -> int:
     """Check the options, plan the caption workload, and run it."""
-    from fastsd.session import session_paths
+    from fastsd.session import load_session, session_paths
+    from fastsd.workloads.caption.choice import choose_captioner
 
     options = caption_options(args)
     session_paths(ctx.root, options.session)
+    session = load_session(ctx.root, options.session)
+    choose_captioner(ctx.root, options, session.family, session.model)  # conflicts refused before planning
     gpu = "required" if options.device.startswith("cuda") else None
     plan = make_plan(ctx, "caption", caption_argv(options), session=options.session, gpu=gpu,
                      mounts=outside_mounts(ctx, options.model, options.score_model, options.adapter))
@@ -141,7 +153,9 @@ def summary_text(summary: dict) -> str:
     """The human summary of a caption run."""
     lines = [f"{r['image']}: {r['caption']}" + (f"  [itm {r['itm']:.3f} itc {r['itc']:.3f}]" if r.get("itm") is not None else "")
              + ("  FLAGGED" if r.get("flagged") else "") + ("  (hand-written, kept)" if r["source"] != "model" else "")
+             + (f"  [{'; '.join(r['notes'])}]" if r.get("notes") else "")
              for r in summary["captions"]]
+    lines.append(f"captioner {summary['model']} ({summary['captioner']}), {summary['style']} captions")
     lines.append(f"{summary['images']} images, {summary['captioned']} captioned, {summary['kept']} kept, "
                  f"{summary['flagged']} flagged; {summary['seconds']:.2f} s, {summary['images_per_second']:.2f} images/s "
                  f"({summary['device']}, batch {summary['batch_size']})")

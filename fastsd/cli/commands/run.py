@@ -24,8 +24,12 @@ def register(commands) -> None:
     prep.add_argument("--allow-upscale", action="store_true", help="accept photos smaller than the resolution")
     prep.add_argument("--preview", action="store_true", help="write a contact sheet of the crops")
     cap = parser.add_argument_group("caption")
-    cap.add_argument("--no-caption", dest="caption", action="store_false", help="skip BLIP captioning")
-    cap.add_argument("--caption-model", metavar="ID", help="captioning model (default blip-base)")
+    cap.add_argument("--no-caption", dest="caption", action="store_false", help="skip captioning")
+    cap.add_argument("--captioner", choices=("blip", "florence2", "qwen-vl"),
+                     help="kind of captioner (default: the family's; SD1/SD2 BLIP, SDXL and Flux Florence-2)")
+    cap.add_argument("--caption-style", choices=("short", "sentence", "detailed"),
+                     help="caption style (default: the family's)")
+    cap.add_argument("--caption-model", metavar="ID", help="captioning model (default: the captioner's)")
     cap.add_argument("--caption-prefix", metavar="TEXT", help="conditional captioning prefix")
     cap.add_argument("--caption-template", metavar="TEXT",
                      help='default "{token}, {caption}"; "{caption}" writes the plain caption')
@@ -90,7 +94,8 @@ def build_request(args):
         prepare_argv=tuple(_flags(args, [("crop", "--crop"), ("allow_upscale", "--allow-upscale"),
                                          ("preview", "--preview")])),
         caption=args.caption,
-        caption_argv=tuple(_flags(args, [("caption_model", "--model"), ("caption_prefix", "--prefix"),
+        caption_argv=tuple(_flags(args, [("caption_model", "--model"), ("captioner", "--captioner"),
+                                         ("caption_style", "--caption-style"), ("caption_prefix", "--prefix"),
                                          ("caption_template", "--template"), ("score", "--score"),
                                          ("score_model", "--score-model"), ("heatmaps", "--heatmaps")])),
         train_argv=tuple(train_argv),
@@ -105,7 +110,8 @@ def build_request(args):
 
 
 SERVE_ONLY = (("tunnel", "--tunnel"), ("auth", "--auth"), ("controlnet", "--controlnet"), ("ui", "--ui"))
-CAPTION_ONLY = (("caption_model", "--caption-model"), ("caption_prefix", "--caption-prefix"),
+CAPTION_ONLY = (("caption_model", "--caption-model"), ("captioner", "--captioner"),
+                ("caption_style", "--caption-style"), ("caption_prefix", "--caption-prefix"),
                 ("caption_template", "--caption-template"), ("score", "--score"),
                 ("score_model", "--score-model"), ("heatmaps", "--heatmaps"))
 
@@ -130,11 +136,16 @@ def check_options(args, ctx, request) -> None:
     if unused and not args.caption:
         raise bad_input(f"{', '.join(unused)} {'means' if len(unused) == 1 else 'mean'} nothing with --no-caption",
                         "drop them, or drop --no-caption")
+    caption = None
     if request.caption:
         from fastsd.cli.commands.caption import caption_options
 
-        caption_options(parse_step(["caption", request.session, *request.caption_argv]))
+        caption = caption_options(parse_step(["caption", request.session, *request.caption_argv]))
     session = existing_or_new_session(ctx, args)
+    if caption is not None and session is not None:
+        from fastsd.workloads.caption.choice import choose_captioner
+
+        choose_captioner(ctx.root, caption, session.family, session.model)  # BLIP + detailed etc. refused now
     if session is not None:
         check_train_settings(ctx, args, session)
     if args.serve:

@@ -340,8 +340,13 @@ function dragCrop(box, frame, photo) {
 
 // ---- captions ----
 $("caption").addEventListener("click", async () => {
-  const body = { model: $("caption-model").value, score: $("caption-score").checked, heatmaps: $("caption-heatmaps").checked };
-  if ($("caption-score").checked) body.score_model = $("caption-model").value === "blip-base" ? "blip-itm-base" : $("caption-model").value;
+  const model = $("caption-model").value.trim();
+  const body = { score: $("caption-score").checked, heatmaps: $("caption-heatmaps").checked };
+  if (model) body.model = model;
+  if ($("caption-captioner").value) body.captioner = $("caption-captioner").value;
+  if ($("caption-style").value) body.style = $("caption-style").value;
+  // a BLIP folder on the volume (the demo's tiny-blip) matches too; registry captioners score with blip-itm-base
+  if ($("caption-score").checked && model && !/^(blip-|florence2-|qwen)/.test(model)) body.score_model = model;
   if ($("caption-template").value) body.template = $("caption-template").value;
   await api("POST", sessionUrl("/caption"), body);
 });

@@ -15,7 +15,7 @@ def generation_config(decoding: Decoding, text_config):
         "num_beams": decoding.beams,
         "do_sample": decoding.sample,
         "min_new_tokens": decoding.min_length,
-        "max_new_tokens": decoding.max_length,
+        "max_new_tokens": decoding.max_length or 40,
         "repetition_penalty": decoding.repetition_penalty,
         "bos_token_id": text_config.bos_token_id,
         "eos_token_id": text_config.sep_token_id,
@@ -36,6 +36,7 @@ class Captioner:
     processor: object
     device: str
     source: object = None
+    kind: str = "blip"
 
     @property
     def dtype(self):

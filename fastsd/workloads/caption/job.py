@@ -1,4 +1,4 @@
-"""`fastsd caption SESSION` end to end: scan, caption in batches, score, retry, heatmaps, write."""
+"""`fastsd caption SESSION` end to end: scan, caption in batches, check, score, retry, heatmaps, write."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from fastsd.workloads.caption.results import (
     write_captions_jsonl,
 )
 from fastsd.workloads.train.record import require_prepared
+
+EMPTY_RERUNS = 2  # an empty VLM caption is generated again, with sampling, this many times
 
 
 def chunks(items: list, size: int):
@@ -44,6 +46,40 @@ def generate_captions(captioner, items: list[ImageItem], options: CaptionOptions
             out.update({i.path.name: t for i, t in zip(group, texts, strict=True)})
             bar.update(len(group))
     return out
+
+
+def check_generated(captioner, items, generated: dict[str, str], options: CaptionOptions, choice, token: str,
+                    batch: int, say) -> dict[str, list[str]]:
+    """Check every VLM caption in `generated` (in place): runaway repeats cut, over-long ones trimmed, empty
+    ones re-run with sampling; image name -> notes. A caption still empty after the re-runs is an error."""
+    from fastsd.workloads.caption.checks import check_caption
+
+    def wrap(text: str) -> str:
+        return apply_template(options.template, text, token)
+
+    notes: dict[str, list[str]] = {}
+    for name, text in generated.items():
+        checked = check_caption(text, choice.token_limit, wrap)
+        generated[name], notes[name] = checked.text, checked.notes
+    for attempt in range(1, EMPTY_RERUNS + 1):
+        empty = [name for name, text in generated.items() if not text.strip()]
+        if not empty:
+            break
+        decoding = options.decoding.with_sampling((options.decoding.seed or 0) + 7919 * attempt)
+        for group in chunks(empty, batch):
+            texts = captioner.caption([open_rgb(items[name].path) for name in group], decoding)
+            for name, text in zip(group, texts, strict=True):
+                checked = check_caption(text, choice.token_limit, wrap)
+                generated[name] = checked.text
+                notes[name] += [f"re-run with sampling (attempt {attempt})", *checked.notes]
+    still = sorted(name for name, text in generated.items() if not text.strip())
+    if still:
+        raise FastsdError(f"the captioner wrote nothing usable for {', '.join(still)} after {EMPTY_RERUNS} re-runs",
+                          "try another captioner (--captioner, --model) or --caption-style; nothing was written")
+    for name, found in notes.items():
+        if found:
+            say(f"{name}: " + "; ".join(found))
+    return notes
 
 
 def score_records(matcher, items: dict[str, ImageItem], records: list[CaptionRecord], batch: int) -> None:
@@ -105,12 +141,14 @@ def readable_items(items: list[ImageItem], say) -> list[ImageItem]:
 
 def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
     """Caption session `options.session`; returns the summary (images, seconds, images/s, ...)."""
+    from fastsd.workloads.caption.choice import choose_captioner
     from fastsd.workloads.caption.loading import (
         default_batch_size,
         load_captioner,
         load_matcher,
         pick_device,
     )
+    from fastsd.workloads.caption.styles import STYLE_MAX_NEW
 
     options.validate()
     paths = session_paths(root, options.session)
@@ -118,6 +156,9 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
         options = replace(options, decoding=replace(options.decoding, seed=random.randrange(2**31)))
     with edit_session(root, options.session) as session:
         require_prepared(paths)  # a deleted prepared image is named, not silently left out
+        choice = choose_captioner(root, options, session.family, session.model)
+        if options.decoding.max_length is None:
+            options = replace(options, decoding=replace(options.decoding, max_length=STYLE_MAX_NEW[choice.style]))
         scanned = readable_items(scan_session(paths), say)
         items = {i.path.name: i for i in scanned}
         todo = [i for i in scanned if options.overwrite or not i.hand_written]
@@ -126,16 +167,23 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
         batch = options.batch_size or default_batch_size(device)
         say(f"{len(scanned)} images: {len(todo)} to caption, {len(kept)} hand-written kept; "
             f"device {device}, batch size {batch}" + ("" if options.batch_size else " (default for this device)"))
+        say(f"captioner {choice.model} ({choice.kind}), {choice.style} captions for a {choice.family} session "
+            f"(its {choice.encoder} text encoder reads {choice.token_limit} tokens)")
         captioner = None
         if todo or options.heatmaps:
-            captioner = load_captioner(root, options.model, device, options.adapter)
+            captioner = load_captioner(root, choice.model, device, options.adapter, style=choice.style,
+                                       token=session.token)
         layers = heatmap_layers(captioner, options) if options.heatmaps else []
         started = time.monotonic()
         generated = generate_captions(captioner, todo, options, batch) if todo else {}
+        notes = {}
+        if choice.kind != "blip" and generated:
+            notes = check_generated(captioner, items, generated, options, choice, session.token, batch, say)
         seconds = time.monotonic() - started
         records = [CaptionRecord(image=i.path.name, caption=i.existing or "", source="hand-written") for i in kept]
-        records += [CaptionRecord(image=name, caption="", source="model", model=options.model, generated=text,
-                                  decoding=options.decoding.to_dict(), adapter=options.adapter)
+        records += [CaptionRecord(image=name, caption="", source="model", model=choice.model, generated=text,
+                                  decoding=options.decoding.to_dict(), adapter=options.adapter,
+                                  captioner=choice.kind, style=choice.style, notes=notes.get(name, []))
                     for name, text in generated.items()]
         records.sort(key=lambda r: r.image)
         if options.score:
@@ -155,11 +203,11 @@ def run_caption(root: DataRoot, options: CaptionOptions, say=print) -> dict:
         write_caption_files(paths, records)
         write_captions_jsonl(paths, records)
         session.state.captioned_images = len(records)
-    return summarise(records, len(todo), seconds, device, batch, options)
+    return summarise(records, len(todo), seconds, device, batch, options, choice)
 
 
 def summarise(records: list[CaptionRecord], captioned: int, seconds: float, device: str, batch: int,
-              options: CaptionOptions) -> dict:
+              options: CaptionOptions, choice) -> dict:
     """The run's figures for the summary line and --json."""
     return {
         "session": options.session,
@@ -171,7 +219,11 @@ def summarise(records: list[CaptionRecord], captioned: int, seconds: float, devi
         "images_per_second": round(captioned / seconds, 2) if seconds > 0 and captioned else 0.0,
         "device": device,
         "batch_size": batch,
-        "model": options.model,
+        "model": choice.model,
+        "captioner": choice.kind,
+        "style": choice.style,
+        "token_limit": choice.token_limit,
+        "noted": sum(bool(r.notes) for r in records),
         "decoding": options.decoding.to_dict(),
         "captions": [r.to_json() for r in records],
     }

@@ -1,4 +1,4 @@
-"""Find and load BLIP models: registry id or local folder, HF_HOME and offline mode, device."""
+"""Find and load captioning models (BLIP, Florence-2, Qwen-VL): registry id or folder, HF_HOME, device."""
 
 from __future__ import annotations
 
@@ -137,11 +137,42 @@ def load_failure(source: ModelSource, kwargs: dict, exc: Exception) -> FastsdErr
                        "check the network, or pass a local model folder with --model")
 
 
-def load_captioner(root: DataRoot, name: str, device: str, adapter: str | None = None):
-    """A Captioner for model `name` (registry id or folder), with a LoRA adapter merged in."""
+def captioner_kind(source: ModelSource) -> str:
+    """blip, florence2 or qwen-vl: from the registry entry, else from the folder's config.json model_type."""
+    import json
+
+    from fastsd.registry import load_registry
+    from fastsd.workloads.caption.styles import MODEL_TYPES
+
+    if not source.local:
+        return load_registry().captioners[source.name].kind
+    config = Path(source.location) / "config.json"
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        raise bad_input(f"{source.location} is not a transformers model folder (no readable config.json)",
+                        "give a folder saved with save_pretrained(), or a registry id") from None
+    if model_type not in MODEL_TYPES:
+        raise bad_input(f"{source.location}: model_type {model_type!r} is not a captioner fastsd runs",
+                        "captioners: " + ", ".join(sorted(MODEL_TYPES)) + " (transformers model types)")
+    return MODEL_TYPES[model_type]
+
+
+def load_captioner(root: DataRoot, name: str, device: str, adapter: str | None = None, *,
+                   style: str = "short", token: str = "sks"):
+    """A captioner for model `name` (registry id or folder): BLIP (with a LoRA adapter merged in) or a VLM."""
+    from fastsd.registry import load_registry
     from fastsd.workloads.caption.generate import Captioner
 
     source = resolve_source(name, "caption", root)
+    kind = captioner_kind(source)
+    if kind != "blip":
+        from fastsd.workloads.caption.vlm import load_vlm
+
+        # a registry VLM sees at most image_size² pixels: Qwen-VL's own limit (16 M) would make
+        # thousands of image tokens per photo
+        entry = None if source.local else load_registry().captioners[source.name]
+        return load_vlm(source, kind, root, device, style, token, entry.image_size**2 if entry else None)
     model, processor = load_pretrained(source, "caption", root, device)
     if adapter:
         from fastsd.workloads.caption.adapter import merge_adapter

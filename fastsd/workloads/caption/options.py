@@ -23,7 +23,7 @@ class Decoding:
     top_p: float | None = None
     temperature: float | None = None
     min_length: int = 5
-    max_length: int = 40
+    max_length: int | None = None  # None: the caption style's default (short 40, sentence 77, detailed 256)
     repetition_penalty: float = 1.0
     seed: int | None = None
     prefix: str | None = None
@@ -48,9 +48,9 @@ class Decoding:
             found.append(f"--temperature {self.temperature}: must be above 0")
         if self.min_length < 0:
             found.append(f"--min-length {self.min_length}: must be 0 or more")
-        if self.max_length < 1:
+        if self.max_length is not None and self.max_length < 1:
             found.append(f"--max-length {self.max_length}: must be 1 or more")
-        elif self.min_length > self.max_length:
+        elif self.max_length is not None and self.min_length > self.max_length:
             found.append(f"--min-length {self.min_length} is above --max-length {self.max_length}")
         if self.repetition_penalty <= 0:
             found.append(f"--repetition-penalty {self.repetition_penalty}: must be above 0 (1 = off)")
@@ -114,7 +114,9 @@ class CaptionOptions:
     """Everything `fastsd caption SESSION` was asked to do, validated."""
 
     session: str
-    model: str = "blip-base"
+    model: str | None = None  # None: --captioner's default model, else the session family's
+    captioner: str | None = None  # blip | florence2 | qwen-vl
+    style: str | None = None  # short | sentence | detailed; None: the session family's
     device: str = "auto"
     batch_size: int | None = None
     decoding: Decoding = field(default_factory=Decoding)
@@ -131,7 +133,13 @@ class CaptionOptions:
 
     def problems(self) -> list[str]:
         """Every invalid option or combination."""
+        from fastsd.workloads.caption.styles import KINDS, STYLES
+
         found = self.decoding.problems() + template_problems(self.template)
+        if self.captioner is not None and self.captioner not in KINDS:
+            found.append(f"--captioner {self.captioner!r}: choose one of {', '.join(KINDS)}")
+        if self.style is not None and self.style not in STYLES:
+            found.append(f"--caption-style {self.style!r}: choose one of {', '.join(STYLES)}")
         if self.batch_size is not None and self.batch_size < 1:
             found.append(f"--batch-size {self.batch_size}: must be 1 or more")
         if self.min_score is not None and not 0 <= self.min_score <= 1:
@@ -144,6 +152,12 @@ class CaptionOptions:
             found.append("--retry-low needs --score and --min-score (it retries captions under the minimum)")
         found += layer_problems(self.layers)
         return found
+
+    def blip_only(self) -> list[str]:
+        """The options given that only a BLIP captioner can honour."""
+        given = {"--prefix": self.decoding.prefix is not None, "--heatmaps": self.heatmaps,
+                 "--adapter": self.adapter is not None, "--retry-low": self.retry_low > 0}
+        return [flag for flag, on in given.items() if on]
 
     def validate(self) -> CaptionOptions:
         """Self, or one bad-input error listing every problem."""

@@ -25,6 +25,9 @@ class CaptionRecord:
     flagged: bool = False
     attempts: int = 0
     heatmap: str | None = None
+    captioner: str | None = None  # blip | florence2 | qwen-vl (None: hand-written)
+    style: str | None = None  # short | sentence | detailed
+    notes: list[str] = field(default_factory=list)  # what the output checks changed
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

@@ -63,3 +63,29 @@ def captioner(tiny_blip, data_root):
     from fastsd.workloads.caption.loading import load_captioner
 
     return load_captioner(data_root, str(tiny_blip.caption), "cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_florence2(tmp_path_factory):
+    """A tiny random Florence-2 captioner folder (built once per test run)."""
+    from fastsd.tiny.vlm import build_tiny_florence2
+
+    return build_tiny_florence2(tmp_path_factory.mktemp("tiny-florence2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_vl(tmp_path_factory):
+    """A tiny random Qwen3-VL captioner folder (built once per test run)."""
+    from fastsd.tiny.vlm import build_tiny_qwen_vl
+
+    return build_tiny_qwen_vl(tmp_path_factory.mktemp("tiny-qwen-vl"))
+
+
+@pytest.fixture
+def flux_session(cli, data_root):
+    """A Flux session `f` (token ohwx) whose instance_images hold the test photos."""
+    assert cli("session", "create", "f", "--model", "flux-schnell", "--token", "ohwx").code == 0
+    paths = data_root.session("f")
+    for name in PHOTOS:
+        photo(name).save(paths.instance_images / f"{name}.png")
+    return paths

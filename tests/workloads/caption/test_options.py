@@ -97,7 +97,7 @@ def test_plan_carries_every_option(cli, tmp_path):
     assert cli("session", "create", "s", "--model", "sd15").code == 0
     model = tmp_path / "mymodel"
     model.mkdir()
-    (model / "config.json").write_text("{}")
+    (model / "config.json").write_text('{"model_type": "blip"}')  # the model type picks the code path
     runner = RecordingRunner()
     r = cli("caption", "s", "--model", str(model), "--top-k", "5", "--seed", "3", "--prefix", "a photo of",
             "--template", "{token}, {caption}", "--score", "--min-score", "0.4", "--retry-low", "2", runner=runner)
