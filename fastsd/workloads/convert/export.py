@@ -115,6 +115,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
     from fastsd import __version__
     from fastsd.models import resolve_model
     from fastsd.session import load_session, save_session
+    from fastsd.workloads.convert.flux_lora import has_kohya_names, rekey_flux_lora
     from fastsd.workloads.convert.lora_keys import base_model_metadata
     from fastsd.workloads.convert.to_single import convert_to_single_file
 
@@ -133,7 +134,11 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
         out = paths.export(step, "-lora.safetensors")
         meta = {f"fastsd.{k}": str(v) for k, v in metadata.items()} | {"fastsd.version": __version__}
         meta |= base_model_metadata(session.family, session.prediction)  # also for files of older trainers
-        copy_lora(lora, out, meta)
+        if split_base and has_kohya_names(read_header(lora)[0]):
+            rekey_flux_lora(lora, out, split_base, meta)
+            say("renamed the LoRA's kohya keys (an earlier fastsd's) to the diffusers layout ComfyUI maps")
+        else:
+            copy_lora(lora, out, meta)
         result = {"path": str(out), "tensors": len(read_header(out)[0]), "bytes": out.stat().st_size}
         kind = "Lora"
     else:

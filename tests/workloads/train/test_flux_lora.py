@@ -115,3 +115,30 @@ def test_export_makes_the_comfyui_files_of_the_base_once(make_session, cli, data
     assert cli("export", "s", "--in-process").code == 0
     assert files["t5"].stat().st_mtime_ns != stamps["t5"] and files["transformer"].stat().st_mtime_ns == stamps["transformer"]
     assert next(paths.exports.glob("*-lora.safetensors")).is_file()
+
+
+def test_export_renames_an_earlier_kohya_named_flux_lora_exactly(make_session, cli, data_root):
+    from fastsd.workloads.convert.lora_keys import kohya_tensors
+    from fastsd.workloads.train.lora_variants import adapted_layers
+
+    paths = make_session(model="tiny-flux")
+    assert cli("train", "s", "--steps", "2", "--rank", "4", "--lora-lr", "1e-2", "--lora-text-encoder", *FAST).code == 0
+    base = data_root.diffusers_model("tiny-flux")
+    transformer = _trained(base, paths.final, "lora")
+    text = _trained(base, paths.final, "lora", "text_encoder")
+    for layer in (*dict(adapted_layers(transformer)).values(), *dict(adapted_layers(text)).values()):
+        layer.scaling["default"] = 0.5  # an alpha of rank / 2: folded into lora_B on the way
+    old = {**kohya_tensors(transformer, "lora", "lora_unet"), **kohya_tensors(text, "lora", "lora_te1", text=True)}
+    from safetensors.torch import save_file
+
+    save_file(old, str(paths.final / "lora.safetensors"))  # what fastsd wrote for Flux before
+    exported = cli("export", "s", "--in-process")
+    assert exported.code == 0, exported.err
+    assert "diffusers layout" in exported.out
+    new = load_file(str(next(paths.exports.glob("*-lora.safetensors"))))
+    assert len(new) == len(old) // 3 * 2  # alpha keys folded away
+    name = "transformer.single_transformer_blocks.0.attn.to_k"
+    assert torch.equal(new[name + ".lora_A.weight"], old["lora_unet_single_transformer_blocks_0_attn_to_k.lora_down.weight"])
+    assert torch.equal(new[name + ".lora_B.weight"], old["lora_unet_single_transformer_blocks_0_attn_to_k.lora_up.weight"] * 0.5)
+    te = "text_encoder.text_model.encoder.layers.0.self_attn.out_proj.lora_B.weight"
+    assert torch.equal(new[te], old["lora_te1_text_model_encoder_layers_0_self_attn_out_proj.lora_up.weight"] * 0.5)
