@@ -100,6 +100,10 @@ def test_diffusers_own_loader_reads_a_flux1_wide_transformer_back_equal(cli, dat
 
     torch.set_num_threads(2)
     src = build_comfy_flux(tmp_path / "comfy-flux")
+    transformer = json.loads((src / "transformer" / "config.json").read_text())
+    assert (transformer["num_attention_heads"], transformer["attention_head_dim"]) == (24, 128)  # ComfyUI's Flux
+    assert transformer["joint_attention_dim"] == transformer["pooled_projection_dim"] == 768  # CLIP-L's width
+    assert json.loads((src / "vae" / "config.json").read_text())["latent_channels"] == 16
     result = cli("convert", src, "--format", "comfyui", "--verify", "--json", "--in-process")
     assert result.code == 0, result.err
     files = json.loads(result.out)["files"]
