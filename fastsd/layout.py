@@ -10,6 +10,11 @@ from fastsd.errors import bad_input
 
 CONTAINER_ROOT = Path("/data")
 WEBUI_MODEL_KINDS = ("Stable-diffusion", "Lora", "VAE", "ControlNet", "embeddings", "ESRGAN")
+# ComfyUI's folders for models that come as separate files (Flux: transformer, text encoders); their
+# VAE goes to the shared VAE/ folder. Not in WEBUI_MODEL_KINDS: A1111 has no use for them.
+SPLIT_MODEL_KINDS = ("diffusion_models", "text_encoders")
+# The files of one Flux model in ComfyUI's layout: its transformer (BFL keys), CLIP-L, T5, VAE (ae).
+FLUX_SPLIT_PARTS = ("transformer", "clip_l", "t5", "vae")
 # Not starting with '-' (it would read as an option) or '.' (hidden, and '..').
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
@@ -175,6 +180,20 @@ class DataRoot(_Frozen):
             raise bad_input(f"unknown model folder {kind!r}", "valid: " + ", ".join(WEBUI_MODEL_KINDS))
         return self.models_dir / kind
 
+    def split_models(self, kind: str) -> Path:
+        """ComfyUI's folder of `kind` (diffusion_models, text_encoders) for split-file models."""
+        if kind not in SPLIT_MODEL_KINDS:
+            raise bad_input(f"unknown split-model folder {kind!r}", "valid: " + ", ".join(SPLIT_MODEL_KINDS))
+        return self.models_dir / kind
+
+    def flux_split_files(self, model_id: str) -> dict[str, Path]:
+        """The split files ComfyUI loads for Flux base model `model_id`, by part (see FLUX_SPLIT_PARTS)."""
+        name = validate_name(model_id, "model name")
+        return {"transformer": self.split_models("diffusion_models") / f"{name}.safetensors",
+                "clip_l": self.split_models("text_encoders") / f"{name}-clip_l.safetensors",
+                "t5": self.split_models("text_encoders") / f"{name}-t5.safetensors",
+                "vae": self.webui_models("VAE") / f"{name}-ae.safetensors"}
+
     @property
     def diffusers_models(self) -> Path:
         return self.models_dir / "diffusers"
@@ -256,6 +275,8 @@ class DataRoot(_Frozen):
             path.mkdir(parents=True, exist_ok=True)
         for kind in WEBUI_MODEL_KINDS:
             self.webui_models(kind).mkdir(parents=True, exist_ok=True)
+        for kind in SPLIT_MODEL_KINDS:
+            self.split_models(kind).mkdir(parents=True, exist_ok=True)
         return self
 
 

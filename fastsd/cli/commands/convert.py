@@ -1,11 +1,12 @@
-"""`fastsd convert SRC --to OUT`: diffusers folder -> single file, or single file -> diffusers folder."""
+"""`fastsd convert SRC --to OUT`: diffusers folder -> single file, or single file -> diffusers folder;
+`fastsd convert FLUX --format comfyui`: a Flux folder -> the split files ComfyUI loads, on the volume."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastsd.cli.workload import add_workload_options, make_plan, run_workload
-from fastsd.errors import bad_input
+from fastsd.errors import FastsdError, bad_input
 
 DTYPES = ("fp16", "bf16", "fp32")
 SINGLE_SUFFIXES = (".safetensors", ".ckpt")
@@ -15,12 +16,19 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "convert", help="convert a model: diffusers folder -> .safetensors/.ckpt, or single file -> diffusers",
         description="The direction follows the input: a diffusers folder becomes one file; a .safetensors "
-                    "or .ckpt file becomes a diffusers folder (via diffusers' own loader, offline).")
-    parser.add_argument("src", metavar="SRC", help="diffusers model folder, or MODEL.safetensors / MODEL.ckpt")
-    parser.add_argument("--to", dest="out", required=True, metavar="OUT", help="output file (.safetensors/.ckpt) or folder")
+                    "or .ckpt file becomes a diffusers folder (via diffusers' own loader, offline). A Flux folder "
+                    "(or a pulled Flux model's name) with --format comfyui becomes ComfyUI's split files: "
+                    "models/diffusion_models/NAME.safetensors, models/text_encoders/NAME-clip_l/-t5.safetensors "
+                    "and models/VAE/NAME-ae.safetensors on the volume.")
+    parser.add_argument("src", metavar="SRC", help="diffusers model folder, MODEL.safetensors / MODEL.ckpt, or "
+                                                   "(--format comfyui) a model pulled to models/diffusers/")
+    parser.add_argument("--to", dest="out", metavar="OUT", help="output file (.safetensors/.ckpt) or folder")
     parser.add_argument("--dtype", choices=DTYPES, help="cast floating-point weights (default: keep the source's)")
-    parser.add_argument("--format", dest="fmt", choices=("safetensors", "ckpt"), default=None,
-                        help="output format of a single file (default safetensors; ckpt only when asked)")
+    parser.add_argument("--format", dest="fmt", choices=("safetensors", "ckpt", "comfyui"), default=None,
+                        help="output format of a single file (default safetensors; ckpt only when asked); "
+                             "comfyui: a Flux model's split files for ComfyUI, written on the volume")
+    parser.add_argument("--name", help="--format comfyui: the files' name (default: the model's folder name)")
+    parser.add_argument("--overwrite", action="store_true", help="--format comfyui: replace split files already there")
     parser.add_argument("--verify", action="store_true",
                         help="load the result back with diffusers' single-file loader and compare every tensor")
     parser.add_argument("--config", metavar="DIR",
@@ -31,8 +39,41 @@ def register(commands) -> None:
     parser.set_defaults(handler=run_convert)
 
 
+def check_split_args(args, root) -> tuple[Path, str]:
+    """--format comfyui: the Flux folder (a path or a pulled model's name) and the files' name."""
+    from fastsd.layout import validate_name
+    from fastsd.workloads.convert.flux_files import require_flux_folder
+
+    if args.out:
+        raise bad_input("--to does not apply to --format comfyui: the files go to the volume's ComfyUI folders",
+                        "drop --to; --name NAME sets the files' name")
+    if args.config or args.prediction:
+        raise bad_input("--config and --prediction apply to single file -> diffusers only")
+    src = Path(args.src).expanduser().absolute()
+    if not src.exists() and "/" not in args.src:
+        try:
+            src = root.diffusers_model(args.src) if root.diffusers_model(args.src).is_dir() else src
+        except FastsdError:
+            pass  # not a model name either: reported below as neither
+    if not src.is_dir():
+        raise bad_input(f"{args.src} is neither a folder nor a model in {root.diffusers_models}",
+                        "pass a Flux diffusers folder or the name of a pulled Flux model (fastsd models list)")
+    require_flux_folder(src)
+    name = validate_name(args.name or src.name, "--name")
+    if not args.overwrite:
+        present = [str(p) for p in root.flux_split_files(name).values() if p.exists()]
+        if present:
+            raise bad_input("the split files are already there: " + ", ".join(present),
+                            "pass --overwrite to write them again, or --name to write others")
+    return src, name
+
+
 def check_convert_args(args) -> tuple[Path, Path, str]:
     """Cheap checks of paths and option combinations; returns (src, out, direction)."""
+    if args.overwrite or args.name:
+        raise bad_input("--name and --overwrite apply to --format comfyui only")
+    if not args.out:
+        raise bad_input("--to OUT is required", "e.g. --to model.safetensors, or --format comfyui for a Flux model")
     src, out = Path(args.src).expanduser().absolute(), Path(args.out).expanduser().absolute()
     if not src.exists():
         raise bad_input(f"{src} does not exist", "pass a diffusers model folder or a .safetensors/.ckpt file")
@@ -72,8 +113,34 @@ def _mounts(ctx, *paths: Path) -> tuple:
     return tuple(mounts)
 
 
+def run_split(args, ctx) -> int:
+    """--format comfyui: check, plan, then write the Flux split files on the volume."""
+    from fastsd.layout import require_usable_root
+
+    require_usable_root(ctx.root)
+    src, name = check_split_args(args, ctx.root)
+    argv = ["convert", str(src), "--format", "comfyui", "--name", name]
+    argv += (["--dtype", args.dtype] if args.dtype else []) + (["--verify"] if args.verify else [])
+    argv += ["--overwrite"] if args.overwrite else []
+    plan = make_plan(ctx, "convert", argv, mounts=_mounts(ctx, src), gpu="none")
+
+    def execute() -> int:
+        from fastsd.workloads.convert.flux_files import convert_flux_split
+
+        result = convert_flux_split(src, ctx.root.flux_split_files(name), model=name, dtype=args.dtype,
+                                    verify=args.verify, existing="overwrite" if args.overwrite else "refuse",
+                                    say=ctx.say)
+        lines = [f"  {part}: {info['path']}" for part, info in result["files"].items()]
+        ctx.emit(result, "wrote ComfyUI's split files of " + name + ":\n" + "\n".join(lines))
+        return 0
+
+    return run_workload(args, ctx, plan, execute)
+
+
 def run_convert(args, ctx) -> int:
     """Check the input, build the converter plan, then run it here, print it or hand it to a runner."""
+    if args.fmt == "comfyui":
+        return run_split(args, ctx)
     src, out, direction = check_convert_args(args)
     argv = ["convert", str(src), "--to", str(out)]
     for option, value in (("--dtype", args.dtype), ("--format", args.fmt), ("--config", args.config),

@@ -115,6 +115,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
     from fastsd import __version__
     from fastsd.models import resolve_model
     from fastsd.session import load_session, save_session
+    from fastsd.workloads.convert.flux_lora import has_kohya_names, rekey_flux_lora
     from fastsd.workloads.convert.lora_keys import base_model_metadata
     from fastsd.workloads.convert.to_single import convert_to_single_file
 
@@ -125,6 +126,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
     metadata = {"base_model": session.model, "family": session.family, "prediction": session.prediction,
                 "resolution": session.resolution, "session": name, "step": step, "mode": mode}
     say(f"exporting {name} step {step} ({mode}) from {folder.relative_to(root.root)}")
+    split_base = _flux_base(root, session) if session.family == "flux" else None  # checked before any work
     if mode == "lora":
         lora = folder / "lora.safetensors"
         if not lora.is_file():
@@ -132,7 +134,11 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
         out = paths.export(step, "-lora.safetensors")
         meta = {f"fastsd.{k}": str(v) for k, v in metadata.items()} | {"fastsd.version": __version__}
         meta |= base_model_metadata(session.family, session.prediction)  # also for files of older trainers
-        copy_lora(lora, out, meta)
+        if split_base and has_kohya_names(read_header(lora)[0]):
+            rekey_flux_lora(lora, out, split_base, meta)
+            say("renamed the LoRA's kohya keys (an earlier fastsd's) to the diffusers layout ComfyUI maps")
+        else:
+            copy_lora(lora, out, meta)
         result = {"path": str(out), "tensors": len(read_header(out)[0]), "bytes": out.stat().st_size}
         kind = "Lora"
     else:
@@ -151,6 +157,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
             link_into(root.webui_models(kind), extras[0])
         else:
             say(f"note: no A1111 .yaml template for a {session.family} v-prediction model; set it in the UI")
+    split = ensure_flux_split(root, session.model, split_base, say) if split_base else {}
     relative = str(out.relative_to(root.root))
     edited = load_session(root, name)
     if relative not in edited.state.exports:
@@ -158,4 +165,27 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
         save_session(root, edited)
     say(f"wrote {relative}, linked as {link.relative_to(root.root)}")
     return {**result, "session": name, "step": step, "mode": mode, "link": str(link),
-            "companions": [str(p) for p in extras], "trained": json.loads(json.dumps(info))}
+            "companions": [str(p) for p in extras], "trained": json.loads(json.dumps(info)), **split}
+
+
+def _flux_base(root: DataRoot, session) -> Path:
+    """The Flux base model's diffusers folder, whose split files ComfyUI needs beside the LoRA."""
+    from fastsd.models import resolve_model
+
+    base = resolve_model(root, session.model).local_path
+    if base is None or not (Path(base) / "model_index.json").is_file():
+        raise bad_input(f"the base model {session.model!r} of session {session.name!r} is not on the volume: "
+                        "its ComfyUI files cannot be made", f"pull it first: fastsd models pull {session.model}")
+    return Path(base)
+
+
+def ensure_flux_split(root: DataRoot, model: str, base: Path, say) -> dict:
+    """Make sure ComfyUI's split files of Flux base `model` are on the volume (written once, then kept)."""
+    from fastsd.workloads.convert.flux_files import convert_flux_split
+
+    result = convert_flux_split(base, root.flux_split_files(model), model=model, existing="skip", say=say)
+    files = {part: info["path"] for part, info in result["files"].items()}
+    say("ComfyUI files of the base model " + model + " (UNETLoader, CLIPLoader, VAELoader):")
+    for part, path in files.items():
+        say(f"  {part}: {Path(path).relative_to(root.root)}")
+    return {"comfyui": files, "comfyui_written": result["written"]}

@@ -112,8 +112,10 @@ def detect_folder_family(folder: Path) -> Family:
     index = read_json(folder / "model_index.json", "diffusers model")
     pipeline = str(index.get("_class_name"))
     if pipeline not in PIPELINES:
-        raise bad_input(f"{folder} is a {pipeline} model: the converter knows no single-file layout for it",
-                        "convertible pipelines: " + ", ".join(f"{p} ({'/'.join(f)})" for p, f in PIPELINES.items()))
+        hint = "convertible pipelines: " + ", ".join(f"{p} ({'/'.join(f)})" for p, f in PIPELINES.items())
+        if pipeline == "FluxPipeline":
+            hint = "ComfyUI loads Flux as separate files: fastsd convert SRC --format comfyui; " + hint
+        raise bad_input(f"{folder} is a {pipeline} model: the converter knows no single-file layout for it", hint)
     if pipeline == "StableDiffusionXLPipeline":
         return FAMILIES["sdxl"]
     text = read_json(folder / "text_encoder" / "config.json", "text encoder config")

@@ -24,7 +24,7 @@ class Piece:
     """One output tensor: its single-file name, the source keys it comes from, and how.
 
     ops: copy; conv1x1 (a linear weight stored as a 1x1 conv); concat (q, k, v stacked on dim 0);
-    transpose (a 2-D matrix stored transposed).
+    transpose (a 2-D matrix stored transposed); swap_halves (the two halves of dim 0 swapped).
     """
 
     out: str
@@ -34,7 +34,7 @@ class Piece:
 
 def piece_shape(piece: Piece, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
     """The output shape of `piece` from its sources' shapes (no data needed)."""
-    if piece.op == "copy":
+    if piece.op in ("copy", "swap_halves"):
         return shapes[0]
     if piece.op == "conv1x1":
         return (*shapes[0], 1, 1) if len(shapes[0]) == 2 else shapes[0]
@@ -57,6 +57,9 @@ def apply_op(piece: Piece, tensors: list):
         return torch.cat(tensors, dim=0)
     if piece.op == "transpose":
         return tensors[0].t()
+    if piece.op == "swap_halves":
+        first, second = tensors[0].chunk(2, dim=0)
+        return torch.cat([second, first], dim=0)
     raise AssertionError(piece.op)
 
 

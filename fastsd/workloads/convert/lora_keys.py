@@ -1,7 +1,10 @@
 """LoRA single files in the kohya/LyCORIS layout, with the metadata A1111 uses to list them.
 
-Keys are `PREFIX_<module path with _>.<tensor>`: `lora_down.weight`/`lora_up.weight`/`alpha` for
-LoRA, `hada_w1_a`... for LoHa, `lokr_w1`/`lokr_w2` for LoKr and `diff` for DoRA (see lora_variants).
+SD families: keys are `PREFIX_<module path with _>.<tensor>`: `lora_down.weight`/`lora_up.weight`/
+`alpha` for LoRA, `hada_w1_a`... for LoHa, `lokr_w1`/`lokr_w2` for LoKr and `diff` for DoRA (see
+lora_variants). Flux: `transformer.<diffusers module path>.<tensor>` (and `text_encoder.text_model.…`),
+with `lora_A.weight`/`lora_B.weight` for LoRA: the diffusers/peft layout, which diffusers loads as it
+is and ComfyUI maps for Flux (kohya's `lora_unet_` names of diffusers paths it does not).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import json
 from pathlib import Path
 
 # kohya key prefixes per family: (denoiser, text encoder)
-KOHYA_PREFIX = {"sd1": ("lora_unet", "lora_te"), "sd2": ("lora_unet", "lora_te"),
-                "sdxl": ("lora_unet", "lora_te1"), "flux": ("lora_unet", "lora_te1")}
+KOHYA_PREFIX = {"sd1": ("lora_unet", "lora_te"), "sd2": ("lora_unet", "lora_te"), "sdxl": ("lora_unet", "lora_te1")}
+# diffusers/peft key prefixes per family: (denoiser, text encoder)
+DIFFUSERS_PREFIX = {"flux": ("transformer", "text_encoder")}
 # kohya's ss_base_model_version (model_util.get_model_version_str_for_sd1_sd2, sdxl_model_util, flux_utils)
 SDXL_VERSION, FLUX_VERSION = "sdxl_base_v1-0", "flux1"
 NETWORK_MODULES = {"lora": "networks.lora", "loha": "lycoris.kohya", "lokr": "lycoris.kohya",
@@ -53,6 +57,35 @@ def kohya_module_name(prefix: str, module: str, text: bool = False) -> str:
     return f"{prefix}_{module.replace('.', '_')}"
 
 
+def diffusers_module_name(prefix: str, module: str, text: bool = False) -> str:
+    """`transformer.transformer_blocks.0.attn.to_q` for a module path of the denoiser or text encoder."""
+    if text and not module.startswith("text_model."):
+        module = "text_model." + module  # the name diffusers' and ComfyUI's CLIP-L maps use
+    return f"{prefix}.{module}"
+
+
+def diffusers_layout(tensors: dict, kind: str) -> dict:
+    """One layer's kohya-named tensors renamed for the diffusers layout (LoRA: lora_A/lora_B, scale folded in)."""
+    if kind != "lora":
+        return tensors  # LyCORIS names (hada_*, lokr_*, diff) are the same in both layouts
+    down, up = tensors["lora_down.weight"], tensors["lora_up.weight"]
+    # No alpha key: diffusers and ComfyUI then both scale by 1, so alpha / rank goes into lora_B.
+    scale = float(tensors["alpha"]) / down.shape[0]
+    return {"lora_A.weight": down, "lora_B.weight": up if scale == 1.0 else up * scale}
+
+
+def diffusers_tensors(model, kind: str, prefix: str, text: bool = False) -> dict:
+    """Every adapted layer of `model` as diffusers-layout tensors under `prefix`."""
+    from fastsd.workloads.train.lora_variants import adapted_layers, layer_update
+
+    out = {}
+    for module, layer in adapted_layers(model):
+        name = diffusers_module_name(prefix, module, text)
+        for key, tensor in diffusers_layout(layer_update(layer, kind), kind).items():
+            out[f"{name}.{key}"] = tensor
+    return out
+
+
 def kohya_tensors(model, kind: str, prefix: str, text: bool = False) -> dict:
     """Every adapted layer of `model` as kohya/LyCORIS tensors under `prefix`."""
     from fastsd.workloads.train.lora_variants import adapted_layers, layer_update
@@ -70,10 +103,14 @@ def write_lora_file(path: Path, settings, denoiser, text_encoder=None) -> None:
     from safetensors.torch import save_file
 
     kind = getattr(settings, "lora_type", "lora")
-    unet_prefix, te_prefix = KOHYA_PREFIX[settings.family]
-    tensors = kohya_tensors(denoiser, kind, unet_prefix)
+    layout = diffusers_tensors if settings.family in DIFFUSERS_PREFIX else kohya_tensors
+    unet_prefix, te_prefix = (DIFFUSERS_PREFIX | KOHYA_PREFIX)[settings.family]
+    tensors = layout(denoiser, kind, unet_prefix)
     if text_encoder is not None:
-        tensors.update(kohya_tensors(text_encoder, kind, te_prefix, text=True))
+        tensors.update(layout(text_encoder, kind, te_prefix, text=True))
     metadata = {**network_metadata(kind, settings.lora_rank), **base_model_metadata(settings.family, settings.prediction),
-                "ss_resolution": f"({settings.resolution}, {settings.resolution})", "fastsd.lora_type": kind}
+                "ss_resolution": f"({settings.resolution}, {settings.resolution})", "fastsd.lora_type": kind,
+                "fastsd.family": settings.family, "fastsd.base_model": str(getattr(settings, "model", ""))}
+    if settings.family in DIFFUSERS_PREFIX:
+        metadata["fastsd.lora_layout"] = "diffusers"
     save_file(tensors, str(path), metadata=metadata)
