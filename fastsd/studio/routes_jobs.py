@@ -131,13 +131,18 @@ def webui_address(request, port: int) -> str:
 
 
 async def start_webui(request):
+    from fastsd.webui.serve import UIS
+
     config, paths = config_of(request), session_of(request)
-    refusal = webui_refusal(config.runtime, paths.name)
-    if refusal is not None:  # before any job starts: the pod image has no A1111
+    ui = field(await read_json(request), "ui", required=False, default="") or None
+    if ui is not None and ui not in UIS:
+        raise bad_input(f"unknown UI {ui!r}", "choose one of: " + ", ".join(UIS))
+    refusal = webui_refusal(config.runtime, paths.name, ui=ui or "a1111")
+    if refusal is not None:  # before any job starts: the pod image has no UI
         raise refusal
     port = config.webui_port
     argv = ["webui", f"--model={paths.name}", f"--user={config.user}", "--port", str(port),
-            "--runtime", config.runtime]
+            "--runtime", config.runtime, *(["--ui", ui] if ui else [])]
     job = start_job(config, paths, "webui", argv)
     return answer({**job, "url": webui_address(request, port), "user": config.user,
                    "password": "the studio's password"}, 202)

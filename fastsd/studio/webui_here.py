@@ -15,14 +15,22 @@ def a1111_folder(environ=os.environ) -> Path:
     return Path(environ.get("A1111_DIR") or DEFAULT_A1111_DIR)
 
 
-def webui_refusal(runtime: str, session: str, environ=os.environ) -> FastsdError | None:
+def webui_refusal(runtime: str, session: str, environ=os.environ, ui: str = "a1111") -> FastsdError | None:
     """Why the web UI cannot start from here, naming what would work; None when it can."""
     from fastsd.runtime.select import in_container
     from fastsd.webui.launch import WEBUI_TEMPLATES
     from fastsd.webui.serve import in_pod
 
     if runtime != "local":
-        return None  # the docker runtime starts the fastsd-webui image, which has A1111
+        return None  # the docker runtime starts the UI's own image
+    if ui == "comfyui":
+        from fastsd.webui.comfyui.inside import comfyui_dir
+
+        try:
+            comfyui_dir(environ)
+        except FastsdError as error:
+            return bad_input(f"the web UI cannot start here: {error.message}", error.hint)
+        return None
     folder = a1111_folder(environ)
     if (folder / "launch.py").is_file():
         return None

@@ -116,6 +116,19 @@ def test_the_web_ui_starts_on_the_session_through_the_cli(studio, session, tmp_p
     assert job["args"][:3] == ["webui", "--model=s", "--user=admin"]
 
 
+def test_the_ui_is_chosen_on_the_page_and_checked(studio, session, tmp_path, monkeypatch):
+    assert studio.post("/api/sessions/s/webui", {"ui": "gradio"}).status_code == 400
+    monkeypatch.setenv("COMFYUI_DIR", str(tmp_path / "none"))
+    refused = studio.post("/api/sessions/s/webui", {"ui": "comfyui"})
+    assert refused.status_code == 400 and "ComfyUI is not installed" in refused.text
+    (tmp_path / "comfy").mkdir()
+    (tmp_path / "comfy" / "main.py").write_text("")
+    monkeypatch.setenv("COMFYUI_DIR", str(tmp_path / "comfy"))
+    assert studio.post("/api/sessions/s/webui", {"ui": "comfyui"}).status_code == 202
+    job = studio.wait_job("s", "webui", timeout=60)
+    assert job["args"][-2:] == ["--ui", "comfyui"]
+
+
 def test_events_push_a_snapshot_then_each_change(config, data_root):
     from fastsd.session import create_session
 

@@ -50,3 +50,10 @@ def test_the_studio_refuses_to_serve_in_a_pod_before_any_job_starts(studio, monk
     assert "runpod.json" in response.json()["hint"]
     logs = studio.config.root.session("s").logs / "studio"
     assert not logs.exists() or not list(logs.glob("*.json"))  # no job was recorded
+
+
+def test_comfyui_from_the_studio_needs_comfyui_here(tmp_path):
+    error = webui_refusal("local", "alice", {"COMFYUI_DIR": str(tmp_path), "RUNPOD_POD_ID": "abc"}, ui="comfyui")
+    assert "ComfyUI is not installed" in error.message and "runpod-comfyui.json" in error.hint
+    (tmp_path / "main.py").write_text("")
+    assert webui_refusal("local", "alice", {"COMFYUI_DIR": str(tmp_path)}, ui="comfyui") is None

@@ -396,7 +396,7 @@ $("stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kin
 // ---- export and serve ----
 $("export").addEventListener("click", () => api("POST", sessionUrl("/export"), { dtype: $("dtype").value }));
 $("webui").addEventListener("click", async () => {
-  state.webui = await api("POST", sessionUrl("/webui"), {});
+  state.webui = await api("POST", sessionUrl("/webui"), { ui: $("webui-ui").value });
   state.jobs.webui = { ...state.webui, state: "running" };
   if (state.snapshot) renderExport(state.jobs.export, state.jobs.webui, state.snapshot.session);
 });

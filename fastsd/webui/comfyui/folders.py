@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastsd.fsutil import atomic_write_text
-from fastsd.layout import DataRoot
+from fastsd.layout import SPLIT_MODEL_KINDS, DataRoot
 
 # ComfyUI folder name -> fastsd's folder under models/ (A1111's names where A1111 has one)
 MODEL_FOLDERS = (
@@ -46,7 +46,8 @@ def comfy_folders(root: DataRoot) -> ComfyFolders:
 
 def model_folder(root: DataRoot, name: str) -> Path:
     """fastsd's folder behind ComfyUI's model folder `name`."""
-    return root.models_dir / dict(MODEL_FOLDERS)[name]
+    ours = dict(MODEL_FOLDERS)[name]
+    return root.split_models(ours) if ours in SPLIT_MODEL_KINDS else root.webui_models(ours)
 
 
 def extra_model_paths(root: DataRoot) -> str:

@@ -113,21 +113,35 @@ def _name_in(folder: Path, path: Path) -> str:
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
 
 
-# family -> (text encoder roles, the CLIPLoader/DualCLIPLoader type ComfyUI wants)
-TEXT_ENCODERS = {"flux": (("clip_l", "t5xxl"), "flux")}
+T5_XXL_WIDTH = 4096  # ComfyUI's Flux T5 has T5-XXL's fixed config
+
+
+def _width(path: Path) -> int | None:
+    """The model width of a T5 encoder file (its token embedding's), or None."""
+    from fastsd.workloads.convert.safetensors_io import read_header
+
+    tensors, _ = read_header(path)
+    for name in ("shared.weight", "encoder.embed_tokens.weight"):
+        if name in tensors:
+            return tensors[name].shape[1]
+    return None
 
 
 def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | None:
-    """The split files of `base` when all are on the volume, else None."""
-    from fastsd.webui.comfyui.folders import model_folder
+    """The split files of `base` when all are on the volume, else None.
 
-    roles, clip_type = TEXT_ENCODERS.get(family, ((), ""))
-    unet = model_folder(root, "diffusion_models") / f"{base}.safetensors"
-    encoders = [model_folder(root, "text_encoders") / f"{base}-{role}.safetensors" for role in roles]
-    vae = root.webui_models("VAE") / f"{base}-ae.safetensors"
-    if not roles or not all(p.is_file() for p in (unet, vae, *encoders)):
+    A T5 narrower than T5-XXL (fastsd's small test Flux) cannot load in ComfyUI: such a model is
+    conditioned from CLIP-L alone, whose width its transformer then takes."""
+    if family != "flux":
         return None
-    return SplitFiles(unet.name, tuple(p.name for p in encoders), clip_type, vae.name)
+    files = root.flux_split_files(base)
+    if not all(path.is_file() for path in files.values()):
+        return None
+    if _width(files["t5"]) == T5_XXL_WIDTH:
+        encoders, clip_type = (files["clip_l"].name, files["t5"].name), "flux"
+    else:
+        encoders, clip_type = (files["clip_l"].name,), "stable_diffusion"
+    return SplitFiles(files["transformer"].name, encoders, clip_type, files["vae"].name)
 
 
 def split_files(root: DataRoot, base: str, family: str) -> SplitFiles:

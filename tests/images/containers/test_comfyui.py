@@ -132,36 +132,42 @@ def _served(controlnet: bool, lora: bool):
                   controlnets=(CONTROLNET_FILE,) if controlnet else (), prompt="a photo of sks person")
 
 
-def _generate(api, lora=False, controlnet=False, seed=7):
-    """One 64x64 2-step generation through /prompt; (pixels, seconds)."""
+def _queue_and_fetch(api, base_url: str, graph):
+    """Queue `graph` through /prompt, wait for it, fetch its one picture; (pixels, seconds)."""
     import numpy as np
     from PIL import Image
 
-    from fastsd.webui.comfyui.workflows import CONTROL_IMAGE, txt2img
-
-    graph = txt2img(_served(controlnet, lora), seed=seed, steps=2, size=64,
-                    control_image=CONTROL_IMAGE if controlnet else None)
     started = time.monotonic()
-    queued = api.post(BASE_URL + "/prompt", json={"prompt": graph.api_prompt(), "client_id": "test"}, timeout=60)
+    queued = api.post(base_url + "/prompt", json={"prompt": graph.api_prompt(), "client_id": "test"}, timeout=60)
     assert queued.status_code == 200, queued.text[-2000:]
     prompt_id = queued.json()["prompt_id"]
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
-        history = api.get(f"{BASE_URL}/history/{prompt_id}", timeout=60).json()
-        if prompt_id in history and history[prompt_id].get("status", {}).get("completed"):
+        history = api.get(f"{base_url}/history/{prompt_id}", timeout=60).json()
+        status = history.get(prompt_id, {}).get("status", {})
+        if status.get("status_str") == "error":
+            raise AssertionError(json.dumps(status)[-3000:])
+        if status.get("completed"):
             break
-        if prompt_id in history and history[prompt_id].get("status", {}).get("status_str") == "error":
-            raise AssertionError(json.dumps(history[prompt_id]["status"])[-3000:])
         time.sleep(0.5)
     elapsed = time.monotonic() - started
     outputs = history[prompt_id]["outputs"]
     (image_info,) = [i for out in outputs.values() for i in out.get("images", [])]
-    png = api.get(BASE_URL + "/view", params={"filename": image_info["filename"], "type": "output",
+    png = api.get(base_url + "/view", params={"filename": image_info["filename"], "type": "output",
                                                "subfolder": image_info.get("subfolder", "")}, timeout=60).content
     assert png.startswith(b"\x89PNG")
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
     assert pixels.shape == (64, 64, 3)
     return pixels, elapsed
+
+
+def _generate(api, lora=False, controlnet=False, seed=7):
+    """One 64x64 2-step generation of fastsd's workflow graph; (pixels, seconds)."""
+    from fastsd.webui.comfyui.workflows import CONTROL_IMAGE, txt2img
+
+    graph = txt2img(_served(controlnet, lora), seed=seed, steps=2, size=64,
+                    control_image=CONTROL_IMAGE if controlnet else None)
+    return _queue_and_fetch(api, BASE_URL, graph)
 
 
 @pytest.fixture(scope="module")

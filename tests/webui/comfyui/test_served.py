@@ -104,22 +104,31 @@ def test_flux_without_its_comfyui_files_names_the_command(cli, root):
     assert "no ComfyUI files" in error.value.message and "fastsd convert flux-dev" in error.value.hint
 
 
-def test_flux_split_files_when_all_are_there(root):
-    from fastsd.webui.comfyui.folders import model_folder
+def write_tensors(path, tensors: dict):
+    import numpy as np
+    from safetensors.numpy import save_file
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.zeros(shape, np.float16) for k, shape in tensors.items()}, str(path))
+
+
+@pytest.mark.parametrize("t5_width, encoders, clip_type", [
+    (4096, ("flux-dev-clip_l.safetensors", "flux-dev-t5.safetensors"), "flux"),
+    (768, ("flux-dev-clip_l.safetensors",), "stable_diffusion"),  # a T5 ComfyUI cannot load: CLIP-L alone
+])
+def test_flux_split_files_when_all_are_there(root, t5_width, encoders, clip_type):
+    files = root.flux_split_files("flux-dev")
     assert comfy_split_files(root, "flux-dev", "flux") is None
-    (model_folder(root, "diffusion_models") / "flux-dev.safetensors").parent.mkdir(parents=True)
-    (model_folder(root, "diffusion_models") / "flux-dev.safetensors").write_bytes(b"x")
-    model_folder(root, "text_encoders").mkdir(parents=True)
-    for role in ("clip_l", "t5xxl"):
-        (model_folder(root, "text_encoders") / f"flux-dev-{role}.safetensors").write_bytes(b"x")
+    for part in ("transformer", "clip_l"):
+        write_tensors(files[part], {"w": (1,)})
+    write_tensors(files["t5"], {"shared.weight": (4, t5_width)})
     assert comfy_split_files(root, "flux-dev", "flux") is None  # no VAE yet
-    (root.webui_models("VAE") / "flux-dev-ae.safetensors").write_bytes(b"x")
-    files = comfy_split_files(root, "flux-dev", "flux")
-    assert files.text_encoders == ("flux-dev-clip_l.safetensors", "flux-dev-t5xxl.safetensors")
-    assert (files.clip_type, files.vae) == ("flux", "flux-dev-ae.safetensors")
+    write_tensors(files["vae"], {"w": (1,)})
+    found = comfy_split_files(root, "flux-dev", "flux")
+    assert (found.diffusion_model, found.text_encoders) == ("flux-dev.safetensors", encoders)
+    assert (found.clip_type, found.vae) == (clip_type, "flux-dev-ae.safetensors")
     served = resolve_served(root, "flux-dev")
-    assert served.split == files and served.checkpoint is None and served.family == "flux"
+    assert served.split == found and served.checkpoint is None and served.family == "flux"
 
 
 def test_lora_session_on_a_diffusers_base_asks_for_its_single_file(cli, root):
