@@ -23,6 +23,8 @@ from fastsd.workloads.train.data import (
     step_generator,
 )
 from fastsd.workloads.train.ema import make_ema
+from fastsd.workloads.train.families import family_module, is_llm_family
+from fastsd.workloads.train.families.common import cache_prompts, release_text_encoders
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
 from fastsd.workloads.train.losses import make_noise, noisy_input
 from fastsd.workloads.train.memory import (
@@ -136,7 +138,8 @@ class Trainer:
         frozen_dtype = self.weight_dtype if s.mode == "lora" else torch.float32
         if s.mode == "lora":
             torch.manual_seed(s.seed)
-            self.lora_params = add_lora(c.denoiser, s.lora_rank, DENOISER_TARGETS, s.lora_type)
+            targets = getattr(family_module(s.family), "LORA_TARGETS", DENOISER_TARGETS)
+            self.lora_params = add_lora(c.denoiser, s.lora_rank, targets, s.lora_type)
             if s.lora_text_encoder:
                 self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS, s.lora_type)
             if resume_path:
@@ -196,6 +199,9 @@ class Trainer:
         self.ema = ema = make_ema(s, params)
         if ema is not None and resumed:
             ema.load_state_dict(resumed["ema"])
+        if text_cache is not None and is_llm_family(c.family):  # an LLM: cache every prompt, then free it
+            cache_prompts(c, text_cache, s.sample_prompt)
+            release_text_encoders(c)
         if text_cache is not None and s.offload_frozen and frozen_text_encoders(s, name):
             move(c.text_encoders, OFFLOAD_DEVICE)  # their outputs are cached
         rank, world, count = acc.process_index, acc.num_processes, len(self.examples)
@@ -204,7 +210,8 @@ class Trainer:
 
         def batch_loss(latents, batch_captions, g):
             noise = make_noise(latents, g, s.offset_noise)
-            noisy, timesteps, target = noisy_input(s.prediction, c.noise_scheduler, latents, noise, g)
+            make_input = c.extra.get("noisy_input") or noisy_input  # the 2026 families shift their timesteps
+            noisy, timesteps, target = make_input(s.prediction, c.noise_scheduler, latents, noise, g)
             size = (latents.shape[-2] * scale, latents.shape[-1] * scale)  # (h, w) px: a bucket or the square
             with acc.autocast():
                 if text_cache is not None:

@@ -67,7 +67,13 @@ def load_adapter(model, folder: Path) -> None:
 
 
 def write_kohya_file(path: Path, settings, denoiser, text_encoder=None) -> None:
-    """One .safetensors LoRA in the kohya/LyCORIS key format that A1111 and ComfyUI load."""
+    """One .safetensors LoRA in the kohya/LyCORIS key format that A1111 and ComfyUI load
+    (the diffusers/peft layout for the 2026 families, which A1111 does not load)."""
     from fastsd.workloads.convert.lora_keys import write_lora_file
+    from fastsd.workloads.train.families import is_llm_family
 
+    if is_llm_family(settings.family):
+        from fastsd.workloads.train.families.export import write_family_lora
+
+        return write_family_lora(path, settings, denoiser)
     write_lora_file(path, settings, denoiser, text_encoder)

@@ -251,7 +251,9 @@ def validate_settings(s: TrainSettings) -> None:
     _choice("attention", s.attention, ATTENTIONS)
     _choice("gradient checkpointing", s.gradient_checkpointing, CHECKPOINTING)
     _choice("LoRA type", s.lora_type, LORA_TYPES)
-    problems = feature_problems(s)
+    from fastsd.workloads.train.families import family_problems
+
+    problems = feature_problems(s) + family_problems(s)
     for name in ("text_encoder_steps", "unet_steps", "lora_steps", "save_every", "save_from", "sample_every"):
         if getattr(s, name) < 0:
             problems.append(f"{flag_of(name)} must be 0 or more, not {getattr(s, name)}")

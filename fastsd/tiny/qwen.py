@@ -1,0 +1,49 @@
+"""A tiny Qwen-style chat tokenizer and tiny random Qwen3 / Qwen2.5-VL text encoders (no download)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastsd.tiny.tokenizer import WORDS
+
+PAD, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+# Qwen's chat template reduced to what the pipelines use: user turns and the assistant prompt.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}" + IM_START + "{{ message['role'] }}\n{{ message['content'] }}" + IM_END + "\n"
+    "{% endfor %}{% if add_generation_prompt %}" + IM_START + "assistant\n{% endif %}"
+)
+# Words of the pipelines' own prompt templates (Qwen-Image's system prompt), so they are not all <unk>.
+TEMPLATE_WORDS = ("describe", "image", "color", "user", "assistant", "system", "<unk>")
+
+
+def write_qwen_tokenizer(folder: Path, max_length: int = 512) -> int:
+    """Write a word-level fast tokenizer with Qwen's special tokens and a chat template; returns its size."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys((PAD, IM_START, IM_END, *TEMPLATE_WORDS, *WORDS)))}
+    model = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    model.normalizer = normalizers.Lowercase()
+    model.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=model, pad_token=PAD, eos_token=IM_END, unk_token="<unk>",
+                                        model_max_length=max_length, additional_special_tokens=[IM_START, IM_END])
+    tokenizer.chat_template = CHAT_TEMPLATE
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2))
+    return len(vocab)
+
+
+def tiny_qwen3(vocab: int, hidden: int = 32, layers: int = 2):
+    """A tiny random Qwen3 text model (the Z-Image and FLUX.2 klein text encoder's architecture)."""
+    from transformers import Qwen3Config, Qwen3Model
+
+    return Qwen3Model(Qwen3Config(
+        vocab_size=vocab, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4, max_position_embeddings=1024,
+        pad_token_id=0, tie_word_embeddings=False,
+    ))

@@ -1,0 +1,41 @@
+"""The 2026 families with an LLM text encoder (Z-Image, FLUX.2 klein, Qwen-Image): one module each.
+
+Each module gives what components.py does for the older families: LOAD_NAMES, load, encode_caption,
+predict (returning the flow, noise - data, whatever the transformer's own convention), pipeline,
+LORA_TARGETS, SAMPLE_GUIDANCE, and optionally encode_images / scale_latents.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+LLM_FAMILIES = ("zimage", "flux2", "qwenimage")
+# What a person calls each family in messages.
+FAMILY_TITLES = {"zimage": "Z-Image", "flux2": "FLUX.2 klein", "qwenimage": "Qwen-Image"}
+# The UIs that load these families' LoRAs (A1111 v1.10 and InvokeAI, as fastsd registers it, do not).
+SERVING_UI = "comfyui"
+
+
+def is_llm_family(family: str) -> bool:
+    """Whether `family` is one of the 2026 families trained through this package."""
+    return family in LLM_FAMILIES
+
+
+def family_module(family: str):
+    """The module that trains `family` (None for the older families, handled by components.py)."""
+    if family not in LLM_FAMILIES:
+        return None
+    return importlib.import_module(f"fastsd.workloads.train.families.{family}")
+
+
+def family_problems(s) -> list[str]:
+    """What these families cannot do, each naming its option (empty for the older families)."""
+    if s.family not in LLM_FAMILIES:
+        return []
+    title, problems = FAMILY_TITLES[s.family], []
+    if s.lora_text_encoder:
+        problems.append(f"--lora-text-encoder: {title}'s text encoder is an LLM, kept frozen and cached; drop it")
+    if s.lora_type != "lora":
+        problems.append(f"--lora-type {s.lora_type}: {title} LoRAs are exported in the diffusers layout, "
+                        "plain LoRA only; use --lora-type lora")
+    return problems
