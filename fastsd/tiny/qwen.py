@@ -38,11 +38,11 @@ def write_qwen_tokenizer(folder: Path, max_length: int = 512) -> int:
     return len(vocab)
 
 
-def tiny_qwen3(vocab: int, hidden: int = 32, layers: int = 2):
-    """A tiny random Qwen3 text model (the Z-Image and FLUX.2 klein text encoder's architecture)."""
-    from transformers import Qwen3Config, Qwen3Model
+def tiny_qwen3(vocab: int, hidden: int = 32, layers: int = 2, causal_lm: bool = False):
+    """A tiny random Qwen3 text model (Z-Image's encoder; with `causal_lm`, FLUX.2 klein's, which has the LM head)."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM, Qwen3Model
 
-    return Qwen3Model(Qwen3Config(
+    return (Qwen3ForCausalLM if causal_lm else Qwen3Model)(Qwen3Config(
         vocab_size=vocab, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4, max_position_embeddings=1024,
         pad_token_id=0, tie_word_embeddings=False,

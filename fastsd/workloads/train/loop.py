@@ -23,7 +23,7 @@ from fastsd.workloads.train.data import (
     step_generator,
 )
 from fastsd.workloads.train.ema import make_ema
-from fastsd.workloads.train.families import family_module, is_llm_family
+from fastsd.workloads.train.families import is_llm_family, lora_targets
 from fastsd.workloads.train.families.common import cache_prompts, release_text_encoders
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
 from fastsd.workloads.train.losses import make_noise, noisy_input
@@ -138,7 +138,7 @@ class Trainer:
         frozen_dtype = self.weight_dtype if s.mode == "lora" else torch.float32
         if s.mode == "lora":
             torch.manual_seed(s.seed)
-            targets = getattr(family_module(s.family), "LORA_TARGETS", DENOISER_TARGETS)
+            targets = lora_targets(s.family, c.denoiser, DENOISER_TARGETS)
             self.lora_params = add_lora(c.denoiser, s.lora_rank, targets, s.lora_type)
             if s.lora_text_encoder:
                 self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS, s.lora_type)

@@ -28,6 +28,14 @@ def family_module(family: str):
     return importlib.import_module(f"fastsd.workloads.train.families.{family}")
 
 
+def lora_targets(family: str, denoiser, default: list[str]) -> list[str]:
+    """The transformer modules a LoRA of `family` adapts (`default` for the older families)."""
+    module = family_module(family)
+    if module is None:
+        return default
+    return module.lora_targets(denoiser) if hasattr(module, "lora_targets") else module.LORA_TARGETS
+
+
 def family_problems(s) -> list[str]:
     """What these families cannot do, each naming its option (empty for the older families)."""
     if s.family not in LLM_FAMILIES:

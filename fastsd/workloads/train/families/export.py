@@ -2,8 +2,9 @@
 
 Keys are `transformer.<module path>.lora_A.weight` / `.lora_B.weight` (no alpha: peft's scale is folded
 into lora_B). diffusers' `load_lora_weights` takes them as they are; ComfyUI v0.8.0 maps
-`transformer.<diffusers name>` for Z-Image (Lumina2 model class, z_image_to_diffusers), Qwen-Image
-(its own names) and FLUX.2 (Flux model class, flux_to_diffusers) in comfy/lora.py.
+`transformer.<diffusers name>` for Z-Image (Lumina2 model class, z_image_to_diffusers) and Qwen-Image
+(its own names) in comfy/lora.py. FLUX.2 goes out in Black Forest Labs' layout instead (flux2.py):
+ComfyUI's FLUX.2 map has no diffusers names for the single blocks.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ def lora_metadata(settings) -> dict[str, str]:
 
 
 def write_family_lora(path: Path, settings, denoiser) -> None:
-    """Write the transformer's adapter as one .safetensors file."""
+    """Write the transformer's adapter as one .safetensors file (in the family's own layout where it has one)."""
     from safetensors.torch import save_file
 
-    save_file(lora_tensors(denoiser), str(path), metadata=lora_metadata(settings))
+    from fastsd.workloads.train.families import family_module
+
+    module = family_module(settings.family)
+    tensors = getattr(module, "lora_tensors", lora_tensors)(denoiser)
+    layout = "bfl" if module is not None and hasattr(module, "lora_tensors") else "diffusers"
+    save_file(tensors, str(path), metadata={**lora_metadata(settings), "fastsd.key_layout": layout})
