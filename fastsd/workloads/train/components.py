@@ -124,6 +124,14 @@ def encode_images(c: Components, pixels):
     return dist.mean.float(), dist.std.float()
 
 
+def vae_scale_factor(c: Components) -> int:
+    """Pixels per latent pixel of the VAE (Qwen-Image's 3D VAE counts its spatial down-samplings)."""
+    config = c.vae.config
+    if "temperal_downsample" in config:
+        return 2 ** len(config.temperal_downsample)
+    return 2 ** (len(config.block_out_channels) - 1)
+
+
 def scale_latents(c: Components, latents):
     """Raw VAE latents to the denoiser's latent space."""
     module = family_module(c.family)
@@ -181,7 +189,7 @@ def sample_pipeline(c: Components, denoiser, text_encoders: list):
         from fastsd.workloads.train.families.common import CachedPromptPipeline
 
         return CachedPromptPipeline(module.pipeline(c, denoiser), lambda p, n: module.embed(c, p, n),
-                                    module.SAMPLE_GUIDANCE)
+                                    module.SAMPLE_GUIDANCE, getattr(module, "GUIDANCE_ARGUMENT", "guidance_scale"))
     if c.family == "flux":
         from diffusers import FluxPipeline
 

@@ -14,7 +14,13 @@ from fastsd.workloads.train.checkpoint import (
     prune_checkpoints,
     write_trained_folder,
 )
-from fastsd.workloads.train.components import encode_text, load_components, predict, sample_pipeline
+from fastsd.workloads.train.components import (
+    encode_text,
+    load_components,
+    predict,
+    sample_pipeline,
+    vae_scale_factor,
+)
 from fastsd.workloads.train.data import (
     LatentCache,
     TextCache,
@@ -206,7 +212,7 @@ class Trainer:
             move(c.text_encoders, OFFLOAD_DEVICE)  # their outputs are cached
         rank, world, count = acc.process_index, acc.num_processes, len(self.examples)
         save_steps = set(s.save_steps())
-        scale = 2 ** (len(c.vae.config.block_out_channels) - 1)
+        scale = vae_scale_factor(c)
 
         def batch_loss(latents, batch_captions, g):
             noise = make_noise(latents, g, s.offset_noise)

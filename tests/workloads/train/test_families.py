@@ -12,7 +12,7 @@ from tests.workloads.train.test_resume import _train
 PIPELINES = {"tiny-zimage": "ZImagePipeline", "tiny-flux2": "Flux2KleinPipeline", "tiny-qwenimage": "QwenImagePipeline"}
 COMMON = ("--steps", "4", "--rank", "2", "--lora-lr", "1e-2", "--cpu", "--seed", "5", "--save-every", "2",
           "--save-from", "2", "--no-buckets")
-FAMILY_MODELS = ["tiny-zimage", "tiny-flux2"]
+FAMILY_MODELS = ["tiny-zimage", "tiny-flux2", "tiny-qwenimage"]
 
 
 def _pipeline(model, folder):
@@ -25,7 +25,8 @@ def _render(pipe, seed=0):
     import numpy as np
     import torch
 
-    image = pipe(prompt="a photo of sks dog", height=64, width=64, num_inference_steps=2, guidance_scale=1.0,
+    guidance = {"true_cfg_scale": 1.0} if type(pipe).__name__ == "QwenImagePipeline" else {"guidance_scale": 1.0}
+    image = pipe(prompt="a photo of sks dog", height=64, width=64, num_inference_steps=2, **guidance,
                  generator=torch.Generator().manual_seed(seed), output_type="np").images[0]
     return np.asarray(image)
 

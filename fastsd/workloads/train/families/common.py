@@ -64,8 +64,8 @@ def release_text_encoders(c) -> None:
 class CachedPromptPipeline:
     """A family pipeline called with a prompt, rendered from the cached prompt embeddings."""
 
-    def __init__(self, pipeline, embed, guidance: float):
-        self.pipeline, self.embed, self.guidance = pipeline, embed, guidance
+    def __init__(self, pipeline, embed, guidance: float, guidance_argument: str = "guidance_scale"):
+        self.pipeline, self.embed, self.guidance, self.argument = pipeline, embed, guidance, guidance_argument
 
     def set_progress_bar_config(self, **kwargs) -> None:
         """As on a diffusers pipeline."""
@@ -73,4 +73,4 @@ class CachedPromptPipeline:
 
     def __call__(self, prompt: str, **kwargs):
         """The pipeline's output for `prompt` with its cached conditioning (and the empty prompt's for CFG)."""
-        return self.pipeline(**self.embed(prompt, ""), guidance_scale=self.guidance, **kwargs)
+        return self.pipeline(**self.embed(prompt, ""), **{self.argument: self.guidance}, **kwargs)
