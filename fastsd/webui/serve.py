@@ -90,6 +90,7 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if family == "flux":
         raise bad_input(f"{args.model} is a flux model, which AUTOMATIC1111 v1.10 cannot load",
                         "serve an sd1, sd2 or sdxl model")
+    check_served_family(args.model, family, ui)
     if family is not None:
         check_controlnets(family, list(names), args.model)
     server_name = check_server_name(args.server_name) if args.server_name else None
@@ -97,6 +98,16 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
         raise bad_input(f"unknown device {args.device!r}", "valid: " + ", ".join(DEVICES))
     return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
                         args.attention, args.insecure_extension_access, server_name, args.device, ui)
+
+
+def check_served_family(model: str, family: str | None, ui: str) -> None:
+    """Refuse a Z-Image, FLUX.2 klein or Qwen-Image model in a UI that cannot load it, naming the one that can."""
+    from fastsd.workloads.train.families import FAMILY_TITLES, SERVING_UI
+
+    if family in FAMILY_TITLES and ui != SERVING_UI:
+        raise bad_input(f"{model} is a {FAMILY_TITLES[family]} model ({family}), which neither AUTOMATIC1111 v1.10 "
+                        "nor InvokeAI (as fastsd sets it up) loads; ComfyUI serves it",
+                        f"serve it with --ui {SERVING_UI}")
 
 
 def check_invokeai_options(args) -> None:
