@@ -31,6 +31,7 @@ from fastsd.workloads.train.data import (
 from fastsd.workloads.train.ema import make_ema
 from fastsd.workloads.train.families import is_llm_family, lora_targets
 from fastsd.workloads.train.families.common import cache_prompts, release_text_encoders
+from fastsd.workloads.train.families.quantize import is_quantized, quantize_frozen
 from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
 from fastsd.workloads.train.losses import make_noise, noisy_input
 from fastsd.workloads.train.memory import (
@@ -142,6 +143,7 @@ class Trainer:
             c.vae.to("cpu")
         self.lora_params = []
         frozen_dtype = self.weight_dtype if s.mode == "lora" else torch.float32
+        quantize_frozen(c, s.quantize, acc.device, self.weight_dtype)  # before the LoRA wraps its layers
         if s.mode == "lora":
             torch.manual_seed(s.seed)
             targets = lora_targets(s.family, c.denoiser, DENOISER_TARGETS)
@@ -153,7 +155,10 @@ class Trainer:
                 if s.lora_text_encoder:
                     load_adapter(c.text_encoders[0], resume_path / "lora" / "text_encoder")
         for module in (c.denoiser, *c.text_encoders):  # the dtype always: a base may be stored in fp16
-            module.to(acc.device, frozen_dtype)
+            if module is c.denoiser and is_quantized(s):
+                module.to(acc.device)  # quantized weights keep their own dtype
+            else:
+                module.to(acc.device, frozen_dtype)
         for p in self.lora_params:
             p.data = p.data.float()
         self.attention = attention_kernel(s.attention)

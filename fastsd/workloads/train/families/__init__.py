@@ -37,8 +37,11 @@ def lora_targets(family: str, denoiser, default: list[str]) -> list[str]:
 
 
 def family_problems(s) -> list[str]:
-    """What these families cannot do, each naming its option (empty for the older families)."""
+    """What these families cannot do, each naming its option (--quantize alone for the older families)."""
     if s.family not in LLM_FAMILIES:
+        if s.quantize != "none":
+            return [f"--quantize {s.quantize} applies to Z-Image, FLUX.2 klein and Qwen-Image only, not to "
+                    f"{s.family}; drop it"]
         return []
     title, problems = FAMILY_TITLES[s.family], []
     if s.lora_text_encoder:
@@ -46,4 +49,7 @@ def family_problems(s) -> list[str]:
     if s.lora_type != "lora":
         problems.append(f"--lora-type {s.lora_type}: {title} LoRAs are exported in the diffusers layout, "
                         "plain LoRA only; use --lora-type lora")
+    if s.quantize == "nf4" and s.cpu:
+        problems.append("--quantize nf4 needs a CUDA GPU and bitsandbytes (the trainer image); "
+                        "on CPU use --quantize int8 or none")
     return problems
