@@ -32,7 +32,14 @@ from fastsd.workloads.train.ema import make_ema
 from fastsd.workloads.train.families import is_llm_family, lora_targets
 from fastsd.workloads.train.families.common import cache_prompts, release_text_encoders
 from fastsd.workloads.train.families.quantize import is_quantized, quantize_frozen
-from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
+from fastsd.workloads.train.lora import (
+    DENOISER_TARGETS,
+    TEXT_LORA_FOLDERS,
+    TEXT_TARGETS,
+    add_lora,
+    load_adapter,
+    load_text_adapter,
+)
 from fastsd.workloads.train.losses import make_noise, noisy_input
 from fastsd.workloads.train.memory import (
     OFFLOAD_DEVICE,
@@ -57,6 +64,7 @@ class Trainables:
 
     denoiser: object
     text_encoder: object
+    text_encoder_2: object = None  # SDXL's OpenCLIP-G, when its LoRA trains too (lora_te2_)
 
 
 def make_accelerator(settings):
@@ -148,12 +156,14 @@ class Trainer:
             torch.manual_seed(s.seed)
             targets = lora_targets(s.family, c.denoiser, DENOISER_TARGETS)
             self.lora_params = add_lora(c.denoiser, s.lora_rank, targets, s.lora_type)
-            if s.lora_text_encoder:
-                self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS, s.lora_type)
+            # CLIP-L; on SDXL also OpenCLIP-G, as kohya does (Flux's T5 stays frozen)
+            text_loras = c.text_encoders[: 2 if s.family == "sdxl" else 1] if s.lora_text_encoder else []
+            for encoder in text_loras:
+                self.lora_params += add_lora(encoder, s.lora_rank, TEXT_TARGETS, s.lora_type)
             if resume_path:
                 load_adapter(c.denoiser, resume_path / "lora" / "unet")
-                if s.lora_text_encoder:
-                    load_adapter(c.text_encoders[0], resume_path / "lora" / "text_encoder")
+                for encoder, folder in zip(text_loras, TEXT_LORA_FOLDERS, strict=False):
+                    load_text_adapter(encoder, resume_path / "lora" / folder)
         for module in (c.denoiser, *c.text_encoders):  # the dtype always: a base may be stored in fp16
             if module is c.denoiser and is_quantized(s):
                 module.to(acc.device)  # quantized weights keep their own dtype
@@ -170,9 +180,10 @@ class Trainer:
                                   "use --attention sdpa (the default)") from None
         if s.checkpointing_on():
             c.denoiser.enable_gradient_checkpointing()
-            encoder = c.text_encoders[0]
-            (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
-        self.trainables = Trainables(c.denoiser, c.text_encoders[0])
+            for encoder in c.text_encoders[: 2 if s.lora_text_encoder else 1]:
+                (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
+        second = c.text_encoders[1] if (s.lora_text_encoder and s.family == "sdxl") else None
+        self.trainables = Trainables(c.denoiser, c.text_encoders[0], second)
 
     def _stage(self, name: str, start: int, end: int, state: TrainState, resumed: dict | None) -> None:
         import torch
@@ -197,9 +208,12 @@ class Trainer:
             schedule.load_state_dict(resumed["lr_scheduler"])
         captions = [e.caption for e in self.examples]
         all_captions = captions + ([self.prior.prompt] if self.prior else [])
+        second = self.trainables.text_encoder_2 if name == "lora" else None
         if train_text:
             text_encoder.train()
             text_model = acc.prepare(text_encoder)
+            # SDXL's second encoder: prepared too, so several processes average its LoRA's gradients
+            text_models = [text_model, *([acc.prepare(second)] if second is not None else c.text_encoders[1:])]
             tokens, text_cache = TokenCache(c, all_captions), None
         else:
             text_encoder.eval()
@@ -228,7 +242,7 @@ class Trainer:
                 if text_cache is not None:
                     cond = text_cache.batch(batch_captions)
                 else:
-                    cond = encode_text(c, tokens.batch(batch_captions), [text_model, *c.text_encoders[1:]])
+                    cond = encode_text(c, tokens.batch(batch_captions), text_models)
                 output = predict(c, denoise_model, noisy, timesteps, cond, size)
                 return training_loss(s, c.noise_scheduler, output, target, timesteps)
 

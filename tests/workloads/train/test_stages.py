@@ -49,6 +49,7 @@ def test_full_mode_stages_change_only_their_model(make_session, cli, data_root, 
 @pytest.mark.parametrize("model,extra,te_prefix,block", [
     ("tiny-sd", ("--mode", "lora", "--lora-text-encoder"), "lora_te_text_model_", "down_blocks_0"),
     ("tiny-sdxl", (), None, "down_blocks_1"),
+    ("tiny-sdxl", ("--lora-text-encoder",), "lora_te", "down_blocks_1"),
 ])
 def test_lora_mode_trains_only_adapters_with_kohya_keys(make_session, cli, model, extra, te_prefix, block):
     paths = make_session(model=model)
@@ -68,7 +69,15 @@ def test_lora_mode_trains_only_adapters_with_kohya_keys(make_session, cli, model
         assert key.endswith((".lora_down.weight", ".lora_up.weight", ".alpha"))
     assert kohya[f"{name}.alpha"].item() == 4.0
     te_keys = [k for k in kohya if k.startswith("lora_te")]
-    if te_prefix:
+    if te_prefix and model == "tiny-sdxl":  # both text encoders, as kohya: CLIP-L lora_te1_, OpenCLIP-G lora_te2_
+        for prefix in ("lora_te1_", "lora_te2_"):
+            keys = [k for k in te_keys if k.startswith(prefix)]
+            assert keys and f"{prefix}text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight" in keys
+            assert any(float(kohya[k].abs().sum()) > 0 for k in keys if k.endswith("lora_up.weight"))  # trained
+        assert len(te_keys) == len([k for k in te_keys if k.startswith(("lora_te1_", "lora_te2_"))])
+        for folder in ("text_encoder", "text_encoder_2"):
+            assert (paths.final / "lora" / folder / "adapter_model.safetensors").exists()
+    elif te_prefix:
         assert te_keys and all(k.startswith(te_prefix) for k in te_keys)
         assert (paths.final / "lora" / "text_encoder" / "adapter_model.safetensors").exists()
         assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight" in kohya
