@@ -97,6 +97,12 @@ class TextCache:
                     cond = encode_caption(comps, caption)
                     self.entries[caption] = {k: _detached(v) for k, v in cond.items()}
 
+    def to(self, device) -> None:
+        """Move every cached tensor to `device`."""
+        for entry in self.entries.values():
+            for key, value in entry.items():
+                entry[key] = [v.to(device) for v in value] if isinstance(value, list) else value.to(device)
+
     def batch(self, captions) -> dict:
         """The conditioning of `captions`, stacked as a batch (lists, of unequal lengths, joined)."""
         import torch

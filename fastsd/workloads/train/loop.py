@@ -30,7 +30,7 @@ from fastsd.workloads.train.data import (
 )
 from fastsd.workloads.train.ema import make_ema
 from fastsd.workloads.train.families import is_llm_family, lora_targets
-from fastsd.workloads.train.families.common import cache_prompts, release_text_encoders
+from fastsd.workloads.train.families.common import cache_then_free
 from fastsd.workloads.train.families.quantize import is_quantized, quantize_frozen
 from fastsd.workloads.train.lora import (
     DENOISER_TARGETS,
@@ -146,6 +146,12 @@ class Trainer:
         self.sampler = BatchSampler(s.seed, s.batch_size, acc.num_processes, sizes, [e.repeats for e in self.examples])
         self.latents = LatentCache(c, self.examples, s.resolution, s.flip, sizes=sizes)
         self.prior = PriorTerm(c, self.class_examples, s) if self.class_examples else None
+        self.text_cache = None
+        if is_llm_family(s.family):  # the LLM encodes every prompt, then leaves before the transformer arrives
+            prompts = [e.caption for e in self.examples] + ([self.prior.prompt] if self.prior else [])
+            encoder_device = OFFLOAD_DEVICE if s.offload_frozen else acc.device  # 8gb: the LLM runs on the CPU
+            self.text_cache = cache_then_free(c, prompts, s.sample_prompt, encoder_device, self.weight_dtype,
+                                              acc.device)
         self.data_summary = self.sampler.summary(self.examples, sizes)
         if s.offload_frozen:
             c.vae.to("cpu")
@@ -183,21 +189,22 @@ class Trainer:
             for encoder in c.text_encoders[: 2 if s.lora_text_encoder else 1]:
                 (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
         second = c.text_encoders[1] if (s.lora_text_encoder and s.family == "sdxl") else None
-        self.trainables = Trainables(c.denoiser, c.text_encoders[0], second)
+        self.trainables = Trainables(c.denoiser, c.text_encoders[0] if c.text_encoders else None, second)
 
     def _stage(self, name: str, start: int, end: int, state: TrainState, resumed: dict | None) -> None:
         import torch
 
         s, c, acc = self.s, self.comps, self.acc
         train_text = name == "text_encoder" or (name == "lora" and s.lora_text_encoder)
-        text_encoder, denoiser = c.text_encoders[0], c.denoiser
+        text_encoder, denoiser = (c.text_encoders[0] if c.text_encoders else None), c.denoiser
         if name == "text_encoder":
             params, lr = list(text_encoder.parameters()), s.text_encoder_lr
         elif name == "unet":
             params, lr = list(denoiser.parameters()), s.unet_lr
         else:
             params, lr = self.lora_params, s.lora_lr
-        text_encoder.requires_grad_(name == "text_encoder")
+        if text_encoder is not None:  # None: an LLM encoder, freed once its outputs were cached
+            text_encoder.requires_grad_(name == "text_encoder")
         denoiser.requires_grad_(name == "unet")
         for p in params:
             p.requires_grad_(True)
@@ -216,17 +223,16 @@ class Trainer:
             text_models = [text_model, *([acc.prepare(second)] if second is not None else c.text_encoders[1:])]
             tokens, text_cache = TokenCache(c, all_captions), None
         else:
-            text_encoder.eval()
-            text_model, tokens, text_cache = text_encoder, None, TextCache(c, all_captions)
+            if text_encoder is not None:
+                text_encoder.eval()
+            text_model, tokens = text_encoder, None
+            text_cache = self.text_cache or TextCache(c, all_captions)
         denoise_model = acc.prepare(denoiser) if name in ("unet", "lora") else denoiser
         denoiser.train(name in ("unet", "lora"))
         optimizer = acc.prepare(raw_optimizer)
         self.ema = ema = make_ema(s, params)
         if ema is not None and resumed:
             ema.load_state_dict(resumed["ema"])
-        if text_cache is not None and is_llm_family(c.family):  # an LLM: cache every prompt, then free it
-            cache_prompts(c, text_cache, s.sample_prompt)
-            release_text_encoders(c)
         if text_cache is not None and s.offload_frozen and frozen_text_encoders(s, name):
             move(c.text_encoders, OFFLOAD_DEVICE)  # their outputs are cached
         rank, world, count = acc.process_index, acc.num_processes, len(self.examples)

@@ -44,6 +44,21 @@ def cache_prompts(c, text_cache, prompts) -> None:
     c.extra["text_cache"] = text_cache
 
 
+def cache_then_free(c, captions, prompts, device, dtype, target):
+    """Encode every caption and sample prompt with the LLM encoder on `device`, then free it.
+
+    Returns the text cache, its tensors on `target` (the training device)."""
+    from fastsd.workloads.train.data import TextCache
+
+    for encoder in c.text_encoders:
+        encoder.to(device, dtype)
+    cache = TextCache(c, captions)
+    cache_prompts(c, cache, prompts)
+    release_text_encoders(c)
+    cache.to(target)
+    return cache
+
+
 def release_text_encoders(c) -> None:
     """Free the LLM text encoder's memory: its outputs are cached, nothing runs it again in this process."""
     import gc
