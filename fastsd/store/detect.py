@@ -134,6 +134,8 @@ def detect_keys(keys: dict[str, tuple[int, ...]], filename: str = "") -> Detecte
             return Detected("lora", "sdxl")
         if any("double_blocks" in k or "single_transformer_blocks" in k for k in keys):
             return Detected("lora", "flux")
+        if any(".attention.to_q." in k or "context_refiner." in k for k in keys):
+            return Detected("lora", "zimage")  # Z-Image's block names (Lumina2 style)
         dim = _cross_attention_dim(keys, "attn2_to_k.lora_down", "attn2.to_k.lora_down", "attn2.to_k.lora_A")
         return Detected("lora", CROSS_ATTENTION_FAMILY.get(dim))
     if any(k.startswith("control_model.") or "input_hint_block" in k or "controlnet_cond_embedding" in k
@@ -168,4 +170,10 @@ def detect_path(path: Path, keys: dict[str, tuple[int, ...]] | None = None) -> D
         return detect_folder(path)
     if keys is None:
         keys = safetensors_keys(path)
-    return detect_keys(keys, path.name)
+    found = detect_keys(keys, path.name)
+    if found is not None and found.kind == "lora" and path.suffix == ".safetensors":
+        # the 2026 families' LoRAs name their family (FLUX.2's BFL keys look like Flux.1's)
+        family = (_safetensors_header(path).get("__metadata__") or {}).get("fastsd.family")
+        if family in dict(LLM_PIPELINES).values():
+            return Detected("lora", family)
+    return found

@@ -184,3 +184,17 @@ def test_2026_families_pull_shows_the_licence_first_and_detects_the_family(data_
     assert licence.startswith(f"{model_id}: licence apache-2.0 <https://huggingface.co/{repo}>")
     assert f"family {family}" in pulled
     assert resolve_model(data_root, model_id).family == family
+
+
+def test_a_2026_family_lora_is_detected_by_its_keys_and_metadata(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from fastsd.store.detect import detect_path
+
+    zimage, flux2 = tmp_path / "z.safetensors", tmp_path / "f2.safetensors"
+    save_file({"transformer.layers.0.attention.to_q.lora_A.weight": torch.zeros(2, 8)}, str(zimage))
+    save_file({"diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight": torch.zeros(6, 8)}, str(flux2),
+              metadata={"fastsd.family": "flux2"})
+    assert (detect_path(zimage).kind, detect_path(zimage).family) == ("lora", "zimage")
+    assert (detect_path(flux2).kind, detect_path(flux2).family) == ("lora", "flux2")

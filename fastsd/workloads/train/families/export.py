@@ -50,7 +50,7 @@ def lora_metadata(settings) -> dict[str, str]:
     return {"fastsd.family": settings.family, "fastsd.family_title": FAMILY_TITLES[settings.family],
             "fastsd.base": settings.model, **base_facts(settings.model), "fastsd.lora_type": "lora",
             "fastsd.prediction": settings.prediction, "fastsd.resolution": str(settings.resolution),
-            "fastsd.key_layout": "diffusers", "ss_base_model_version": MODEL_VERSIONS[settings.family],
+            "ss_base_model_version": MODEL_VERSIONS[settings.family],
             "ss_network_module": "networks.lora", "ss_network_dim": rank, "ss_network_alpha": rank,
             "ss_resolution": f"({settings.resolution}, {settings.resolution})"}
 
