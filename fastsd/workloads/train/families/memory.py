@@ -46,7 +46,7 @@ def family_tier(family: str, model: str, preset: str) -> tuple[str, str]:
 def apply_family_tier(values: dict, flags: dict) -> dict:
     """`values` with the preset's quantization and optimizer filled in (explicit flags win; CPU keeps adamw)."""
     family = values.get("family")
-    if family not in TIERS and family not in FAMILY_TITLES:
+    if family not in FAMILY_TITLES:  # the older families: presets pick no quantization
         return values
     quantize, optimizer = family_tier(family, str(values.get("model", "")), values["memory_preset"])
     out = dict(values)
