@@ -19,7 +19,8 @@ def _demo(data, *args):
                           text=True, timeout=900)
 
 
-@pytest.mark.parametrize("model_id,family", [("z-image", "zimage"), ("flux2-klein-4b", "flux2"), ("qwen-image", "qwenimage")])
+# one family: the others train, export and load in tests/workloads/train/families/test_training.py
+@pytest.mark.parametrize("model_id,family", [("z-image", "zimage")])
 def test_family_demo_trains_exports_and_reports(tmp_path, model_id, family):
     from safetensors import safe_open
 

@@ -145,3 +145,16 @@ def test_samples_metrics_and_session_progress(make_session, cli):
     assert shown["trained_steps"] == 3 and shown["total_steps"] == 3 and shown["last_checkpoint"] == 2
     assert "3/3 steps, latest checkpoint step 2" in cli("session", "show", "s").out
     assert load_weights(paths.checkpoint(2))
+
+
+def test_sdxl_lora_of_both_text_encoders_loads_in_diffusers(make_session, cli, tiny_folders):
+    from diffusers import StableDiffusionXLPipeline
+
+    paths = make_session(model="tiny-sdxl")
+    r = cli("train", "s", "--steps", "2", "--rank", "2", "--lora-lr", "1e-2", "--lora-text-encoder", *FAST)
+    assert r.code == 0, r.err
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_folders("tiny-sdxl"))
+    pipe.load_lora_weights(str(paths.final / "lora.safetensors"), adapter_name="mine")
+    for encoder in (pipe.text_encoder, pipe.text_encoder_2):  # lora_te1_ -> CLIP-L, lora_te2_ -> OpenCLIP-G
+        adapted = [n for n, m in encoder.named_modules() if hasattr(m, "lora_A") and "mine" in m.lora_A]
+        assert adapted and any(n.endswith("self_attn.q_proj") for n in adapted)
