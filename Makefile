@@ -34,8 +34,9 @@ studio-screenshots: install browser
 lint: install
 	$(VENV)/bin/ruff check fastsd tests scripts
 
+# FAMILY=<registry id> (z-image, flux2-klein-4b, qwen-image...): the demo on a tiny model of that family
 demo: install
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(FAMILY),--family $(FAMILY))
 
 bench: install
 	$(PY) scripts/bench_cli.py

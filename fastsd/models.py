@@ -11,7 +11,8 @@ from fastsd.registry import base_model, controlnet, load_registry
 from fastsd.registry.schema import ControlNetEntry, TrainingDefaults
 from fastsd.store.index import read_index
 
-FAMILY_MODES = {"sd1": ("full", "lora"), "sd2": ("full", "lora"), "sdxl": ("lora",), "flux": ("lora",)}
+FAMILY_MODES = {"sd1": ("full", "lora"), "sd2": ("full", "lora"), "sdxl": ("lora",), "flux": ("lora",),
+                "zimage": ("lora",), "flux2": ("lora",), "qwenimage": ("lora",)}
 
 
 @dataclass(frozen=True)

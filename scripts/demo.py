@@ -5,6 +5,10 @@ Builds a tiny random Stable Diffusion model and a tiny random BLIP into the data
 skimage.data, then runs `fastsd run demo` (prepare, caption, train both stages, export,
 verified through diffusers' single-file loader) and `fastsd report demo`. Running it again
 skips every finished step.
+
+`--family z-image` (`make demo FAMILY=z-image`; also flux2-klein-4b, qwen-image...) runs the same
+pipeline on a tiny random model of that registry id's family (registered as `tiny-<id>`), training
+a LoRA, in its own session `demo-<id>`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ SESSION = "demo"
 TRAINING = ["--text-encoder-steps", "30", "--unet-steps", "40", "--save-every", "20", "--save-from", "20",
             "--keep", "2", "--sample-every", "35", "--sample-steps", "4",
             "--sample-prompt", "a photo of sks person", "--seed", "0", "--cpu"]
+
+
+LORA_TRAINING = ["--steps", "40", "--rank", "4", "--lora-lr", "1e-3", "--save-every", "20", "--save-from", "20",
+                 "--keep", "2", "--sample-every", "35", "--sample-steps", "4",
+                 "--sample-prompt", "a photo of sks person", "--seed", "0", "--cpu"]
 
 
 def stage(text: str) -> None:
@@ -56,6 +65,29 @@ def build_models(root) -> None:
         print("built tiny-blip (random BLIP captioner and matcher)")
 
 
+def build_family_model(root, model_id: str) -> str:
+    """Build and register the tiny random model of registry id `model_id`'s family; returns its name."""
+    from fastsd.registry import base_model
+    from fastsd.tiny.families import BUILDERS, build_tiny_family
+    from fastsd.tiny.sd import TINY_RESOLUTION
+
+    family = base_model(model_id).family
+    if family not in BUILDERS:
+        raise SystemExit(f"--family {model_id}: the demo has tiny models of "
+                         + ", ".join(sorted(BUILDERS)) + f" only; {model_id} is {family}")
+    name = f"tiny-{model_id}"
+    if name not in read_index(root):
+        with atomic_path(root.diffusers_model(name), directory=True) as tmp:
+            build_tiny_family(tmp, family)
+        record_model(root, LocalModel(
+            name=name, kind="diffusers", source=f"fastsd.tiny.families {family} (random weights)",
+            path=f"models/diffusers/{name}", family=family, prediction="flow_matching",
+            native_resolution=TINY_RESOLUTION, training_resolutions=(TINY_RESOLUTION,), demo=True,
+            size=tree_bytes(root.diffusers_model(name))))
+        print(f"built {name} (random {family} model, {TINY_RESOLUTION} px)")
+    return name
+
+
 def write_photos(folder: Path) -> Path:
     """Sample photos shipped inside scikit-image, written as PNG files."""
     from PIL import Image
@@ -69,29 +101,32 @@ def write_photos(folder: Path) -> Path:
     return folder
 
 
-def run_argv(photos: Path, runtime: str = "local") -> list[str]:
-    """`fastsd run demo ...` on the tiny models, as `make demo` runs it."""
-    return ["run", SESSION, "--photos", str(photos), "--model", "tiny-sd", "--caption-model", "tiny-blip",
+def run_argv(photos: Path, runtime: str = "local", model: str = "tiny-sd", session: str = SESSION) -> list[str]:
+    """`fastsd run demo ...` on the tiny models, as `make demo` runs it (a LoRA run for a 2026 family)."""
+    training = [*TRAINING, "--verify"] if model == "tiny-sd" else LORA_TRAINING
+    return ["run", session, "--photos", str(photos), "--model", model, "--caption-model", "tiny-blip",
             "--caption-template", "{token}, {caption}", "--score", "--score-model", "tiny-blip", "--heatmaps",
-            "--preview", *TRAINING, "--verify", "--runtime", runtime]
+            "--preview", *training, "--runtime", runtime]
 
 
-def main_demo(runtime: str = "local") -> int:
+def main_demo(runtime: str = "local", family: str | None = None) -> int:
     root = resolve_data_root()
     root.ensure()
     started = time.monotonic()
     stage(f"models (data root {root.root})")
     build_models(root)
+    model = build_family_model(root, family) if family else "tiny-sd"
+    session = f"demo-{family}" if family else SESSION
     photos = write_photos(root.root / "demo-photos")
     stage("fastsd run: prepare, caption, train, export")
-    argv = run_argv(photos, runtime)
+    argv = run_argv(photos, runtime, model, session)
     print("$ fastsd " + " ".join(argv), flush=True)
     if main(argv) != 0:
         return 1
     stage("fastsd report")
-    if main(["report", SESSION]) != 0:
+    if main(["report", session]) != 0:
         return 1
-    paths = root.session(SESSION)
+    paths = root.session(session)
     stage(f"done in {time.monotonic() - started:.0f} s: where everything is")
     for label, path in [("session", paths.yaml), ("prepared images", paths.instance_images),
                         ("captions", paths.captions_jsonl), ("heatmaps", paths.heatmaps),
@@ -109,4 +144,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", choices=("local", "docker"), default="local",
                         help="local processes (default) or the container images through docker compose")
-    sys.exit(main_demo(parser.parse_args().runtime))
+    parser.add_argument("--family", metavar="MODEL_ID",
+                        help="run on a tiny model of this registry id's family (z-image, flux2-klein-4b, qwen-image)")
+    args = parser.parse_args()
+    sys.exit(main_demo(args.runtime, args.family))

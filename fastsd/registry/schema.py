@@ -8,7 +8,7 @@ from typing import Literal
 
 from fastsd.registry.names import FAMILIES, PREDICTIONS, REGISTRY_FILE_NAMES  # noqa: F401 - re-exported
 
-Family = Literal["sd1", "sd2", "sdxl", "flux"]
+Family = Literal["sd1", "sd2", "sdxl", "flux", "zimage", "flux2", "qwenimage"]
 Prediction = Literal["epsilon", "v_prediction", "flow_matching"]
 TrainingMode = Literal["full", "lora"]
 _REPO = re.compile(r"[\w.-]+/[\w.-]+")
@@ -53,6 +53,7 @@ class BaseModelEntry:
     download_bytes: int
     single_file: str | None = None
     vae: str | None = None
+    serve_repo: str | None = None  # a distilled model the trained LoRA is served on (train on `repo`)
 
     def __post_init__(self):
         if not _ID.fullmatch(self.id):
@@ -60,6 +61,8 @@ class BaseModelEntry:
         _check_repo(self.repo, "repo")
         if self.vae:
             _check_repo(self.vae, "vae")
+        if self.serve_repo:
+            _check_repo(self.serve_repo, "serve_repo")
         if self.native_resolution <= 0 or self.download_bytes <= 0:
             raise ValueError("native_resolution and download_bytes must be positive")
         if not self.training_resolutions or not self.training_modes:

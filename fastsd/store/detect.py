@@ -12,6 +12,8 @@ from fastsd.errors import FastsdError
 SD_XL_KEY = "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"
 SD_V2_KEY = "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight"
 CROSS_ATTENTION_FAMILY = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
+# diffusers pipelines of the families with an LLM text encoder: class-name prefix -> family
+LLM_PIPELINES = (("ZImage", "zimage"), ("Flux2", "flux2"), ("QwenImage", "qwenimage"))
 FAMILY_FACTS = {"sd1": ("epsilon", 512), "sdxl": ("epsilon", 1024), "flux": ("flow_matching", 1024)}
 _MAX_HEADER = 100 * 1024 * 1024
 
@@ -85,6 +87,9 @@ def detect_folder(folder: Path) -> Detected:
     index = _read_json(folder / "model_index.json")
     if index:
         pipeline = str(index.get("_class_name", ""))
+        for marker, family in LLM_PIPELINES:  # before "Flux": Flux2KleinPipeline is not Flux.1
+            if pipeline.startswith(marker):
+                return Detected("diffusers", family, "flow_matching", 1024)
         if "Flux" in pipeline:
             return Detected("diffusers", "flux", "flow_matching", 1024)
         unet = _read_json(folder / "unet" / "config.json")
@@ -96,7 +101,7 @@ def detect_folder(folder: Path) -> Detected:
             family = CROSS_ATTENTION_FAMILY.get(unet.get("cross_attention_dim"), "sd1")
         else:
             raise FastsdError(f"{folder.name}: pipeline {pipeline or '(none)'} is not a Stable Diffusion or Flux model",
-                              "fastsd trains StableDiffusionPipeline, StableDiffusionXLPipeline and FluxPipeline models")
+                              "fastsd trains StableDiffusion(XL), Flux, Flux2Klein, ZImage and QwenImage pipelines")
         scale = 2 ** (len(vae.get("block_out_channels", (0, 0, 0, 0))) - 1)
         native = unet.get("sample_size") * scale if isinstance(unet.get("sample_size"), int) else None
         prediction = scheduler.get("prediction_type", "epsilon")
@@ -129,6 +134,8 @@ def detect_keys(keys: dict[str, tuple[int, ...]], filename: str = "") -> Detecte
             return Detected("lora", "sdxl")
         if any("double_blocks" in k or "single_transformer_blocks" in k for k in keys):
             return Detected("lora", "flux")
+        if any(".attention.to_q." in k or "context_refiner." in k for k in keys):
+            return Detected("lora", "zimage")  # Z-Image's block names (Lumina2 style)
         dim = _cross_attention_dim(keys, "attn2_to_k.lora_down", "attn2.to_k.lora_down", "attn2.to_k.lora_A")
         return Detected("lora", CROSS_ATTENTION_FAMILY.get(dim))
     if any(k.startswith("control_model.") or "input_hint_block" in k or "controlnet_cond_embedding" in k
@@ -163,4 +170,10 @@ def detect_path(path: Path, keys: dict[str, tuple[int, ...]] | None = None) -> D
         return detect_folder(path)
     if keys is None:
         keys = safetensors_keys(path)
-    return detect_keys(keys, path.name)
+    found = detect_keys(keys, path.name)
+    if found is not None and found.kind == "lora" and path.suffix == ".safetensors":
+        # the 2026 families' LoRAs name their family (FLUX.2's BFL keys look like Flux.1's)
+        family = (_safetensors_header(path).get("__metadata__") or {}).get("fastsd.family")
+        if family in dict(LLM_PIPELINES).values():
+            return Detected("lora", family)
+    return found

@@ -22,7 +22,7 @@ from fastsd.webui.flags import (
 SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
 UIS = ("a1111", "invokeai", "comfyui")  # the compose service of each: webui, invokeai, comfyui
 # Families only ComfyUI serves (A1111 v1.10 and fastsd's InvokeAI set-up load SD1/SD2/SDXL only).
-COMFYUI_ONLY = ("flux",)
+COMFYUI_ONLY = ("flux", "zimage", "flux2", "qwenimage")
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
 
 
@@ -91,13 +91,14 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if loras and ui != "comfyui":
         raise bad_input("--lora builds ComfyUI's ready workflow", "with A1111 write <lora:NAME:1> in the "
                         "prompt; or serve it with --ui comfyui")
-    if family in COMFYUI_ONLY and ui == "invokeai":
+    if family == "flux" and ui == "invokeai":
         from fastsd.webui.invokeai.models import FLUX_REASON
 
         raise bad_input(f"{args.model} is a flux model: {FLUX_REASON}", "serve it in ComfyUI: --ui comfyui")
-    if family in COMFYUI_ONLY and ui == "a1111":
+    if family == "flux" and ui == "a1111":
         raise bad_input(f"{args.model} is a {family} model, which AUTOMATIC1111 v1.10 cannot load",
                         "serve it in ComfyUI: --ui comfyui")
+    check_served_family(args.model, family, ui)
     if family is not None:
         check_controlnets(family, list(names), args.model)
     if ui == "comfyui":
@@ -109,6 +110,16 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
         raise bad_input(f"unknown device {args.device!r}", "valid: " + ", ".join(DEVICES))
     return WebuiRequest(args.model, names, args.tunnel, auth, args.port, args.memory_preset,
                         args.attention, args.insecure_extension_access, server_name, args.device, ui, loras)
+
+
+def check_served_family(model: str, family: str | None, ui: str) -> None:
+    """Refuse a Z-Image, FLUX.2 klein or Qwen-Image model in a UI that cannot load it, naming the one that can."""
+    from fastsd.workloads.train.families import FAMILY_TITLES, SERVING_UI
+
+    if family in FAMILY_TITLES and ui != SERVING_UI:
+        raise bad_input(f"{model} is a {FAMILY_TITLES[family]} model ({family}), which neither AUTOMATIC1111 v1.10 "
+                        "nor InvokeAI (as fastsd sets it up) loads; ComfyUI serves it",
+                        f"serve it with --ui {SERVING_UI}")
 
 
 def check_not_a1111_options(args, ui: str) -> None:

@@ -124,9 +124,9 @@ def test_every_command_has_a_description_and_every_argument_a_help_line():
 
 
 @pytest.mark.parametrize("command,shown", [
-    ("train", ["{full,lora}", "{24gb,16gb,12gb,8gb}", "{adamw,adamw8bit}", "{no,fp16,bf16}", "{sdpa,xformers,auto}",
+    ("train", ["{full,lora}", "{48gb,24gb,16gb,12gb,8gb}", "{adamw,adamw8bit}", "{no,fp16,bf16}", "{sdpa,xformers,auto}",
                "{external,token,filenames}", "{auto,on,off}", "DreamBooth fine-tuning"]),
-    ("run", ["{full,lora}", "{24gb,16gb,12gb,8gb}", "none|cloudflared|ngrok|localtunnel|gradio", "Every option"]),
+    ("run", ["{full,lora}", "{48gb,24gb,16gb,12gb,8gb}", "none|cloudflared|ngrok|localtunnel|gradio", "Every option"]),
     ("export", ["{fp16,bf16,fp32}", "Write SESSION's trained weights"]),
 ])
 def test_help_shows_descriptions_and_choices(cli, command, shown):

@@ -81,6 +81,10 @@ def test_a_registry_with_a_deleted_repository_is_refused(tmp_path):
         ("sdxl", "sdxl", "epsilon", 1024, "stabilityai/stable-diffusion-xl-base-1.0"),
         ("flux-dev", "flux", "flow_matching", 1024, "black-forest-labs/FLUX.1-dev"),
         ("flux-schnell", "flux", "flow_matching", 1024, "black-forest-labs/FLUX.1-schnell"),
+        ("z-image", "zimage", "flow_matching", 1024, "Tongyi-MAI/Z-Image"),
+        ("flux2-klein-4b", "flux2", "flow_matching", 1024, "black-forest-labs/FLUX.2-klein-base-4B"),
+        ("flux2-klein-9b", "flux2", "flow_matching", 1024, "black-forest-labs/FLUX.2-klein-base-9B"),
+        ("qwen-image", "qwenimage", "flow_matching", 1024, "Qwen/Qwen-Image-2512"),
     ],
 )
 def test_base_models_match_the_reference(model_id, family, prediction, native, repo):
@@ -94,6 +98,19 @@ def test_flux_models_are_gated_and_lora_only():
     for model_id in ("flux-dev", "flux-schnell"):
         entry = base_model(model_id)
         assert entry.gated and entry.training_modes == ("lora",) and entry.single_file is None
+
+
+@pytest.mark.parametrize("model_id,serve,licence,gated", [
+    ("z-image", "Tongyi-MAI/Z-Image-Turbo", "apache-2.0", False),
+    ("flux2-klein-4b", "black-forest-labs/FLUX.2-klein-4B", "apache-2.0", False),
+    ("flux2-klein-9b", "black-forest-labs/FLUX.2-klein-9B", "flux-non-commercial-license", True),
+    ("qwen-image", None, "apache-2.0", False),
+])
+def test_2026_families_train_lora_on_the_base_and_serve_on_the_distilled_model(model_id, serve, licence, gated):
+    entry = base_model(model_id)
+    assert (entry.serve_repo, entry.licence, entry.gated, entry.training_modes) == (serve, licence, gated, ("lora",))
+    assert entry.training_resolutions == (512, 768, 1024) and entry.download_bytes > 10**10
+    assert entry.licence_url.endswith(entry.repo)
 
 
 @pytest.mark.parametrize("family,count", [("sd1", 14), ("sd2", 7)])
@@ -123,7 +140,7 @@ def test_lookups_fail_loudly_naming_the_valid_choices(call, message):
 
 def test_family_of_accepts_families_and_model_ids():
     assert [family_of(x) for x in ("sd15", "sdxl", "flux")] == ["sd1", "sdxl", "flux"]
-    assert set(FAMILIES) == {"sd1", "sd2", "sdxl", "flux"}
+    assert set(FAMILIES) == {"sd1", "sd2", "sdxl", "flux", "zimage", "flux2", "qwenimage"}
 
 
 def test_images_and_tunnels():

@@ -167,3 +167,34 @@ def test_damaged_controlnet_is_pulled_again(data_root, offline):
     path.write_bytes(b"x" * len(canny))
     [again] = pull_controlnets(data_root, "sd1", ["canny"])
     assert again.read_bytes() == canny
+
+
+@pytest.mark.parametrize("model_id,repo,pipeline,family", [
+    ("z-image", "Tongyi-MAI/Z-Image", "ZImagePipeline", "zimage"),
+    ("flux2-klein-4b", "black-forest-labs/FLUX.2-klein-base-4B", "Flux2KleinPipeline", "flux2"),
+    ("qwen-image", "Qwen/Qwen-Image-2512", "QwenImagePipeline", "qwenimage"),
+])
+def test_2026_families_pull_shows_the_licence_first_and_detects_the_family(data_root, offline, monkeypatch, cli,
+                                                                             model_id, repo, pipeline, family):
+    monkeypatch.setattr("fastsd.fsutil.free_bytes", lambda path: 0)  # offline nothing is downloaded
+    cache_repo(data_root.hf_home, repo, {"model_index.json": {"_class_name": pipeline}, "transformer/config.json": {}})
+    r = cli("models", "pull", model_id)
+    assert r.code == 0, r.err
+    licence, pulled = r.out.splitlines()[0], r.out.splitlines()[-1]
+    assert licence.startswith(f"{model_id}: licence apache-2.0 <https://huggingface.co/{repo}>")
+    assert f"family {family}" in pulled
+    assert resolve_model(data_root, model_id).family == family
+
+
+def test_a_2026_family_lora_is_detected_by_its_keys_and_metadata(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from fastsd.store.detect import detect_path
+
+    zimage, flux2 = tmp_path / "z.safetensors", tmp_path / "f2.safetensors"
+    save_file({"transformer.layers.0.attention.to_q.lora_A.weight": torch.zeros(2, 8)}, str(zimage))
+    save_file({"diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight": torch.zeros(6, 8)}, str(flux2),
+              metadata={"fastsd.family": "flux2"})
+    assert (detect_path(zimage).kind, detect_path(zimage).family) == ("lora", "zimage")
+    assert (detect_path(flux2).kind, detect_path(flux2).family) == ("lora", "flux2")

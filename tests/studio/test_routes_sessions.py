@@ -74,7 +74,7 @@ def test_the_session_page_data_has_the_train_form(studio):
     assert set(fields) == {dest for dest, *_ in OPTIONS}
     assert fields["unet_steps"]["default"] == data["session"]["training"]["unet_steps"] > 0
     assert all(f["help"] and f["flag"].startswith("--") for f in fields.values())
-    assert [p["name"] for p in data["train_form"]["presets"]] == ["24gb", "16gb", "12gb", "8gb"]
+    assert [p["name"] for p in data["train_form"]["presets"]] == ["48gb", "24gb", "16gb", "12gb", "8gb"]
     assert data["progress"] == {"step": 0, "total": 0, "loss": None, "lr": None, "stage": None, "it_s": None,
                                 "eta_s": None, "points": [], "samples": []}
 

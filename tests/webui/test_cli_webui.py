@@ -170,6 +170,9 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
 
 @pytest.mark.parametrize("argv, message", [
     (["--model", "flux-dev", "--ui", "a1111"], "AUTOMATIC1111 v1.10 cannot load"),
+    (["--model", "z-image", "--ui", "a1111"], "z-image is a Z-Image model (zimage), which neither AUTOMATIC1111 v1.10 nor InvokeAI"),
+    (["--model", "qwen-image", "--ui", "invokeai"], "qwen-image is a Qwen-Image model (qwenimage), which neither"),
+    (["--model", "flux2-klein-4b", "--ui", "a1111"], "ComfyUI serves it"),
     (["--model", "sdxl", "--controlnet", "hed"], "exists only for sd2, flux"),
     (["--model", "sd15", "--controlnet", "canny-full"], "exists only for sdxl"),
     (["--tunnel", "frp"], "unknown tunnel 'frp'"),
@@ -405,3 +408,10 @@ def test_device_and_server_name_travel_to_the_container(cli, data_root):
     (plan,) = runner.plans
     assert plan.command[-5:] == ("--server-name", "127.0.0.1", "--device", "cpu", "--in-process")
     assert plan.env["FASTSD_WEBUI_DEVICE"] == "cpu" and plan.env["FASTSD_WEBUI_SERVER_NAME"] == "127.0.0.1"
+
+
+def test_a_session_of_a_2026_family_is_served_by_comfyui_only(cli, fake_docker):
+    assert cli("session", "create", "dog", "--model", "z-image").code == 0
+    result = cli("webui", "--runtime", "docker", "--model", "dog")
+    assert result.code == 2 and "dog is a Z-Image model (zimage)" in result.err and "--ui comfyui" in result.err
+    assert fake_docker.calls() == []

@@ -87,8 +87,13 @@ def describe(model) -> str:
 
 def pull_model(args, ctx) -> int:
     """Pull one model onto the volume and say what it is."""
+    from fastsd.registry import load_registry
     from fastsd.store.pull import pull
 
+    entry = load_registry().models.get(args.source)
+    if entry is not None:  # the licence is shown before any byte is fetched
+        ctx.say(f"{entry.id}: licence {entry.licence} <{entry.licence_url}>"
+                + (" (gated: accept it there first)" if entry.gated else ""))
     model = pull(ctx.root, args.source, kind=args.kind, name=args.name, sha256=args.sha256,
                  headers=tuple(args.header), link=args.link, trust_pickle=args.trust_pickle)
     ctx.emit(model.model_dump(mode="json"), "pulled " + describe(model))
@@ -153,6 +158,8 @@ def show_model(args, ctx) -> int:
     ]
     if m.vae:
         lines.insert(4, f"  vae:           {m.vae}")
+    if m.serve_repo:
+        lines.insert(3, f"  serve on:      {m.serve_repo} (train on the repo above)")
     if m.id in local:
         lines.append(f"  on the volume: {ctx.root.root / local[m.id].path}")
     ctx.emit(asdict(m), "\n".join(lines))

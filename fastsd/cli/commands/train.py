@@ -28,7 +28,11 @@ OPTIONS = (
     ("offset_noise", "--offset-noise", float, "offset noise strength (e.g. 0.05)"),
     ("seed", "--seed", int, "seed for a reproducible run (default 0)"),
     ("batch_size", "--batch-size", int, "images per step and process (default 1)"),
-    ("memory_preset", "--memory-preset", str, "8gb, 12gb, 16gb or 24gb: checkpointing, attention, offload"),
+    ("memory_preset", "--memory-preset", str,
+     "8gb, 12gb, 16gb, 24gb or 48gb: checkpointing, attention, offload; for Z-Image, FLUX.2 klein and "
+     "Qwen-Image also the frozen transformer's quantization and the optimizer"),
+    ("quantize", "--quantize", str, "the frozen transformer of Z-Image, FLUX.2 klein, Qwen-Image: none, int8 "
+                                    "(torchao, weight-only) or nf4 (bitsandbytes, GPU) (default: by --memory-preset)"),
     ("mixed_precision", "--mixed-precision", str, "no, fp16 or bf16 (default: fp16 on GPU, no on CPU)"),
     ("optimizer", "--optimizer", str, "adamw or adamw8bit (default: adamw8bit on GPU, adamw on CPU)"),
     ("gradient_checkpointing", "--gradient-checkpointing", str, "auto (by resolution), on or off"),
@@ -63,7 +67,7 @@ def option_choices() -> dict[str, tuple[str, ...]]:
     return {"mode": settings.MODE_CHOICES, "captions": settings.CAPTION_SOURCES,
             "memory_preset": settings.PRESET_ORDER, "mixed_precision": settings.MIXED_PRECISIONS,
             "optimizer": settings.OPTIMIZERS, "gradient_checkpointing": settings.CHECKPOINTING,
-            "attention": settings.ATTENTIONS}
+            "attention": settings.ATTENTIONS, "quantize": settings.QUANTIZATIONS}
 
 
 ACCELERATE_CONFIG_TARGET = "/mnt/accelerate/config.yaml"  # where the trainer container sees --accelerate-config

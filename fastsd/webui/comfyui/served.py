@@ -149,7 +149,7 @@ def split_files(root: DataRoot, base: str, family: str) -> SplitFiles:
     files = comfy_split_files(root, base, family)
     if files is None:
         raise bad_input(f"the {family} model {base} has no ComfyUI files on the volume yet",
-                        f"write them once: fastsd convert {base} --to comfyui "
+                        f"write them once: fastsd convert {base} --format comfyui "
                         "(fastsd export of a session on it does it too)")
     return files
 

@@ -118,6 +118,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
     from fastsd.workloads.convert.flux_lora import has_kohya_names, rekey_flux_lora
     from fastsd.workloads.convert.lora_keys import base_model_metadata
     from fastsd.workloads.convert.to_single import convert_to_single_file
+    from fastsd.workloads.train.families import is_llm_family
 
     name = session.name
     folder, info = trained_folder(paths, step)
@@ -133,7 +134,8 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
             raise bad_input(f"{folder} has no lora.safetensors", "the trainer writes it with each LoRA checkpoint")
         out = paths.export(step, "-lora.safetensors")
         meta = {f"fastsd.{k}": str(v) for k, v in metadata.items()} | {"fastsd.version": __version__}
-        meta |= base_model_metadata(session.family, session.prediction)  # also for files of older trainers
+        if not is_llm_family(session.family):  # the 2026 families' files carry their own (families/export.py)
+            meta |= base_model_metadata(session.family, session.prediction)  # also for files of older trainers
         if split_base and has_kohya_names(read_header(lora)[0]):
             rekey_flux_lora(lora, out, split_base, meta)
             say("renamed the LoRA's kohya keys (an earlier fastsd's) to the diffusers layout ComfyUI maps")

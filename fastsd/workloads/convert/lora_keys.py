@@ -98,8 +98,9 @@ def kohya_tensors(model, kind: str, prefix: str, text: bool = False) -> dict:
     return out
 
 
-def write_lora_file(path: Path, settings, denoiser, text_encoder=None) -> None:
-    """Write the denoiser's (and optionally the text encoder's) adapter as one .safetensors file."""
+def write_lora_file(path: Path, settings, denoiser, text_encoder=None, text_encoder_2=None) -> None:
+    """Write the denoiser's (and optionally the text encoders') adapter as one .safetensors file
+    (SDXL's second text encoder, OpenCLIP-G, under lora_te2_ as kohya writes it)."""
     from safetensors.torch import save_file
 
     kind = getattr(settings, "lora_type", "lora")
@@ -108,6 +109,8 @@ def write_lora_file(path: Path, settings, denoiser, text_encoder=None) -> None:
     tensors = layout(denoiser, kind, unet_prefix)
     if text_encoder is not None:
         tensors.update(layout(text_encoder, kind, te_prefix, text=True))
+    if text_encoder_2 is not None:
+        tensors.update(kohya_tensors(text_encoder_2, kind, "lora_te2", text=True))
     metadata = {**network_metadata(kind, settings.lora_rank), **base_model_metadata(settings.family, settings.prediction),
                 "ss_resolution": f"({settings.resolution}, {settings.resolution})", "fastsd.lora_type": kind,
                 "fastsd.family": settings.family, "fastsd.base_model": str(getattr(settings, "model", ""))}

@@ -44,10 +44,14 @@ def _write_weights(folder: Path, settings, models) -> None:
         models.text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
         return
     save_adapter(models.denoiser, folder / "lora" / "unet")
+    second = getattr(models, "text_encoder_2", None)
     if settings.lora_text_encoder:
         save_adapter(models.text_encoder, folder / "lora" / "text_encoder")
+        if second is not None:
+            save_adapter(second, folder / "lora" / "text_encoder_2")
     write_kohya_file(folder / "lora.safetensors", settings, models.denoiser,
-                     models.text_encoder if settings.lora_text_encoder else None)
+                     models.text_encoder if settings.lora_text_encoder else None,
+                     second if settings.lora_text_encoder else None)
 
 
 def _trained_json(settings, state: TrainState, data: list | None) -> dict:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastsd.fsutil import require_readable
+from fastsd.workloads.train.families import family_module
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Components:
 
     @property
     def denoiser_folder(self) -> str:
-        return "transformer" if self.family == "flux" else "unet"
+        return "unet" if self.family in ("sd1", "sd2", "sdxl") else "transformer"
 
 
 def load_components(folder: Path, family: str, prediction: str, trained: Path | None = None) -> Components:
@@ -37,6 +38,16 @@ def load_components(folder: Path, family: str, prediction: str, trained: Path | 
 
     folder = Path(folder)
     require_readable(folder, "the base model")
+    module = family_module(family)
+    if module is not None:  # Z-Image, FLUX.2 klein, Qwen-Image: LoRA only, so never `trained`
+        from fastsd.workloads.train.families.common import flow_noisy_input
+
+        comps = module.load(folder)
+        for part in (comps.vae, comps.denoiser, *comps.text_encoders):
+            part.requires_grad_(False)
+            part.eval()
+        comps.extra["noisy_input"] = getattr(module, "noisy_input", flow_noisy_input)
+        return comps
     if trained:
         require_readable(trained, "the checkpoint")
     vae = AutoencoderKL.from_pretrained(folder / "vae")
@@ -96,14 +107,36 @@ def encode_text(c: Components, ids: list, encoders: list | None = None) -> dict:
     return {"encoder_hidden_states": encoders[0](ids[0])[0]}
 
 
+def encode_caption(c: Components, caption: str) -> dict:
+    """The denoiser's text conditioning of one caption, with the loaded (frozen) encoders."""
+    module = family_module(c.family)
+    if module is not None:
+        return module.encode_caption(c, caption)
+    return encode_text(c, tokenize(c, [caption]))
+
+
 def encode_images(c: Components, pixels):
     """VAE posterior (mean, std) of pixels in [-1, 1]."""
+    module = family_module(c.family)
+    if hasattr(module, "encode_images"):
+        return module.encode_images(c, pixels)
     dist = c.vae.encode(pixels.to(c.vae.device, c.vae.dtype)).latent_dist
     return dist.mean.float(), dist.std.float()
 
 
+def vae_scale_factor(c: Components) -> int:
+    """Pixels per latent pixel of the VAE (Qwen-Image's 3D VAE counts its spatial down-samplings)."""
+    config = c.vae.config
+    if "temperal_downsample" in config:
+        return 2 ** len(config.temperal_downsample)
+    return 2 ** (len(config.block_out_channels) - 1)
+
+
 def scale_latents(c: Components, latents):
     """Raw VAE latents to the denoiser's latent space."""
+    module = family_module(c.family)
+    if hasattr(module, "scale_latents"):
+        return module.scale_latents(c, latents)
     shift = getattr(c.vae.config, "shift_factor", None) or 0.0
     return (latents - shift) * c.vae.config.scaling_factor
 
@@ -122,6 +155,9 @@ def predict(c: Components, denoiser, noisy, timesteps, cond: dict, resolution):
     """The denoiser's output for `noisy` latents (same shape as the latents); `resolution`: px or (h, w)."""
     import torch
 
+    module = family_module(c.family)
+    if module is not None:
+        return module.predict(c, denoiser, noisy, timesteps, cond)
     if c.family == "flux":
         from diffusers import FluxPipeline
 
@@ -148,6 +184,12 @@ def sample_pipeline(c: Components, denoiser, text_encoders: list):
     """A diffusers pipeline over the current weights, for previews."""
     from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
 
+    module = family_module(c.family)
+    if module is not None:  # prompts render from the text cache: the LLM encoder is gone by now
+        from fastsd.workloads.train.families.common import CachedPromptPipeline
+
+        return CachedPromptPipeline(module.pipeline(c, denoiser), lambda p, n: module.embed(c, p, n),
+                                    module.SAMPLE_GUIDANCE, getattr(module, "GUIDANCE_ARGUMENT", "guidance_scale"))
     if c.family == "flux":
         from diffusers import FluxPipeline
 

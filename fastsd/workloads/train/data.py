@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastsd.workloads.train.components import encode_images, encode_text, scale_latents, tokenize
+from fastsd.workloads.train.components import encode_caption, encode_images, scale_latents, tokenize
 
 ORDER_STREAM = 0xFFFF  # the generator stream of data orders, apart from every process rank
 
@@ -84,21 +84,36 @@ class TextCache:
     """Text conditioning per caption, computed once while the text encoders are frozen."""
 
     def __init__(self, comps, captions):
+        self.entries = {}
+        self.add(comps, captions)
+
+    def add(self, comps, captions) -> None:
+        """Encode the captions not cached yet."""
         import torch
 
-        self.entries = {}
-        unique = list(dict.fromkeys(captions))
         with torch.no_grad():
-            for caption in unique:
-                cond = encode_text(comps, tokenize(comps, [caption]))
-                self.entries[caption] = {k: v.detach() for k, v in cond.items()}
+            for caption in dict.fromkeys(captions):
+                if caption not in self.entries:
+                    cond = encode_caption(comps, caption)
+                    self.entries[caption] = {k: _detached(v) for k, v in cond.items()}
+
+    def to(self, device) -> None:
+        """Move every cached tensor to `device`."""
+        for entry in self.entries.values():
+            for key, value in entry.items():
+                entry[key] = [v.to(device) for v in value] if isinstance(value, list) else value.to(device)
 
     def batch(self, captions) -> dict:
-        """The conditioning of `captions`, stacked as a batch."""
+        """The conditioning of `captions`, stacked as a batch (lists, of unequal lengths, joined)."""
         import torch
 
         keys = self.entries[captions[0]].keys()
-        return {k: torch.cat([self.entries[c][k] for c in captions]) for k in keys}
+        return {k: (sum((self.entries[c][k] for c in captions), []) if isinstance(self.entries[captions[0]][k], list)
+                    else torch.cat([self.entries[c][k] for c in captions])) for k in keys}
+
+
+def _detached(value):
+    return [v.detach() for v in value] if isinstance(value, list) else value.detach()
 
 
 class TokenCache:

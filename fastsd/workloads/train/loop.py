@@ -14,7 +14,13 @@ from fastsd.workloads.train.checkpoint import (
     prune_checkpoints,
     write_trained_folder,
 )
-from fastsd.workloads.train.components import encode_text, load_components, predict, sample_pipeline
+from fastsd.workloads.train.components import (
+    encode_text,
+    load_components,
+    predict,
+    sample_pipeline,
+    vae_scale_factor,
+)
 from fastsd.workloads.train.data import (
     LatentCache,
     TextCache,
@@ -23,7 +29,17 @@ from fastsd.workloads.train.data import (
     step_generator,
 )
 from fastsd.workloads.train.ema import make_ema
-from fastsd.workloads.train.lora import DENOISER_TARGETS, TEXT_TARGETS, add_lora, load_adapter
+from fastsd.workloads.train.families import is_llm_family, lora_targets
+from fastsd.workloads.train.families.common import cache_then_free
+from fastsd.workloads.train.families.quantize import is_quantized, quantize_frozen
+from fastsd.workloads.train.lora import (
+    DENOISER_TARGETS,
+    TEXT_LORA_FOLDERS,
+    TEXT_TARGETS,
+    add_lora,
+    load_adapter,
+    load_text_adapter,
+)
 from fastsd.workloads.train.losses import make_noise, noisy_input
 from fastsd.workloads.train.memory import (
     OFFLOAD_DEVICE,
@@ -48,6 +64,7 @@ class Trainables:
 
     denoiser: object
     text_encoder: object
+    text_encoder_2: object = None  # SDXL's OpenCLIP-G, when its LoRA trains too (lora_te2_)
 
 
 def make_accelerator(settings):
@@ -129,22 +146,35 @@ class Trainer:
         self.sampler = BatchSampler(s.seed, s.batch_size, acc.num_processes, sizes, [e.repeats for e in self.examples])
         self.latents = LatentCache(c, self.examples, s.resolution, s.flip, sizes=sizes)
         self.prior = PriorTerm(c, self.class_examples, s) if self.class_examples else None
+        self.text_cache = None
+        if is_llm_family(s.family):  # the LLM encodes every prompt, then leaves before the transformer arrives
+            prompts = [e.caption for e in self.examples] + ([self.prior.prompt] if self.prior else [])
+            encoder_device = OFFLOAD_DEVICE if s.offload_frozen else acc.device  # 8gb: the LLM runs on the CPU
+            self.text_cache = cache_then_free(c, prompts, s.sample_prompt, encoder_device, self.weight_dtype,
+                                              acc.device)
         self.data_summary = self.sampler.summary(self.examples, sizes)
         if s.offload_frozen:
             c.vae.to("cpu")
         self.lora_params = []
         frozen_dtype = self.weight_dtype if s.mode == "lora" else torch.float32
+        quantize_frozen(c, s.quantize, acc.device, self.weight_dtype)  # before the LoRA wraps its layers
         if s.mode == "lora":
             torch.manual_seed(s.seed)
-            self.lora_params = add_lora(c.denoiser, s.lora_rank, DENOISER_TARGETS, s.lora_type)
-            if s.lora_text_encoder:
-                self.lora_params += add_lora(c.text_encoders[0], s.lora_rank, TEXT_TARGETS, s.lora_type)
+            targets = lora_targets(s.family, c.denoiser, DENOISER_TARGETS)
+            self.lora_params = add_lora(c.denoiser, s.lora_rank, targets, s.lora_type)
+            # CLIP-L; on SDXL also OpenCLIP-G, as kohya does (Flux's T5 stays frozen)
+            text_loras = c.text_encoders[: 2 if s.family == "sdxl" else 1] if s.lora_text_encoder else []
+            for encoder in text_loras:
+                self.lora_params += add_lora(encoder, s.lora_rank, TEXT_TARGETS, s.lora_type)
             if resume_path:
                 load_adapter(c.denoiser, resume_path / "lora" / "unet")
-                if s.lora_text_encoder:
-                    load_adapter(c.text_encoders[0], resume_path / "lora" / "text_encoder")
+                for encoder, folder in zip(text_loras, TEXT_LORA_FOLDERS, strict=False):
+                    load_text_adapter(encoder, resume_path / "lora" / folder)
         for module in (c.denoiser, *c.text_encoders):  # the dtype always: a base may be stored in fp16
-            module.to(acc.device, frozen_dtype)
+            if module is c.denoiser and is_quantized(s):
+                module.to(acc.device)  # quantized weights keep their own dtype
+            else:
+                module.to(acc.device, frozen_dtype)
         for p in self.lora_params:
             p.data = p.data.float()
         self.attention = attention_kernel(s.attention)
@@ -156,23 +186,25 @@ class Trainer:
                                   "use --attention sdpa (the default)") from None
         if s.checkpointing_on():
             c.denoiser.enable_gradient_checkpointing()
-            encoder = c.text_encoders[0]
-            (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
-        self.trainables = Trainables(c.denoiser, c.text_encoders[0])
+            for encoder in c.text_encoders[: 2 if s.lora_text_encoder else 1]:
+                (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
+        second = c.text_encoders[1] if (s.lora_text_encoder and s.family == "sdxl") else None
+        self.trainables = Trainables(c.denoiser, c.text_encoders[0] if c.text_encoders else None, second)
 
     def _stage(self, name: str, start: int, end: int, state: TrainState, resumed: dict | None) -> None:
         import torch
 
         s, c, acc = self.s, self.comps, self.acc
         train_text = name == "text_encoder" or (name == "lora" and s.lora_text_encoder)
-        text_encoder, denoiser = c.text_encoders[0], c.denoiser
+        text_encoder, denoiser = (c.text_encoders[0] if c.text_encoders else None), c.denoiser
         if name == "text_encoder":
             params, lr = list(text_encoder.parameters()), s.text_encoder_lr
         elif name == "unet":
             params, lr = list(denoiser.parameters()), s.unet_lr
         else:
             params, lr = self.lora_params, s.lora_lr
-        text_encoder.requires_grad_(name == "text_encoder")
+        if text_encoder is not None:  # None: an LLM encoder, freed once its outputs were cached
+            text_encoder.requires_grad_(name == "text_encoder")
         denoiser.requires_grad_(name == "unet")
         for p in params:
             p.requires_grad_(True)
@@ -183,13 +215,18 @@ class Trainer:
             schedule.load_state_dict(resumed["lr_scheduler"])
         captions = [e.caption for e in self.examples]
         all_captions = captions + ([self.prior.prompt] if self.prior else [])
+        second = self.trainables.text_encoder_2 if name == "lora" else None
         if train_text:
             text_encoder.train()
             text_model = acc.prepare(text_encoder)
+            # SDXL's second encoder: prepared too, so several processes average its LoRA's gradients
+            text_models = [text_model, *([acc.prepare(second)] if second is not None else c.text_encoders[1:])]
             tokens, text_cache = TokenCache(c, all_captions), None
         else:
-            text_encoder.eval()
-            text_model, tokens, text_cache = text_encoder, None, TextCache(c, all_captions)
+            if text_encoder is not None:
+                text_encoder.eval()
+            text_model, tokens = text_encoder, None
+            text_cache = self.text_cache or TextCache(c, all_captions)
         denoise_model = acc.prepare(denoiser) if name in ("unet", "lora") else denoiser
         denoiser.train(name in ("unet", "lora"))
         optimizer = acc.prepare(raw_optimizer)
@@ -200,17 +237,18 @@ class Trainer:
             move(c.text_encoders, OFFLOAD_DEVICE)  # their outputs are cached
         rank, world, count = acc.process_index, acc.num_processes, len(self.examples)
         save_steps = set(s.save_steps())
-        scale = 2 ** (len(c.vae.config.block_out_channels) - 1)
+        scale = vae_scale_factor(c)
 
         def batch_loss(latents, batch_captions, g):
             noise = make_noise(latents, g, s.offset_noise)
-            noisy, timesteps, target = noisy_input(s.prediction, c.noise_scheduler, latents, noise, g)
+            make_input = c.extra.get("noisy_input") or noisy_input  # the 2026 families shift their timesteps
+            noisy, timesteps, target = make_input(s.prediction, c.noise_scheduler, latents, noise, g)
             size = (latents.shape[-2] * scale, latents.shape[-1] * scale)  # (h, w) px: a bucket or the square
             with acc.autocast():
                 if text_cache is not None:
                     cond = text_cache.batch(batch_captions)
                 else:
-                    cond = encode_text(c, tokens.batch(batch_captions), [text_model, *c.text_encoders[1:]])
+                    cond = encode_text(c, tokens.batch(batch_captions), text_models)
                 output = predict(c, denoise_model, noisy, timesteps, cond, size)
                 return training_loss(s, c.noise_scheduler, output, target, timesteps)
 

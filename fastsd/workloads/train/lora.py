@@ -9,6 +9,7 @@ from fastsd.workloads.train.lora_variants import ADAPTER, adapter_config, is_ada
 
 DENOISER_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+TEXT_LORA_FOLDERS = ("text_encoder", "text_encoder_2")  # under a checkpoint's lora/: CLIP-L, then SDXL's OpenCLIP-G
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -66,8 +67,24 @@ def load_adapter(model, folder: Path) -> None:
     model.load_state_dict({names[key]: tensor for key, tensor in saved.items()}, strict=False)
 
 
-def write_kohya_file(path: Path, settings, denoiser, text_encoder=None) -> None:
-    """One .safetensors LoRA in the kohya/LyCORIS key format that A1111 and ComfyUI load."""
-    from fastsd.workloads.convert.lora_keys import write_lora_file
+def load_text_adapter(encoder, folder: Path) -> None:
+    """Load a text encoder's adapter; a checkpoint of an older fastsd has no OpenCLIP-G one to resume."""
+    from fastsd.errors import FastsdError
 
-    write_lora_file(path, settings, denoiser, text_encoder)
+    if not (Path(folder) / ADAPTER_WEIGHTS).is_file():
+        raise FastsdError(f"{folder} is missing: this checkpoint was written before fastsd trained SDXL's second "
+                          "text encoder", "train from scratch, or resume with the fastsd version that wrote it")
+    load_adapter(encoder, folder)
+
+
+def write_kohya_file(path: Path, settings, denoiser, text_encoder=None, text_encoder_2=None) -> None:
+    """One .safetensors LoRA in the kohya/LyCORIS key format that A1111 and ComfyUI load
+    (the diffusers/peft layout for the 2026 families, which A1111 does not load)."""
+    from fastsd.workloads.convert.lora_keys import write_lora_file
+    from fastsd.workloads.train.families import is_llm_family
+
+    if is_llm_family(settings.family):
+        from fastsd.workloads.train.families.export import write_family_lora
+
+        return write_family_lora(path, settings, denoiser)
+    write_lora_file(path, settings, denoiser, text_encoder, text_encoder_2)

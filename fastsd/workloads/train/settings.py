@@ -16,12 +16,14 @@ from fastsd.workloads.train.choices import (  # noqa: F401 - re-exported for the
     MODE_CHOICES,
     OPTIMIZERS,
     PRESET_ORDER,
+    QUANTIZATIONS,
 )
 from fastsd.workloads.train.feature_settings import LORA_TYPES, feature_problems
 
 # What each preset picks; presets differ only in settings that leave the maths unchanged, so
 # a run that ran out of memory can resume with the next lower preset.
 MEMORY_PRESETS = {
+    "48gb": {"gradient_checkpointing": "auto", "attention": "sdpa", "offload_frozen": False},
     "24gb": {"gradient_checkpointing": "auto", "attention": "sdpa", "offload_frozen": False},
     "16gb": {"gradient_checkpointing": "on", "attention": "sdpa", "offload_frozen": False},
     "12gb": {"gradient_checkpointing": "on", "attention": "auto", "offload_frozen": False},
@@ -100,6 +102,7 @@ class TrainSettings:
     class_data: str | None = None
     buckets: bool = True
     repeats: int = 1
+    quantize: str = "none"  # the frozen transformer's weights: none, int8 (torchao) or nf4 (bitsandbytes)
 
     @property
     def stages(self) -> tuple[tuple[str, int], ...]:
@@ -230,6 +233,9 @@ def resolve_settings(session, model, flags: dict, resumed: dict | None = None) -
         for key, value in MEMORY_PRESETS[preset].items():
             if key in ("gradient_checkpointing", "attention") and key not in flags:
                 values[key] = value
+        from fastsd.workloads.train.families.memory import apply_family_tier
+
+        values = apply_family_tier(values, flags)
     device_defaults = CPU_DEFAULTS if values.get("cpu") else GPU_DEFAULTS
     for key, value in device_defaults.items():
         values.setdefault(key, value)
@@ -251,7 +257,10 @@ def validate_settings(s: TrainSettings) -> None:
     _choice("attention", s.attention, ATTENTIONS)
     _choice("gradient checkpointing", s.gradient_checkpointing, CHECKPOINTING)
     _choice("LoRA type", s.lora_type, LORA_TYPES)
-    problems = feature_problems(s)
+    _choice("quantization", s.quantize, QUANTIZATIONS)
+    from fastsd.workloads.train.families import family_problems
+
+    problems = feature_problems(s) + family_problems(s)
     for name in ("text_encoder_steps", "unet_steps", "lora_steps", "save_every", "save_from", "sample_every"):
         if getattr(s, name) < 0:
             problems.append(f"{flag_of(name)} must be 0 or more, not {getattr(s, name)}")
@@ -288,8 +297,8 @@ def validate_settings(s: TrainSettings) -> None:
 def next_lower_preset(preset: str | None) -> str | None:
     """The memory preset below `preset` (None below 8gb)."""
     order = list(PRESET_ORDER)
-    if preset is None:
-        return order[1]
+    if preset is None:  # no preset trains like 24gb
+        return order[order.index("24gb") + 1]
     index = order.index(preset)
     return order[index + 1] if index + 1 < len(order) else None
 

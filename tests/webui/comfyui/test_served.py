@@ -101,7 +101,7 @@ def test_lora_of_another_family_is_refused_before_anything_starts(root):
 def test_flux_without_its_comfyui_files_names_the_command(cli, root):
     with pytest.raises(FastsdError) as error:
         resolve_served(root, "flux-dev")
-    assert "no ComfyUI files" in error.value.message and "fastsd convert flux-dev" in error.value.hint
+    assert "no ComfyUI files" in error.value.message and "fastsd convert flux-dev --format comfyui" in error.value.hint
 
 
 def write_tensors(path, tensors: dict):

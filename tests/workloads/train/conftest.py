@@ -11,6 +11,9 @@ TINY = {  # model name -> (family, prediction)
     "tiny-sd2v": ("sd2", "v_prediction"),
     "tiny-sdxl": ("sdxl", "epsilon"),
     "tiny-flux": ("flux", "flow_matching"),
+    "tiny-zimage": ("zimage", "flow_matching"),
+    "tiny-flux2": ("flux2", "flow_matching"),
+    "tiny-qwenimage": ("qwenimage", "flow_matching"),
 }
 PHOTOS = ("astronaut", "coffee", "chelsea", "camera")
 
@@ -38,6 +41,10 @@ def tiny_folders(tmp_path_factory):
                 from fastsd.tiny.flux import build_tiny_flux
 
                 built[name] = build_tiny_flux(base / name)
+            elif family in ("zimage", "flux2", "qwenimage"):
+                from fastsd.tiny.families import build_tiny_family
+
+                built[name] = build_tiny_family(base / name, family)
             else:
                 from fastsd.tiny.sd import build_tiny_sd
 

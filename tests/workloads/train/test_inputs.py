@@ -61,7 +61,7 @@ def test_not_enough_disk_says_how_much(make_session, cli, monkeypatch):
 @pytest.mark.parametrize("flags,message", [
     (("--optimizer", "adamw8bit"), "8-bit Adam (--optimizer adamw8bit) needs a CUDA GPU"),
     (("--mixed-precision", "fp16"), "fp16 mixed precision needs a CUDA GPU"),
-    (("--memory-preset", "4gb"), "argument --memory-preset: invalid choice: '4gb' (choose from '24gb', '16gb'"),
+    (("--memory-preset", "4gb"), "argument --memory-preset: invalid choice: '4gb' (choose from '48gb', '24gb', '16gb'"),
     (("--captions", "exif"), "argument --captions: invalid choice: 'exif'"),
     (("--mode", "fancy"), "argument --mode: invalid choice: 'fancy' (choose from 'full', 'lora')"),
     (("--mode", "lora", "--unet-steps", "5", "--unet-lr", "1e-5"),

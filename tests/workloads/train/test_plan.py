@@ -43,7 +43,8 @@ def test_processes_go_through_accelerate_launch(make_session, cli):
 def test_memory_presets_pick_settings():
     from fastsd.workloads.train.settings import MEMORY_PRESETS, next_lower_preset
 
-    assert [next_lower_preset(p) for p in ("24gb", "16gb", "12gb", "8gb")] == ["16gb", "12gb", "8gb", None]
+    assert [next_lower_preset(p) for p in ("48gb", "24gb", "16gb", "12gb", "8gb", None)] == \
+        ["24gb", "16gb", "12gb", "8gb", None, "16gb"]
     assert MEMORY_PRESETS["12gb"]["gradient_checkpointing"] == "on"
     assert MEMORY_PRESETS["24gb"]["gradient_checkpointing"] == "auto"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from tests.helpers import run_fastsd
 from tests.workloads.train.conftest import assert_same_weights
 
@@ -48,9 +50,10 @@ def test_full_mode_killed_three_times_resumes_to_identical_weights(make_session,
     assert len(steps) == 7
 
 
-def test_lora_mode_killed_resumes_to_identical_weights(make_session, data_root, cli):
+@pytest.mark.parametrize("extra", [(), ("--lora-text-encoder",)])  # the second: both SDXL text encoders
+def test_lora_mode_killed_resumes_to_identical_weights(make_session, data_root, cli, extra):
     common = ("--steps", "5", "--rank", "2", "--lora-lr", "1e-2", "--cpu", "--seed", "3", "--save-every", "2",
-              "--save-from", "2")
+              "--save-from", "2", *extra)
     reference = _reference(make_session, cli, "tiny-sdxl", common)
     interrupted = make_session("cut", model="tiny-sdxl")
     assert _train(data_root, "cut", common, kill="step:3").returncode != 0

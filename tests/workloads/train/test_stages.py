@@ -49,6 +49,7 @@ def test_full_mode_stages_change_only_their_model(make_session, cli, data_root, 
 @pytest.mark.parametrize("model,extra,te_prefix,block", [
     ("tiny-sd", ("--mode", "lora", "--lora-text-encoder"), "lora_te_text_model_", "down_blocks_0"),
     ("tiny-sdxl", (), None, "down_blocks_1"),
+    ("tiny-sdxl", ("--lora-text-encoder",), "lora_te", "down_blocks_1"),
 ])
 def test_lora_mode_trains_only_adapters_with_kohya_keys(make_session, cli, model, extra, te_prefix, block):
     paths = make_session(model=model)
@@ -68,7 +69,15 @@ def test_lora_mode_trains_only_adapters_with_kohya_keys(make_session, cli, model
         assert key.endswith((".lora_down.weight", ".lora_up.weight", ".alpha"))
     assert kohya[f"{name}.alpha"].item() == 4.0
     te_keys = [k for k in kohya if k.startswith("lora_te")]
-    if te_prefix:
+    if te_prefix and model == "tiny-sdxl":  # both text encoders, as kohya: CLIP-L lora_te1_, OpenCLIP-G lora_te2_
+        for prefix in ("lora_te1_", "lora_te2_"):
+            keys = [k for k in te_keys if k.startswith(prefix)]
+            assert keys and f"{prefix}text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight" in keys
+            assert any(float(kohya[k].abs().sum()) > 0 for k in keys if k.endswith("lora_up.weight"))  # trained
+        assert len(te_keys) == len([k for k in te_keys if k.startswith(("lora_te1_", "lora_te2_"))])
+        for folder in ("text_encoder", "text_encoder_2"):
+            assert (paths.final / "lora" / folder / "adapter_model.safetensors").exists()
+    elif te_prefix:
         assert te_keys and all(k.startswith(te_prefix) for k in te_keys)
         assert (paths.final / "lora" / "text_encoder" / "adapter_model.safetensors").exists()
         assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight" in kohya
@@ -136,3 +145,16 @@ def test_samples_metrics_and_session_progress(make_session, cli):
     assert shown["trained_steps"] == 3 and shown["total_steps"] == 3 and shown["last_checkpoint"] == 2
     assert "3/3 steps, latest checkpoint step 2" in cli("session", "show", "s").out
     assert load_weights(paths.checkpoint(2))
+
+
+def test_sdxl_lora_of_both_text_encoders_loads_in_diffusers(make_session, cli, tiny_folders):
+    from diffusers import StableDiffusionXLPipeline
+
+    paths = make_session(model="tiny-sdxl")
+    r = cli("train", "s", "--steps", "2", "--rank", "2", "--lora-lr", "1e-2", "--lora-text-encoder", *FAST)
+    assert r.code == 0, r.err
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_folders("tiny-sdxl"))
+    pipe.load_lora_weights(str(paths.final / "lora.safetensors"), adapter_name="mine")
+    for encoder in (pipe.text_encoder, pipe.text_encoder_2):  # lora_te1_ -> CLIP-L, lora_te2_ -> OpenCLIP-G
+        adapted = [n for n, m in encoder.named_modules() if hasattr(m, "lora_A") and "mine" in m.lora_A]
+        assert adapted and any(n.endswith("self_attn.q_proj") for n in adapted)

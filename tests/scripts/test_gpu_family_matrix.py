@@ -1,0 +1,30 @@
+"""scripts/gpu_family_matrix.py: its rows, and a CPU dry run on the tiny models."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_rows_are_the_presets_each_family_fits():
+    import runpy
+
+    rows = runpy.run_path(str(ROOT / "scripts" / "gpu_family_matrix.py"))["matrix"](["zimage", "qwenimage"])
+    assert [r["preset"] for r in rows if r["family"] == "zimage"] == ["48gb", "24gb", "16gb", "12gb", "8gb"]
+    assert [(r["preset"], r["quantize"]) for r in rows if r["family"] == "qwenimage"] == [("48gb", "none"),
+                                                                                         ("24gb", "nf4")]
+
+
+def test_dry_run_on_the_tiny_models_measures_each_row(tmp_path):
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_family_matrix.py"), "--tiny", "--families",
+                           "zimage", "--presets", "24gb,16gb", "--steps", "5", "--json", str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert [(r["preset"], r["quantize"]) for r in runs] == [("24gb", "none"), ("16gb", "int8")]
+    assert all(r["s_step"] > 0 for r in runs)
