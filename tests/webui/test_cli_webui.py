@@ -412,6 +412,9 @@ def test_device_and_server_name_travel_to_the_container(cli, data_root):
 
 def test_a_session_of_a_2026_family_is_served_by_comfyui_only(cli, fake_docker):
     assert cli("session", "create", "dog", "--model", "z-image").code == 0
-    result = cli("webui", "--runtime", "docker", "--model", "dog")
+    result = cli("webui", "--runtime", "docker", "--model", "dog", "--ui", "a1111")
     assert result.code == 2 and "dog is a Z-Image model (zimage)" in result.err and "--ui comfyui" in result.err
     assert fake_docker.calls() == []
+    runner = RecordingRunner()
+    chosen = cli("webui", "--model", "dog", "--auth", "bob:Pass-word-1", runner=runner)  # no --ui: ComfyUI
+    assert chosen.code == 0 and runner.plans[0].service == "comfyui", chosen.err
