@@ -46,10 +46,10 @@ def containers_of(run_id: str) -> list[str]:
     return done.stdout.split() if done.returncode == 0 else []
 
 
-def is_running(container: str) -> bool:
-    """True while the engine reports `container` running (a removed one is not)."""
-    done = _docker("inspect", "--format", "{{.State.Running}}", container)
-    return done.returncode == 0 and done.stdout.strip() == "true"
+def state_of(container: str) -> str:
+    """The engine's state of `container` (created, running, exited, ...); "" once it is removed."""
+    done = _docker("inspect", "--format", "{{.State.Status}}", container)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _wait_until(check, timeout: float, poll: float = 0.25) -> bool:
@@ -71,38 +71,42 @@ class _Stopper:
 
     def _look(self) -> bool:
         self.containers = containers_of(self.run_id)
-        return bool(self.containers) or self.process.poll() is not None
+        # "created": compose is about to start it, and a signal now would be lost.
+        started = self.containers and all(state_of(c) != "created" for c in self.containers)
+        return bool(started) or self.process.poll() is not None
 
-    def _all_stopped(self) -> bool:
-        return not any(is_running(c) for c in self.containers)
+    def _all_ended(self) -> bool:
+        return not any(state_of(c) in ("created", "running", "restarting", "paused") for c in self.containers)
 
     def politely(self) -> None:
         """SIGINT to the container (found by its label), then wait for it to end; SIGKILL after the grace."""
-        # Compose may be creating it right now: give it a moment to appear.
+        # Compose may be creating it right now: give it a moment to appear and start.
         _wait_until(self._look, APPEAR_S)
-        if not self.containers:
+        running = [c for c in self.containers if state_of(c) == "running"]
+        if not running:
             return
-        self.say(f"stopping container {self.containers[0][:12]} (Ctrl-C again to kill it at once)")
-        for container in self.containers:
+        self.say(f"stopping container {running[0][:12]} (Ctrl-C again to kill it at once)")
+        for container in running:
             _docker("kill", "--signal", "SIGINT", container)
-        if not _wait_until(self._all_stopped, INTERRUPT_GRACE_S):
+        if not _wait_until(self._all_ended, INTERRUPT_GRACE_S):
             self.say(f"the container did not stop in {INTERRUPT_GRACE_S:g}s: killing it")
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the containers and wait for the engine to report them stopped."""
+        """SIGKILL the running containers and wait for the engine to report them ended."""
         self.containers = sorted({*self.containers, *containers_of(self.run_id)})
         for container in self.containers:
-            if is_running(container):
+            if state_of(container) == "running":
                 _docker("kill", "--signal", "SIGKILL", container)
-        _wait_until(self._all_stopped, KILL_GRACE_S)
+        _wait_until(self._all_ended, KILL_GRACE_S)
 
     def finish(self) -> None:
         """Wait for compose to return (ending it if it does not), then remove what is left."""
-        # With its container ended compose returns by itself; without one it is still creating
-        # (or pulling) it and must be ended now, before it starts one.
+        # With its container ended compose returns by itself; otherwise it is still creating (or
+        # pulling) one and must be ended now, before it starts it.
+        ended = bool(self.containers) and self._all_ended()
         try:
-            self.process.wait(timeout=COMPOSE_EXIT_S if self.containers else 0)
+            self.process.wait(timeout=COMPOSE_EXIT_S if ended else 0)
         except subprocess.TimeoutExpired:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError):
@@ -110,7 +114,8 @@ class _Stopper:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.process.wait(timeout=10)
                     break
-        # A container compose created as it was ended, or one `--rm` did not get to remove.
+        # A container compose created as it was ended, or one `--rm` did not get to remove
+        # (--force: a running one is killed first).
         for container in sorted({*self.containers, *containers_of(self.run_id)}):
             _docker("rm", "--force", container, timeout=60)
 

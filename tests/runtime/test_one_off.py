@@ -105,6 +105,15 @@ def test_a_stop_while_compose_creates_the_container_still_reaches_it(box, monkey
     assert signals_sent(box) == ["SIGINT"]
 
 
+def test_a_stop_between_the_containers_creation_and_its_start_waits_for_the_start(box, monkeypatch):
+    monkeypatch.setenv("FAKE_DOCKER_START_S", "1.5")
+    process = start()
+    wait_for(lambda: (box / f"{RUN_ID}.running").exists())  # created: a signal now would be lost
+    os.killpg(process.pid, signal.SIGINT)
+    finish(process, box)
+    assert signals_sent(box) == ["SIGINT"]
+
+
 def test_a_container_that_does_not_appear_in_time_is_never_started(box, monkeypatch):
     monkeypatch.setenv("FAKE_DOCKER_CREATE_S", "3")  # e.g. compose still pulling the image
     process = start(appear=0.5)
