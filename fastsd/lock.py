@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -14,12 +15,22 @@ from pathlib import Path
 from fastsd.errors import FastsdError
 
 
+def holder_place() -> str:
+    """Where this process runs, for a lock's "busy" message: a Docker container's short id (its
+    host name is the host's on the host network), else the host name."""
+    try:
+        found = re.search(r"/containers/([0-9a-f]{64})/", Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        found = None
+    return f"container-{found.group(1)[:12]}" if found else socket.gethostname()
+
+
 def _holder(path: Path) -> str:
     try:
         pid, since, *where = path.read_text().split()[:3]
     except (OSError, ValueError):
         return "unknown holder"
-    # The host name tells whose pid it is: in a container it is the container's id.
+    # Where it runs tells whose pid it is (a container's pids are its own).
     return f"pid {pid}" + (f" on {where[0]}" if where else "") + f" since {since}"
 
 
@@ -51,7 +62,7 @@ def hold_lock(path: Path, label: str, *, wait: float = 0.0, poll: float = 0.1) -
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:  # who holds it, for the "busy" message of others; a full disk must not stop the holder here
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {stamp} {socket.gethostname()}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {stamp} {holder_place()}\n".encode(), 0)
         except OSError:
             pass
         yield

@@ -1,6 +1,5 @@
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -8,7 +7,7 @@ import time
 import pytest
 
 from fastsd.errors import FastsdError
-from fastsd.lock import hold_lock
+from fastsd.lock import hold_lock, holder_place
 from fastsd.session import create_session, session_lock
 
 HOLDER = """
@@ -34,7 +33,7 @@ def test_a_second_writer_is_told_who_holds_the_session(data_root):
         with pytest.raises(FastsdError) as caught:
             with session_lock(data_root, "s1"):
                 pass
-        assert f"session s1 is busy (pid {holder.pid} on {socket.gethostname()} since " in caught.value.message
+        assert f"session s1 is busy (pid {holder.pid} on {holder_place()} since " in caught.value.message
     finally:
         holder.kill()
         holder.wait()
