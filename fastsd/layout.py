@@ -269,6 +269,19 @@ class DataRoot(_Frozen):
         """The paths of session `name` (validated as a safe name)."""
         return SessionPaths(validate_name(name), self.sessions_dir / name)
 
+    def in_container(self, path: str | os.PathLike) -> Path | None:
+        """`path` (absolute or relative to here) as the containers see it under /data, or None
+        when it is not on this volume. Links in its folders are followed (a path into the volume
+        through a link counts); its last part stays as named (a link in models/ is the model)."""
+        given = Path(os.path.abspath(Path(path).expanduser()))
+        here = Path(os.path.realpath(self.root))
+        real = Path(os.path.realpath(given.parent)) / given.name if given.parent != given else given
+        if real == here:
+            return CONTAINER_ROOT
+        if here not in real.parents:
+            return None
+        return CONTAINER_ROOT / real.relative_to(here)
+
     def ensure(self) -> DataRoot:
         """Create the top-level folders of the volume; returns self."""
         for path in (self.sessions_dir, self.diffusers_models, self.hf_home, self.outputs):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +15,23 @@ from pathlib import Path
 from fastsd.errors import FastsdError
 
 
+def holder_place() -> str:
+    """Where this process runs, for a lock's "busy" message: a Docker container's short id (its
+    host name is the host's on the host network), else the host name."""
+    try:
+        found = re.search(r"/containers/([0-9a-f]{64})/", Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        found = None
+    return f"container-{found.group(1)[:12]}" if found else socket.gethostname()
+
+
 def _holder(path: Path) -> str:
     try:
-        pid, since = path.read_text().split()[:2]
+        pid, since, *where = path.read_text().split()[:3]
     except (OSError, ValueError):
         return "unknown holder"
-    return f"pid {pid} since {since}"
+    # Where it runs tells whose pid it is (a container's pids are its own).
+    return f"pid {pid}" + (f" on {where[0]}" if where else "") + f" since {since}"
 
 
 @contextmanager
@@ -26,7 +39,9 @@ def hold_lock(path: Path, label: str, *, wait: float = 0.0, poll: float = 0.1) -
     """Hold the advisory lock at `path` for the block.
 
     The lock is a `flock` on the file, so the kernel drops it when its holder dies, even by
-    kill -9: a lock left by a dead process is simply taken over. With `wait` > 0, wait up to
+    kill -9: a lock left by a dead process is simply taken over. Containers share the host's
+    kernel, so a lock held in one container on the bind-mounted volume holds for the host and
+    every other container too (tests/images/containers/test_lock.py). With `wait` > 0, wait up to
     that many seconds for another holder; otherwise fail at once naming the holder.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +62,7 @@ def hold_lock(path: Path, label: str, *, wait: float = 0.0, poll: float = 0.1) -
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:  # who holds it, for the "busy" message of others; a full disk must not stop the holder here
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {stamp} {holder_place()}\n".encode(), 0)
         except OSError:
             pass
         yield

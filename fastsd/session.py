@@ -119,6 +119,13 @@ def session_lock(root: DataRoot, name: str, *, wait: float = 0.0) -> Iterator[Se
         yield paths
 
 
+def check_session_free(root: DataRoot, name: str) -> None:
+    """Raise `session NAME is busy` now, before a container starts, when another writer (a
+    trainer in any container, or on this machine) holds the session's lock."""
+    with hold_lock(root.session(name).lock, f"session {name}"):
+        pass
+
+
 def clean_session_leftovers(paths: SessionPaths) -> list[str]:
     """Remove what writers killed mid-write left in a session (its lock held, so they are gone)."""
     keep = (f".{paths.report.name}.",)  # the report is written under its own lock

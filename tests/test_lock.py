@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fastsd.errors import FastsdError
-from fastsd.lock import hold_lock
+from fastsd.lock import hold_lock, holder_place
 from fastsd.session import create_session, session_lock
 
 HOLDER = """
@@ -33,7 +33,7 @@ def test_a_second_writer_is_told_who_holds_the_session(data_root):
         with pytest.raises(FastsdError) as caught:
             with session_lock(data_root, "s1"):
                 pass
-        assert f"session s1 is busy (pid {holder.pid} since " in caught.value.message
+        assert f"session s1 is busy (pid {holder.pid} on {holder_place()} since " in caught.value.message
     finally:
         holder.kill()
         holder.wait()
@@ -62,3 +62,22 @@ def test_waiting_for_a_lock_succeeds_once_it_is_released(tmp_path):
         pass
     holder.wait()
     assert time.monotonic() - start < 20
+
+
+def test_train_is_refused_before_any_container_starts_while_the_session_is_held(data_root, cli, fake_docker):
+    create_session(data_root, "s1", "sd15")
+    holder = start_holder(data_root.root)  # e.g. a trainer in a container that outlived its stop
+    try:
+        result = cli("train", "s1", "--runtime", "docker")
+        assert result.code != 0 and "session s1 is busy (pid" in result.err, result.err
+        assert not fake_docker.compose_calls()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture
+def fake_docker(tmp_path, monkeypatch):
+    from tests.runtime.fake_docker import install_fake_docker
+
+    return install_fake_docker(tmp_path / "fake-docker", monkeypatch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -126,13 +127,14 @@ def tunnel(kind: str) -> TunnelEntry:
 
 
 def image_for(workload: str, tag: str | None = None) -> str:
-    """The full image reference (registry/name:tag) that runs `workload`."""
+    """The full image reference (registry/name:tag) that runs `workload`; the tag is `tag`, else
+    $FASTSD_TAG (as in the compose file: images built under another tag), else this version."""
     images = load_registry().images
     if workload in images.workloads:
         workload = images.workloads[workload]
     if workload not in images.images:
         raise unknown_choice("workload", workload, [*images.workloads, *images.images])
-    return f"{images.registry}/{images.images[workload].name}:{tag or __version__}"
+    return f"{images.registry}/{images.images[workload].name}:{tag or os.environ.get('FASTSD_TAG') or __version__}"
 
 
 def image_entry(workload: str):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError
 from fastsd.plan import Plan
+from fastsd.runtime.one_off import RUN_LABEL, new_run_id, run_one_off
 from fastsd.runtime.ownership import data_owner, hand_over
 from fastsd.secrets import SECRET_ENV_VARS
 
@@ -19,7 +20,6 @@ REPO_COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "docker-co
 CPU_OVERRIDE = "cpu.yml"
 HOST_NETWORK_OVERRIDE = "host-network.yml"
 NETWORKS = ("bridge", "host")
-STOP_GRACE_S = 90.0  # how long an interrupted `docker compose run` may take to stop its container
 # Services that stay up (started with `up -d`); the others run once (`run --rm`).
 LONG_RUNNING = ("webui", "invokeai", "comfyui")
 TUNNEL_SERVICES = ("cloudflared", "ngrok", "localtunnel")
@@ -31,21 +31,6 @@ NVIDIA_FIX = (
     "`sudo apt-get install -y nvidia-container-toolkit && sudo nvidia-ctk runtime configure "
     "--runtime=docker && sudo systemctl restart docker` (or pass --runtime local on a pod)"
 )
-
-
-def stop_compose(process, grace: float = STOP_GRACE_S) -> int:
-    """Ctrl-C (or the studio's Stop: SIGINT to the process group) while `docker compose` runs: compose
-    got the SIGINT too, passes it on to the container and returns once that stopped, so wait for it
-    (the trainer keeps its checkpoints); then SIGTERM, then SIGKILL. Returns its exit status (130
-    when the container ended on the interrupt)."""
-    for then in (process.terminate, process.kill):
-        try:
-            return process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            then()
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
-            then()
-    return process.wait()
 
 
 def compose_file() -> Path:
@@ -103,10 +88,13 @@ def plan_labels(plan: Plan) -> dict[str, str]:
     return {**plan.labels, "fastsd.plan": plan.digest()}
 
 
-def run_argv(plan: Plan, cpu: bool = False, environ=os.environ) -> list[str]:
-    """`docker compose ... run --rm` for a one-off workload."""
-    argv = [*compose_base(plan.profiles, cpu, environ), "run", "--rm"]
-    for key, value in sorted(plan_labels(plan).items()):
+def run_argv(plan: Plan, cpu: bool = False, environ=os.environ, run_id: str | None = None) -> list[str]:
+    """`docker compose ... run --rm --no-TTY` for a one-off workload; `run_id` labels its container
+    (`fastsd.run=RUN_ID`) so that a stop can find it."""
+    # No TTY: compose runs in a session of its own (one_off.py), where a terminal's raw mode stops it.
+    argv = [*compose_base(plan.profiles, cpu, environ), "run", "--rm", "--no-TTY"]
+    labels = {**plan_labels(plan), **({RUN_LABEL: run_id} if run_id else {})}
+    for key, value in sorted(labels.items()):
         argv += ["--label", f"{key}={value}"]
     for mount in plan.mounts:
         argv += ["--volume", f"{mount.source}:{mount.target}{':ro' if mount.read_only else ''}"]
@@ -238,8 +226,9 @@ class ComposeRunner:
             raise FastsdError("the docker client is not installed", "install Docker or pass --runtime local") from None
         try:
             status = process.wait()
-        except KeyboardInterrupt:
-            status = stop_compose(process)
+        except KeyboardInterrupt:  # `up -d`, `down`, `logs`: compose ends on the same Ctrl-C
+            process.wait()
+            raise
         return subprocess.CompletedProcess(argv, status)
 
     def preflight(self, plan: Plan) -> bool:
@@ -262,16 +251,22 @@ class ComposeRunner:
             return True
         return False
 
-    def argv_for(self, plan: Plan, cpu: bool = False) -> list[str]:
+    def argv_for(self, plan: Plan, cpu: bool = False, run_id: str | None = None) -> list[str]:
         """The exact docker compose argv that runs `plan`."""
-        make = up_argv if plan.service in LONG_RUNNING else run_argv
-        return make(plan, cpu, self.environ)
+        if plan.service in LONG_RUNNING:
+            return up_argv(plan, cpu, self.environ)
+        return run_argv(plan, cpu, self.environ, run_id)
 
     def run(self, plan: Plan) -> int:
-        """Run `plan`: `run --rm` for workloads (waits), `up -d` for the web UI (returns at once)."""
+        """Run `plan`: `run --rm` for workloads (waits; a stop ends its container first), `up -d`
+        for the web UI (returns at once)."""
         cpu = self.preflight(plan)
         hand_over(Path(plan.data_root))
-        return self._call(self.argv_for(plan, cpu), plan).returncode
+        if plan.service in LONG_RUNNING:
+            return self._call(self.argv_for(plan, cpu), plan).returncode
+        run_id = new_run_id()
+        return run_one_off(self.argv_for(plan, cpu, run_id), compose_env(plan, self.environ), run_id,
+                           say=lambda line: sys.stderr.write(line + "\n"))
 
     def down(self) -> int:
         """Stop and remove every container of the project (the volume stays)."""

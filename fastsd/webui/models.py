@@ -125,6 +125,40 @@ def check_ui_model(root: DataRoot, spec: str) -> str | None:
     return family
 
 
+def model_file(root: DataRoot, spec: str) -> Path | None:
+    """The file `--model` names as a path (absolute; relative to here if given so), or None when
+    it is a registry id, a session, a pulled model, a file name in models/Stable-diffusion or a URL."""
+    from fastsd.registry import load_registry
+    from fastsd.store.index import read_index
+
+    if spec in load_registry().models or _is_session(root, spec) or spec.startswith(REMOTE_PREFIXES):
+        return None
+    if spec in read_index(root) or ("/" not in spec and (_checkpoints(root) / spec).is_file()):
+        return None
+    return Path(os.path.abspath(Path(spec).expanduser()))
+
+
+def model_for_container(root: DataRoot, spec: str) -> str:
+    """`--model` as a container sees it: a path on the volume becomes its /data path; a path
+    off the volume (or a link to a file off it) is refused, since the container sees only the volume."""
+    path = model_file(root, spec)
+    if path is None:
+        return spec
+    inside = root.in_container(path)
+    if inside is None or root.in_container(path.resolve()) is None:
+        where = "is not" if inside is None else "links to a file that is not"
+        raise bad_input(f"--model {spec} {where} on the data volume ({root.root}), and the web UI's "
+                        "container sees only the volume",
+                        f"copy it into {_checkpoints(root)} and pass --model {path.name}, or pull it onto "
+                        f"the volume: fastsd models pull {path}, then --model {path.stem}")
+    return str(inside)
+
+
+def _in_checkpoints(root: DataRoot, path: Path) -> bool:
+    """True when `path` is a file right in models/Stable-diffusion (however the volume was reached)."""
+    return path.is_file() and os.path.realpath(path.parent) == os.path.realpath(_checkpoints(root))
+
+
 def _file_family(path: Path) -> str | None:
     """The family of a single-file checkpoint read from its header; pickles and non-checkpoints refused."""
     from fastsd.store.detect import detect_path
@@ -164,11 +198,11 @@ def _registry_model(root: DataRoot, spec: str) -> UiModel:
     return UiModel(spec, path, entry.family, f"hf:{entry.repo}/{entry.single_file}")
 
 
-def _pull(root: DataRoot, source: str, name: str | None = None):
+def _pull(root: DataRoot, source: str, name: str | None = None, link: bool = False):
     """Pull `source` as a checkpoint; returns (its path in models/Stable-diffusion, its family)."""
     from fastsd.store.pull import pull
 
-    local = pull(root, source, kind="checkpoint", name=name)
+    local = pull(root, source, kind="checkpoint", name=name, link=link)
     return link_into_checkpoints(root, root.root / local.path), local.family
 
 
@@ -192,8 +226,12 @@ def resolve_ui_model(root: DataRoot, spec: str) -> UiModel:
     in_folder = _checkpoints(root) / spec
     if "/" not in spec and in_folder.is_file():
         return UiModel(spec, in_folder, _file_family(in_folder), f"file:{in_folder.name}")
-    if spec.startswith(REMOTE_PREFIXES) or Path(spec).expanduser().exists():
-        local_path, family = _pull(root, spec)
+    path = Path(spec).expanduser()
+    if _in_checkpoints(root, path):  # already where the UI looks: served in place, never pulled again
+        return UiModel(path.name, _checkpoints(root) / path.name, _file_family(path), f"file:{path.name}")
+    if spec.startswith(REMOTE_PREFIXES) or path.exists():
+        # a file elsewhere on the volume is linked into the store, not copied
+        local_path, family = _pull(root, spec, link=root.in_container(path) is not None and path.is_file())
         return UiModel(local_path.name, local_path, family, spec)
     choices = sorted(load_registry().models) + sorted(read_index(root))
     near = did_you_mean(spec, choices)

@@ -1,5 +1,6 @@
-"""images/webui/fastsd-login: the A1111 extension that puts the login on the routes --api-auth
-leaves open, run against a Starlette app standing in for A1111's (its `modules` stubbed)."""
+"""images/webui/fastsd-login: the A1111 extension that asks for the login on every route but the
+login page's, run against a FastAPI app standing in for A1111's (its `modules` stubbed): the
+routes A1111 v1.10.1, its built-in extensions, ControlNet, gradio 3.41 and FastAPI add."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "images" / "webui" / "fastsd-login" / "scripts" / "fastsd_login.py"
+# Routes that answered without the login before (the issue's audit of A1111 v1.10.1 and gradio 3.41.2).
+OPEN_BEFORE = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/sdapi/v1/loras", "/controlnet/model_list",
+               "/internal/sysinfo", "/internal/ping", "/sd_extra_networks/metadata", "/startup-events", "/app_id",
+               "/token", "/user", "/webui-assets/css/x.css")
+LOGIN_PAGE = ("/", "/theme.css", "/favicon.ico", "/robots.txt", "/assets/index-2519a27e.js", "/static/img/logo.svg")
+
+
+def with_cookies(app, **cookies):
+    """A client of `app` that sends `cookies` (a browser's gradio session, or a forged one)."""
+    from starlette.testclient import TestClient
+
+    return TestClient(app, cookies={name.replace("_", "-"): value for name, value in cookies.items()})
 
 
 def load_extension(monkeypatch, api_auth: str | None):
@@ -27,37 +40,77 @@ def load_extension(monkeypatch, api_auth: str | None):
 
 @pytest.fixture
 def serving_app():
-    """An app that has served a request already (as A1111's has when app_started runs)."""
-    from starlette.applications import Starlette
+    """An app that has served a request already (as A1111's has when app_started runs), with
+    FastAPI's own /docs, /redoc and /openapi.json as A1111 configures them."""
+    from fastapi import FastAPI
     from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    ok = lambda request: PlainTextResponse("ok")  # noqa: E731
-    app = Starlette(routes=[Route(path, ok) for path in ("/controlnet/model_list", "/internal/sysinfo",
-                                                         "/sd_extra_networks/metadata", "/sdapi/v1/options", "/")])
+    async def ok(_request):
+        return PlainTextResponse("ok")
+
+    async def join(websocket):
+        await websocket.accept()
+        await websocket.send_text("queued")
+        await websocket.close()
+
+    app = FastAPI(docs_url="/docs", redoc_url="/redoc")
+    for path in (*OPEN_BEFORE, *LOGIN_PAGE, "/sdapi/v1/options"):
+        if path not in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
+            app.router.add_route(path, ok, methods=["GET", "HEAD"])
+    for path in ("/login", "/reset"):
+        app.router.add_route(path, ok, methods=["POST"])
+    app.router.add_websocket_route("/queue/join", join)
     app.tokens = {"gradio-session-token": "admin"}
     client = TestClient(app)
-    assert client.get("/controlnet/model_list").status_code == 200  # open, and the stack is built
+    with client.websocket_connect("/queue/join") as socket:  # open before
+        assert socket.receive_text() == "queued"
+    assert client.get("/docs").status_code == 200 and client.get("/openapi.json").status_code == 200
     return app, client
 
 
-def test_guarded_routes_need_the_api_login_or_the_ui_session(monkeypatch, serving_app):
+def test_every_route_but_the_login_page_needs_the_api_login_or_the_ui_session(monkeypatch, serving_app):
     app, client = serving_app
     load_extension(monkeypatch, "admin:s3cret,bob:pw")(None, app)
-    for path in ("/controlnet/model_list", "/internal/sysinfo", "/sd_extra_networks/metadata"):
+    for path in (*OPEN_BEFORE, "/sdapi/v1/options"):
         assert client.get(path).status_code == 401, path
         assert client.get(path, auth=("admin", "wrong")).status_code == 401, path
         assert client.get(path, headers={"Authorization": "Basic !!notbase64"}).status_code == 401, path
+        assert with_cookies(app, access_token="forged").get(path).status_code == 401, path
         assert client.get(path, auth=("admin", "s3cret")).status_code == 200, path
         assert client.get(path, auth=("bob", "pw")).status_code == 200, path
-        assert client.get(path, cookies={"access-token": "gradio-session-token"}).status_code == 200, path
-        assert client.get(path, cookies={"access-token": "forged"}).status_code == 401, path
-    # A1111's own --api-auth and gradio's auth guard these; the extension leaves them alone
-    assert client.get("/sdapi/v1/options").status_code == 200 and client.get("/").status_code == 200
+        assert with_cookies(app, access_token="gradio-session-token").get(path).status_code == 200, path
+        assert with_cookies(app, access_token_unsecure="gradio-session-token").get(path).status_code == 200, path
+    assert client.head("/docs").status_code == 401 and client.post("/reset").status_code == 401
+    assert "paths" in client.get("/openapi.json", auth=("admin", "s3cret")).json()
+    for path in LOGIN_PAGE:  # the login page, its scripts and styles; the form's POST
+        assert client.get(path).status_code == 200, path
+    assert client.post("/login").status_code == 200
+
+
+def test_a_session_made_by_a_later_login_is_accepted(monkeypatch, serving_app):
+    app, client = serving_app
+    load_extension(monkeypatch, "admin:s3cret")(None, app)
+    assert with_cookies(app, access_token="new-token").get("/docs").status_code == 401
+    app.tokens["new-token"] = "admin"  # what gradio's POST /login does
+    assert with_cookies(app, access_token="new-token").get("/docs").status_code == 200
+
+
+def test_the_queue_websocket_needs_a_real_session(monkeypatch, serving_app):
+    from starlette.websockets import WebSocketDisconnect
+
+    app, client = serving_app
+    load_extension(monkeypatch, "admin:s3cret")(None, app)
+    for cookies in ({}, {"access_token": "forged"}):  # gradio 3.41 itself lets any cookie in
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with with_cookies(app, **cookies).websocket_connect("/queue/join") as socket:
+                socket.receive_text()
+        assert (closed.value.code, closed.value.reason) == (1008, "")  # closed by the extension
+    with with_cookies(app, access_token="gradio-session-token").websocket_connect("/queue/join") as socket:
+        assert socket.receive_text() == "queued"
 
 
 def test_without_a_login_nothing_is_guarded(monkeypatch, serving_app):
     app, client = serving_app
     load_extension(monkeypatch, None)(None, app)
-    assert client.get("/controlnet/model_list").status_code == 200
+    assert client.get("/docs").status_code == 200 and client.get("/controlnet/model_list").status_code == 200

@@ -162,3 +162,11 @@ def test_literal_families_match_the_shared_names():
     from fastsd.registry.schema import Family, Prediction
 
     assert get_args(Family) == FAMILIES and get_args(Prediction) == PREDICTIONS
+
+
+def test_images_built_under_another_tag_are_chosen_with_fastsd_tag(monkeypatch):
+    monkeypatch.setenv("FASTSD_TAG", "0.1.0-mine")  # as the compose file's ${FASTSD_TAG}
+    assert image_for("train").endswith("/fastsd-trainer:0.1.0-mine")
+    assert image_for("train", tag="9.9").endswith(":9.9")
+    monkeypatch.delenv("FASTSD_TAG")
+    assert image_for("train").endswith(f":{__import__('fastsd').__version__}")

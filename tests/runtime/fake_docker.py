@@ -3,6 +3,12 @@
 Controlled by env vars: FAKE_DOCKER_LOG (where calls go), FAKE_DOCKER_DOWN=1 (engine does not
 answer), FAKE_DOCKER_NO_NVIDIA=1 (no nvidia runtime), FAKE_DOCKER_PS / FAKE_DOCKER_LOGS (files
 whose text `compose ps` / `compose logs` print), FAKE_DOCKER_EXIT (exit status of other calls).
+
+FAKE_DOCKER_CONTAINERS (a folder) makes `compose run` start a pretend container that runs until
+`docker kill` signals it: a file ID.running while it runs (ID: its `fastsd.run` label) answered
+by `ps --filter label=...`, `inspect` and `rm --force`; FAKE_DOCKER_IGNORE_INT=1 makes it survive
+SIGINT (only SIGKILL ends it); FAKE_DOCKER_CREATE_S delays its creation, FAKE_DOCKER_START_S
+its start after that (its state meanwhile: created).
 """
 
 from __future__ import annotations
@@ -41,6 +47,49 @@ if argv[:1] == ["info"]:
     else:
         print("28.2.2")
     sys.exit(0)
+box = os.environ.get("FAKE_DOCKER_CONTAINERS")
+
+def container_file(name):
+    return os.path.join(box, name + ".running")
+
+if box and argv[:1] == ["ps"]:
+    label = argv[argv.index("--filter") + 1].split("=", 2)[2]
+    if os.path.exists(container_file(label)):
+        print(label)
+    sys.exit(0)
+if box and argv[:1] in (["kill"], ["inspect"], ["rm"]):
+    name = argv[-1]
+    if not os.path.exists(container_file(name)):
+        sys.stderr.write(f"Error: No such container: {name}\n")
+        sys.exit(1)
+    state = open(container_file(name)).read() or "running"
+    if argv[0] == "inspect":
+        print(state)
+    elif argv[0] == "rm":
+        os.unlink(container_file(name))
+    elif state != "running":
+        sys.stderr.write(f"Error response from daemon: container {name} is not running\n")
+        sys.exit(1)
+    else:
+        with open(os.path.join(box, name + ".signals"), "a") as signals:
+            signals.write(argv[argv.index("--signal") + 1] + "\n")
+    sys.exit(0)
+if box and argv[:1] == ["compose"] and "run" in argv:
+    import time
+    name = next(a.split("=", 1)[1] for a in argv if a.startswith("fastsd.run="))
+    time.sleep(float(os.environ.get("FAKE_DOCKER_CREATE_S", "0")))
+    with open(container_file(name), "w") as created:
+        created.write("created")
+    time.sleep(float(os.environ.get("FAKE_DOCKER_START_S", "0")))  # created, not started yet
+    with open(container_file(name), "w") as started:
+        started.write("running")
+    signals = os.path.join(box, name + ".signals")
+    while True:
+        got = open(signals).read().split() if os.path.exists(signals) else []
+        if "SIGKILL" in got or ("SIGINT" in got and not os.environ.get("FAKE_DOCKER_IGNORE_INT")):
+            os.unlink(container_file(name))  # run --rm: removed as it ends
+            sys.exit(137 if "SIGKILL" in got else 130)
+        time.sleep(0.05)
 if argv[:1] == ["compose"]:
     rest, i = argv[1:], 0
     while i < len(rest) and rest[i] in ("-f", "-p", "--profile"):
@@ -87,7 +136,8 @@ def install_fake_docker(folder: Path, monkeypatch) -> FakeDocker:
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
     for var in ("FAKE_DOCKER_DOWN", "FAKE_DOCKER_NO_NVIDIA", "FAKE_DOCKER_PS", "FAKE_DOCKER_LOGS",
-                "FAKE_DOCKER_EXIT", "FASTSD_COMPOSE_FILE", "FASTSD_PROJECT", "FASTSD_SKIP_GPU_CHECK",
+                "FAKE_DOCKER_EXIT", "FAKE_DOCKER_CONTAINERS", "FAKE_DOCKER_IGNORE_INT", "FAKE_DOCKER_CREATE_S", "FAKE_DOCKER_START_S",
+                "FASTSD_COMPOSE_FILE", "FASTSD_PROJECT", "FASTSD_SKIP_GPU_CHECK",
                 "RUNPOD_POD_ID", "VAST_CONTAINERLABEL", "FASTSD_IN_CONTAINER"):
         monkeypatch.delenv(var, raising=False)
     return FakeDocker(folder, log)

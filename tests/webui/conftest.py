@@ -16,11 +16,14 @@ class FakePull:
     def __init__(self, root):
         self.root = root
         self.calls = []
+        self.linked = []  # the sources pulled with link=True (a file on the volume: linked, not copied)
 
-    def pull(self, root, source, kind=None, name=None):
+    def pull(self, root, source, kind=None, name=None, link=False):
         from fastsd.store.index import LocalModel, record_model
 
         self.calls.append(("pull", source, kind, name))
+        if link:
+            self.linked.append(source)
         from fastsd.registry import load_registry
 
         registry = load_registry().models

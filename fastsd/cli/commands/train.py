@@ -175,7 +175,7 @@ def train_cmd(args, ctx) -> int:
     from dataclasses import replace
 
     from fastsd.models import resolve_model
-    from fastsd.session import load_session
+    from fastsd.session import check_session_free, load_session
     from fastsd.workloads.train.checkpoint import newest_valid_checkpoint, read_checkpoint_settings
     from fastsd.workloads.train.run import check_resume_data, check_resume_flags, check_run_inputs
     from fastsd.workloads.train.settings import resolve_settings
@@ -183,6 +183,8 @@ def train_cmd(args, ctx) -> int:
 
     check_resume_flags(args.resume, args.overwrite)
     session = load_session(ctx.root, args.session)
+    if not args.in_process and not args.dry_run:  # the trainer takes the lock itself; say it at once
+        check_session_free(ctx.root, session.name)
     model = resolve_model(ctx.root, session.model)
     resumed = None
     paths = ctx.root.session(args.session)

@@ -94,6 +94,12 @@ def run_webui(args, ctx) -> int:
 
         runner = make_runner(args.runtime)
     runtime = getattr(runner, "name", None) or ("docker" if args.runtime == "docker" else "local")
+    if runtime == "docker":  # a path given on this machine, as the container sees it (or refused)
+        from dataclasses import replace
+
+        from fastsd.webui.models import model_for_container
+
+        request = replace(request, model=model_for_container(ctx.root, request.model))
     plan = webui_plan(ctx, request, runtime)
     if args.dry_run:
         return run_workload(args, ctx, plan, execute=None)

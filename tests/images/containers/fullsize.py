@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +13,21 @@ from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd
 
 MODEL_FILE = "fullsd.safetensors"
 LORA = "lora1-step1-lora"  # the export's name: <session>-step<N>-lora
+
+
+def host_path(data: Path, elsewhere: Path) -> str:
+    """The served file as an absolute path on this machine (the container sees it under /data)."""
+    return str(data / "models" / "Stable-diffusion" / MODEL_FILE)
+
+
+def relative_path(data: Path, elsewhere: Path) -> str:
+    """The served file as a path relative to the folder the CLI runs in."""
+    return os.path.relpath(data / "models" / "Stable-diffusion" / MODEL_FILE, elsewhere)
+
+
+def served_in_place(data: Path) -> list[str]:
+    """What is in models/Stable-diffusion: the file alone when it was served in place (not pulled again)."""
+    return sorted(p.name for p in (data / "models" / "Stable-diffusion").iterdir())
 
 
 def build_inputs(data: Path) -> None:
@@ -52,9 +68,11 @@ def prepare_volume(data: Path, elsewhere: Path) -> dict[str, float]:
     return timings
 
 
-def serve(tmp_path_factory, label: str, webui_argv, extra_setup=None):
-    """A generator for a module fixture: the volume prepared, `fastsd webui ARGV` run from another
-    folder; yields (data, elsewhere, the CLI's result, seconds per step); `fastsd down` at the end."""
+def serve(tmp_path_factory, label: str, webui_argv, extra_setup=None, model=lambda data, elsewhere: MODEL_FILE):
+    """A generator for a module fixture: the volume prepared, `fastsd webui ARGV --model MODEL` run
+    from another folder (MODEL: a function of the data root and that folder, so a test can give
+    the model as a path on this machine); yields (data, elsewhere, the CLI's result, seconds per
+    step); `fastsd down` at the end."""
     data = tmp_path_factory.mktemp(label) / "data"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     try:
@@ -62,7 +80,7 @@ def serve(tmp_path_factory, label: str, webui_argv, extra_setup=None):
         if extra_setup is not None:
             extra_setup(data)
         started = time.monotonic()
-        up = fastsd(data, "webui", *webui_argv, "--runtime", "docker", "--cpu", "--model", MODEL_FILE,
+        up = fastsd(data, "webui", *webui_argv, "--runtime", "docker", "--cpu", "--model", model(data, elsewhere),
                     "--wait", "900", cwd=elsewhere, timeout=1200)
         timings["ready"] = time.monotonic() - started
         yield data, elsewhere, up, timings

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.images.containers.fullsize import MODEL_FILE, serve
+from tests.images.containers.fullsize import MODEL_FILE, relative_path, serve, served_in_place
 from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(2400)
@@ -22,8 +22,9 @@ BASE_URL = f"http://127.0.0.1:{PORT}"
 
 @pytest.fixture(scope="module")
 def served(engine, tmp_path_factory):
+    # --model as a path relative to where the CLI runs: the container must get its /data path
     yield from serve(tmp_path_factory, "invokeai", ["--ui", "invokeai", "--port", str(PORT),
-                                                    "--auth", f"admin:{PASSWORD}"])
+                                                    "--auth", f"admin:{PASSWORD}"], model=relative_path)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ def test_the_export_and_the_lora_are_registered_in_place(served, client):
     assert lora["path"] == "/data/sessions/lora1/exports/lora1-step1-lora.safetensors"
     copies = [p for p in (data / "invokeai").rglob("*.safetensors")]
     assert copies == [], f"InvokeAI copied models into its root: {copies}"
+    assert served_in_place(data) == [MODEL_FILE]  # the path given was served in place, not pulled again
 
 
 def _generate(client, main, loras=()) -> bytes:

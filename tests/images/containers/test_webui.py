@@ -19,7 +19,7 @@ import time
 import pytest
 
 from tests.images.containers.conftest import _missing, docker, image
-from tests.images.containers.fullsize import LORA, MODEL_FILE, serve
+from tests.images.containers.fullsize import LORA, MODEL_FILE, host_path, serve, served_in_place
 from tests.images.containers.test_images import LDD_CHECK, PYTHON_CHECK, TORCH_LIBS
 from tests.images.containers.test_pipeline import PROJECT, ROOT, cli_env, fastsd, project_containers
 
@@ -83,8 +83,10 @@ def build_controlnet(data) -> None:
 
 @pytest.fixture(scope="module")
 def served(webui_image, tmp_path_factory):
+    # --model as a path on this machine: the container must get its /data path
     yield from serve(tmp_path_factory, "webui", ["--controlnet", "canny", "--port", str(PORT),
-                                                 "--auth", f"admin:{PASSWORD}"], extra_setup=build_controlnet)
+                                                 "--auth", f"admin:{PASSWORD}"], extra_setup=build_controlnet,
+                     model=host_path)
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +101,16 @@ def api(served):
 
 
 def test_the_cli_waits_for_the_loaded_model_and_the_container_is_healthy(served, api):
-    _, _, up, timings = served
+    from fastsd.layout import DataRoot
+    from fastsd.webui.health import read_state
+
+    data, _, up, timings = served
     assert f"web UI:     {BASE_URL}/" in up.stdout and PASSWORD not in up.stdout + up.stderr
     options = api.get(BASE_URL + "/sdapi/v1/options", timeout=60).json()
     assert options["sd_model_checkpoint"].startswith(MODEL_FILE.removesuffix(".safetensors"))
+    # the host path given reached the container as its /data path, and the file was served in place
+    assert read_state(DataRoot(data)).model == f"/data/models/Stable-diffusion/{MODEL_FILE}"
+    assert served_in_place(data) == [MODEL_FILE]
     [container] = docker("ps", "--quiet", "--filter", f"label=com.docker.compose.project={PROJECT}",
                          "--filter", "label=com.docker.compose.service=webui").stdout.split()
     deadline = time.monotonic() + 180  # the healthcheck runs every 30 s
@@ -131,6 +139,54 @@ def test_the_api_and_the_page_ask_for_the_login(served, api):
     config = browser.get(BASE_URL + "/config", timeout=60).json()
     assert "auth_required" not in config and config["components"]
     assert browser.get(BASE_URL + "/controlnet/version", timeout=30).status_code == 200  # the UI's session
+    assert browser.get(BASE_URL + "/docs", timeout=30).status_code == 200
+    assert _websocket_handshake("/queue/join", browser.cookies.get("access-token-unsecure")) == 101
+
+
+PUBLIC = ("/", "/login", "/login/", "/theme.css", "/favicon.ico", "/robots.txt")  # the login page's
+PUBLIC_PREFIXES = ("/assets/", "/static/")  # gradio's scripts and styles
+
+
+def _websocket_handshake(path: str, token: str | None = None) -> int:
+    """The status of a websocket handshake on `path` (101: accepted), with a session cookie or none."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    key = base64.b64encode(b"fastsd-img-test!").decode()  # a handshake key is 16 bytes
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": key}
+    if token is not None:
+        headers["Cookie"] = f"access-token-unsecure={token}"
+    connection.request("GET", path, headers=headers)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_nothing_but_the_login_page_answers_without_the_login(served, api):
+    """Every route the app lists (with the login: its OpenAPI document) and the routes it does not
+    list, asked without the login: only the login page, its assets and the form answer."""
+    import re
+
+    import requests
+
+    spec = api.get(BASE_URL + "/openapi.json", timeout=60).json()
+    routes = sorted({(method.upper(), re.sub(r"\{[^}]+\}", "x", path))
+                     for path, methods in spec["paths"].items() for method in methods})
+    assert len(routes) > 80, routes  # A1111's API, gradio's, the extensions'
+    unlisted = [("GET", p) for p in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                                     "/webui-assets/css/sourcesanspro.css", "/file=style.css")]
+    answered = []
+    for method, path in routes + unlisted:
+        status = requests.request(method, BASE_URL + path, timeout=60, allow_redirects=False).status_code
+        if status != 401:
+            answered.append((method, path, status))
+    sys.stderr.write(f"webui: {len(routes) + len(unlisted)} routes asked without the login; answered: {answered}\n")
+    assert all(p in PUBLIC or p.startswith(PUBLIC_PREFIXES) for _, p, _ in answered), answered
+    page = requests.get(BASE_URL + "/", timeout=30)  # the page holds the login form only
+    assert page.status_code == 200 and '"auth_required":true' in page.text.replace(" ", "")
+    assert requests.get(BASE_URL + "/theme.css", timeout=30).status_code == 200
+    for token in (None, "forged"):  # gradio's queue took any cookie at all
+        assert _websocket_handshake("/queue/join", token) == 403, token
 
 
 def _txt2img(api, prompt: str, **extra):

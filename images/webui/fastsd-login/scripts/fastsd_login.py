@@ -1,10 +1,13 @@
-"""fastsd's A1111 extension: the web UI's login on the HTTP routes that A1111's own checks miss.
+"""fastsd's A1111 extension: nothing but the login page answers without the web UI's login.
 
-`--api-auth` guards /sdapi/ and `--gradio-auth` guards gradio's routes, but routes that A1111
-and its extensions add to the app themselves answer anyone: the ControlNet extension's API
-(/controlnet/: model list, preprocessors), /internal/ (system info, progress) and
-/sd_extra_networks/ (model cards, metadata). Behind a public tunnel that is everyone. Each of
-these now needs the API login (HTTP Basic, as for /sdapi/) or the browser's gradio session.
+`--api-auth` guards the API routes A1111 adds through its Api class and `--gradio-auth`
+guards some of gradio's, but many answer anyone: FastAPI's /docs, /redoc and /openapi.json
+(which list every route), the Lora extension's /sdapi/v1/loras, the ControlNet extension's
+/controlnet/, /internal/ (system info, progress), /sd_extra_networks/ (model cards), gradio's
+/startup-events, /reset and /app_id, and gradio's queue websocket, which takes any cookie at
+all. Behind a public tunnel that is everyone. So the login is asked for on every route but the
+few the login page itself needs (PUBLIC): the API login (HTTP Basic, as for /sdapi/) or the
+browser's gradio session, on HTTP requests and websockets alike.
 """
 
 import base64
@@ -12,10 +15,14 @@ import binascii
 import hmac
 
 from modules import script_callbacks, shared
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketClose
 
-GUARDED = ("/controlnet/", "/internal/", "/sd_extra_networks/")
+# What gradio 3.41's login page loads before anyone has logged in: the page (which then holds
+# only "auth_required"), its scripts, styles and icon, and the form's POST.
+PUBLIC_PATHS = ("/", "/login", "/login/", "/theme.css", "/favicon.ico", "/robots.txt")
+PUBLIC_PREFIXES = ("/assets/", "/static/")
 SESSION_COOKIES = ("access-token", "access-token-unsecure")
 
 
@@ -35,12 +42,36 @@ def _basic_login(header: str) -> tuple[str, str] | None:
     return user, password
 
 
-def _allowed(request, logins, sessions) -> bool:
-    given = _basic_login(request.headers.get("authorization", ""))
+def is_public(path: str) -> bool:
+    """True for the routes the login page needs before the login."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _allowed(connection, logins, sessions) -> bool:
+    given = _basic_login(connection.headers.get("authorization", ""))
     if given is not None and any(hmac.compare_digest(given[0], user) and hmac.compare_digest(given[1], password)
                                  for user, password in logins):
         return True
-    return any(request.cookies.get(name) in sessions for name in SESSION_COOKIES if request.cookies.get(name))
+    return any(connection.cookies.get(name) in sessions for name in SESSION_COOKIES if connection.cookies.get(name))
+
+
+class LoginEverywhere:
+    """ASGI middleware: an HTTP request or websocket without the login gets 401 (or a closed
+    socket), unless its path is public."""
+
+    def __init__(self, app, logins, sessions):
+        self.app, self.logins, self.sessions = app, logins, sessions
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or is_public(scope.get("path", "")):
+            return await self.app(scope, receive, send)
+        connection = HTTPConnection(scope)
+        if _allowed(connection, self.logins, self.sessions()):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await WebSocketClose(code=1008)(scope, receive, send)
+        refusal = JSONResponse({"detail": "Not authenticated"}, status_code=401, headers={"WWW-Authenticate": "Basic"})
+        return await refusal(scope, receive, send)
 
 
 def require_login(_demo, app) -> None:
@@ -48,17 +79,12 @@ def require_login(_demo, app) -> None:
     if not logins:
         return  # no login asked for (fastsd's --auth none): nothing to guard with
 
-    async def login_for_unguarded_routes(request, call_next):
-        if request.url.path.startswith(GUARDED) and not _allowed(request, logins, getattr(app, "tokens", {})):
-            return JSONResponse({"detail": "Not authenticated"}, status_code=401,
-                                headers={"WWW-Authenticate": "Basic"})
-        return await call_next(request)
-
     # The app is serving already: drop its built stack so the next request builds it with this
-    # middleware (what A1111 itself does to add its own after gradio's launch).
+    # middleware (what A1111 itself does to add its own after gradio's launch). The sessions are
+    # read per request: gradio adds one at each login.
     app.middleware_stack = None
-    app.add_middleware(BaseHTTPMiddleware, dispatch=login_for_unguarded_routes)
-    print("fastsd-login: the login guards " + ", ".join(GUARDED))
+    app.add_middleware(LoginEverywhere, logins=logins, sessions=lambda: getattr(app, "tokens", {}))
+    print("fastsd-login: the login guards every route but " + ", ".join(PUBLIC_PATHS + PUBLIC_PREFIXES))
 
 
 script_callbacks.on_app_started(require_login)
