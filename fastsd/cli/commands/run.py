@@ -189,6 +189,7 @@ def run_cmd(args, ctx) -> int:
 
     from fastsd.cli.context import stdout_to_stderr
     from fastsd.cli.main import main
+    from fastsd.fleet.hooks import prepare_sync, upload_now
     from fastsd.pipeline import Pipeline, photos_fingerprint
 
     def invoke(argv: list[str]) -> int:
@@ -199,9 +200,12 @@ def run_cmd(args, ctx) -> int:
 
     request = build_request(args)
     photos_fingerprint(request.photos)  # bad --photos first, then every other option
+    # A session missing here (a new machine after a preemption) comes back from the bucket first.
+    bucket = None if args.dry_run else prepare_sync(ctx.root, args.session, ctx.say)
     check_options(args, ctx, request)
     ctx.say(f"data root: {ctx.root.root}")
-    result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run).run()
+    after_step = (lambda step: upload_now(ctx.root, args.session, bucket, ctx.say)) if bucket else None
+    result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run, after_step=after_step).run()
     if args.dry_run:  # the steps were listed as they were planned
         planned = len(result["planned"])
         ctx.emit(result, f"dry run: {planned} step{'s' * (planned != 1)} would run, nothing changed" if planned
