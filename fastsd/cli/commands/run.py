@@ -46,8 +46,12 @@ def register(commands) -> None:
                        help="public tunnel of the web UI (with --serve)")
     serve.add_argument("--auth", metavar="USER:PASS|generated", help="web UI login (with --serve)")
     serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI (with --serve)")
-    parser.add_argument("--runtime", choices=("auto", "local", "docker"), default="auto",
-                        help="where each step runs (default auto)")
+    parser.add_argument("--runtime", choices=("auto", "local", "docker", "skypilot"), default="auto",
+                        help="where each step runs (default auto); skypilot: the whole run as one managed job "
+                             "on a rented GPU (see fastsd fleet)")
+    from fastsd.fleet.launch import add_fleet_options
+
+    add_fleet_options(parser.add_argument_group("skypilot (with --runtime skypilot)"))
     parser.add_argument("--dry-run", action="store_true",
                         help="say which steps would run (and their commands) or be skipped; change nothing")
     parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS, data_root_use="new")
@@ -200,6 +204,9 @@ def run_cmd(args, ctx) -> int:
 
     request = build_request(args)
     photos_fingerprint(request.photos)  # bad --photos first, then every other option
+    if args.runtime == "skypilot":
+        return run_on_skypilot(args, ctx)
+    check_fleet_options_unused(args)
     # A session missing here (a new machine after a preemption) comes back from the bucket first.
     bucket = None if args.dry_run else prepare_sync(ctx.root, args.session, ctx.say)
     check_options(args, ctx, request)
@@ -216,3 +223,44 @@ def run_cmd(args, ctx) -> int:
              f"export: {result['export']} (step {result['step']})"]
     ctx.emit(result, "\n".join(lines))
     return 0
+
+
+def run_parser():
+    """The parser of `fastsd run` itself (to turn parsed options back into a command line)."""
+    from fastsd.cli.main import build_parser
+
+    commands = next(a for a in build_parser(["run"])._actions if hasattr(a, "choices") and a.choices
+                    and "run" in a.choices)  # noqa: SLF001
+    return commands.choices["run"]
+
+
+def check_fleet_options_unused(args) -> None:
+    """The job options mean something only for a SkyPilot job: refuse them elsewhere."""
+    from fastsd.errors import bad_input
+
+    parser = run_parser()
+    given = [a.option_strings[-1] for a in parser._actions  # noqa: SLF001
+             if a.container.title and a.container.title.startswith("skypilot")
+             and getattr(args, a.dest, a.default) != a.default]
+    if given:
+        raise bad_input(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --runtime skypilot only",
+                        "add --runtime skypilot to run on a rented GPU, or drop " + ", ".join(given))
+
+
+def run_on_skypilot(args, ctx) -> int:
+    """The whole run as one SkyPilot managed job (checked, then printed with --dry-run or submitted)."""
+    from fastsd.errors import bad_input
+    from fastsd.fleet.launch import (
+        FLEET_DESTS,
+        fleet_request,
+        prepare_jobs,
+        rebuild_argv,
+        submit_or_print,
+    )
+
+    if args.serve:
+        raise bad_input("--serve with --runtime skypilot: a managed job ends when its work is done",
+                        "serve the export elsewhere (fastsd webui), or run fastsd run --serve in a pod")
+    run_argv = rebuild_argv(run_parser(), args, skip=(*FLEET_DESTS, "photos"))
+    request = fleet_request(args, args.session, list(args.photos), run_argv)
+    return submit_or_print(prepare_jobs([request]), ctx, args.dry_run)
