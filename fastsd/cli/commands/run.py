@@ -54,6 +54,8 @@ def register(commands) -> None:
     add_fleet_options(parser.add_argument_group("skypilot (with --runtime skypilot)"))
     parser.add_argument("--dry-run", action="store_true",
                         help="say which steps would run (and their commands) or be skipped; change nothing")
+    parser.add_argument("--stop-pod-when-done", action="store_true",
+                        help="stop this RunPod pod / Vast.ai instance when the run ends (its SDK and API key needed)")
     parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS, data_root_use="new")
 
 
@@ -193,6 +195,7 @@ def run_cmd(args, ctx) -> int:
 
     from fastsd.cli.context import stdout_to_stderr
     from fastsd.cli.main import main
+    from fastsd.errors import FastsdError
     from fastsd.fleet.hooks import prepare_sync, upload_now
     from fastsd.pipeline import Pipeline, photos_fingerprint
 
@@ -207,12 +210,20 @@ def run_cmd(args, ctx) -> int:
     if args.runtime == "skypilot":
         return run_on_skypilot(args, ctx)
     check_fleet_options_unused(args)
+    stopper = pod_stopper_for(args)  # refused now, before any work, where it cannot work
     # A session missing here (a new machine after a preemption) comes back from the bucket first.
     bucket = None if args.dry_run else prepare_sync(ctx.root, args.session, ctx.say)
     check_options(args, ctx, request)
     ctx.say(f"data root: {ctx.root.root}")
     after_step = (lambda step: upload_now(ctx.root, args.session, bucket, ctx.say)) if bucket else None
-    result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run, after_step=after_step).run()
+    try:
+        result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run, after_step=after_step).run()
+    except FastsdError as error:
+        if stopper is not None and error.code == 1:  # the run failed at run time: nothing left to do here
+            stop_pod(stopper, ctx)
+        raise
+    if stopper is not None and not args.dry_run:
+        stop_pod(stopper, ctx)
     if args.dry_run:  # the steps were listed as they were planned
         planned = len(result["planned"])
         ctx.emit(result, f"dry run: {planned} step{'s' * (planned != 1)} would run, nothing changed" if planned
@@ -258,9 +269,31 @@ def run_on_skypilot(args, ctx) -> int:
         submit_or_print,
     )
 
+    if args.stop_pod_when_done:
+        raise bad_input("--stop-pod-when-done with --runtime skypilot: a managed job tears its machine down by itself",
+                        "drop --stop-pod-when-done")
     if args.serve:
         raise bad_input("--serve with --runtime skypilot: a managed job ends when its work is done",
                         "serve the export elsewhere (fastsd webui), or run fastsd run --serve in a pod")
     run_argv = rebuild_argv(run_parser(), args, skip=(*FLEET_DESTS, "photos"))
     request = fleet_request(args, args.session, list(args.photos), run_argv)
     return submit_or_print(prepare_jobs([request]), ctx, args.dry_run)
+
+
+def pod_stopper_for(args):
+    """The pod stopper when --stop-pod-when-done is given (checked now), else None."""
+    if not args.stop_pod_when_done:
+        return None
+    from fastsd.errors import bad_input
+    from fastsd.fleet.pods import pod_stopper
+
+    if args.serve:
+        raise bad_input("--stop-pod-when-done with --serve would stop the pod that serves the web UI",
+                        "drop one of them")
+    return pod_stopper()
+
+
+def stop_pod(stopper, ctx) -> None:
+    """Stop the pod, saying so first (its output may be the last line anyone sees)."""
+    ctx.say(f"stopping {stopper.provider} pod {stopper.pod_id} (--stop-pod-when-done)")
+    stopper.stop()
