@@ -76,7 +76,7 @@ class Bucket:
             from botocore.config import Config
         except ImportError:
             raise FastsdError("checkpoint sync needs boto3, which is not installed here",
-                              "pip install 'fastsd[fleet]' (the pod image has it)") from None
+                              "pip install 'fastsd[fleet]' (the pod and trainer images have it)") from None
         self.target = target
         # Retries with back-off: a rented box's network drops for seconds at a time.
         config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60)

@@ -63,7 +63,7 @@ def vast_cli() -> str | None:
 def _need_sdk(module: str, package: str) -> None:
     if importlib.util.find_spec(module) is None:  # found without importing (vastai's import goes online)
         raise bad_input(f"--stop-pod-when-done needs the {package} SDK, which is not installed here",
-                        f"pip install {package} (the pod image has it)")
+                        f"pip install {package} (fastsd[podctl]; the pod image has it)")
 
 
 def pod_stopper(environ=os.environ) -> PodStopper:
@@ -83,7 +83,7 @@ def pod_stopper(environ=os.environ) -> PodStopper:
                             "run inside the Vast.ai instance itself")
         if vast_cli() is None:
             raise bad_input("--stop-pod-when-done needs the vastai CLI, which is not installed here",
-                            "pip install vastai (the pod image has it)")
+                            "pip install vastai (fastsd[podctl]; the pod image has it)")
         return PodStopper("vastai", environ["CONTAINER_ID"], environ["CONTAINER_API_KEY"])
     raise bad_input("--stop-pod-when-done works inside a RunPod pod or a Vast.ai instance, and this is neither "
                     "(no RUNPOD_POD_ID or CONTAINER_ID)",
