@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.containers.conftest import docker, image
+from tests.images.containers.conftest import _missing, docker, image
 from tests.images.containers.test_pipeline import build_demo_inputs
 from tests.workloads.train.conftest import assert_same_weights
 
@@ -23,6 +23,16 @@ BUCKET = "fleet-e2e"
 RUN = ["fastsd", "run", "alice", "--photos", "/photos", "--model", "tiny-sd", "--caption-model", "tiny-blip",
        "--text-encoder-steps", "2", "--unet-steps", "40", "--save-every", "4", "--save-from", "4", "--keep", "1",
        "--seed", "11", "--cpu", "--runtime", "local"]
+
+
+@pytest.fixture(scope="module")
+def pod_image():
+    """The pod image of this version on an engine that answers (only it: the others are not used here)."""
+    if not shutil.which("docker") or docker("info", check=False, timeout=30).returncode != 0:
+        _missing("no Docker engine answers (make engine starts one)")
+    if docker("image", "inspect", image("pod"), check=False, timeout=30).returncode != 0:
+        _missing(f"image not built: {image('pod')} (make images)")
+    return image("pod")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,7 @@ def checkpoint_in_bucket(client) -> bool:
     return any(path.startswith("checkpoints/step-") for path in json.loads(body)["files"])
 
 
-def test_a_killed_container_finishes_in_a_fresh_one_from_the_bucket(engine, s3, tmp_path):
+def test_a_killed_container_finishes_in_a_fresh_one_from_the_bucket(pod_image, s3, tmp_path):
     url, client = s3
     sync = {"FASTSD_SYNC_URL": f"s3://{BUCKET}/e2e", "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test-key-id",
             "AWS_SECRET_ACCESS_KEY": "test-secret-value", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -68,7 +78,7 @@ def test_a_killed_container_finishes_in_a_fresh_one_from_the_bucket(engine, s3, 
     photos = build_demo_inputs(models)
     shutil.move(str(photos), str(tmp_path / "photos"))
     photos = tmp_path / "photos"
-    pod = image("pod")
+    pod = pod_image
     started = time.monotonic()
 
     reference = tmp_path / "reference"
