@@ -117,7 +117,13 @@ def prepare_jobs(requests: list[FleetRequest], environ=os.environ) -> list[tuple
     """(task config, parsed sky.Task) per request, every one checked before any is submitted."""
     from fastsd.fleet.bucket import sync_configured
     from fastsd.fleet.checks import check_task
+    from fastsd.fleet.task import job_name
 
+    names = [job_name(r.session) for r in requests]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:  # SkyPilot job names are lower-case: Alice_1 and alice-1 would be one job
+        raise bad_input(f"several sessions would make the same job name: {', '.join(doubled)}",
+                        "rename the subject folders so their names differ in more than case and '-'/'_'")
     return [(config, check_task(config, sync_configured(environ))) for config in map(task_config, requests)]
 
 

@@ -7,7 +7,7 @@ import pytest
 from fastsd.errors import FastsdError
 from fastsd.fleet.bucket import parse_target
 
-GOOD = {"FASTSD_SYNC_URL": "s3://my-bucket/fleet/a", "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"}
+GOOD = {"FASTSD_SYNC_URL": "s3://my-bucket/fleet/a", "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "bucket-secret-value-1"}
 
 
 def test_a_good_target_has_bucket_prefix_and_defaults():

@@ -116,6 +116,10 @@ def test_fleet_launch_makes_one_job_per_subject_folder(cli, subjects, synced):
     doubled = cli("fleet", "launch", subjects / "alice", subjects.parent / "subjects" / "alice", "--model", "sd15",
                   "--dry-run")
     assert doubled.code == 2 and "same session: alice" in doubled.err
+    (subjects / "Alice").mkdir()
+    (subjects / "Alice" / "1.jpg").write_bytes(b"jpeg")
+    clash = cli("fleet", "launch", subjects, "--model", "sd15", "--dry-run")
+    assert clash.code == 2 and "the same job name: fastsd-alice" in clash.err
 
 
 class RecordingSdk:
