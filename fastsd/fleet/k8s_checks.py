@@ -81,7 +81,7 @@ def schema_problems(docs: list[dict], version: str = K8S_VERSION) -> list[str]:
         import kubernetes_validate
     except ImportError:
         raise FastsdError("kubernetes-validate is not installed here",
-                          "pip install kubernetes-validate (the dev extra), or drop --validate") from None
+                          "pip install kubernetes-validate (the dev extra)") from None
     problems = []
     for doc in docs:
         try:
@@ -90,6 +90,13 @@ def schema_problems(docs: list[dict], version: str = K8S_VERSION) -> list[str]:
             path = "/".join(str(p) for p in error.path)
             problems.append(f"{doc.get('kind')} {doc.get('metadata', {}).get('name')}: {path}: {error.message}")
     return problems
+
+
+def schemas_available() -> bool:
+    """True when kubernetes-validate is installed (the dev extra; a plain install may lack it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("kubernetes_validate") is not None
 
 
 def check_manifests(docs: list[dict], schemas: bool = True) -> None:

@@ -115,3 +115,10 @@ def test_the_web_ui_alone_on_a_one_node_volume(cli):
     docs = [d for d in yaml.safe_load_all(result.out) if d]
     assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "Deployment", "Service"]
     assert "resources" not in docs[1]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_without_kubernetes_validate_fastsds_checks_still_run(cli, monkeypatch):
+    monkeypatch.setattr("fastsd.fleet.k8s_checks.schemas_available", lambda: False)
+    result = cli("k8s", "render", "alice", "--model", "sd15")
+    assert result.code == 0 and "the official schemas did not" in result.err
+    assert "kind: Job" in result.out

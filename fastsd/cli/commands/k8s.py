@@ -36,6 +36,19 @@ def register(commands) -> None:
     check.set_defaults(handler=check_cmd)
 
 
+def _schemas(ctx) -> bool:
+    """Whether the official schemas can be checked here; says so when they cannot."""
+    import sys
+
+    from fastsd.fleet.k8s_checks import schemas_available
+
+    if schemas_available():
+        return True
+    sys.stderr.write("note: kubernetes-validate is not installed: fastsd's own checks ran, the official "
+                     "schemas did not (pip install kubernetes-validate)\n")
+    return False
+
+
 def render_cmd(args, ctx) -> int:
     """Render, check (schemas and fastsd's rules), then print or write the manifests."""
     import shlex
@@ -61,7 +74,7 @@ def render_cmd(args, ctx) -> int:
         storage=args.storage, storage_class=args.storage_class, access_mode=args.access_mode, gpus=args.gpus,
         max_restarts=args.max_restarts, secret=validate_name(args.secret, "Secret name"), env=plain_env())
     docs = render(request)
-    check_manifests(docs)
+    check_manifests(docs, schemas=_schemas(ctx))
     text = to_yaml(docs)
     if args.out:
         from pathlib import Path
@@ -90,6 +103,6 @@ def check_cmd(args, ctx) -> int:
         raise bad_input(f"cannot read {args.file}: {error}", "give a YAML file of Kubernetes manifests") from None
     if not all(isinstance(d, dict) for d in docs):
         raise bad_input(f"{args.file} holds something other than manifests", "each document must be a mapping")
-    check_manifests(docs)
+    check_manifests(docs, schemas=_schemas(ctx))
     ctx.emit({"file": args.file, "objects": len(docs), "ok": True}, f"{args.file}: {len(docs)} manifests, no problems")
     return 0
