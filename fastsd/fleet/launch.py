@@ -18,7 +18,7 @@ from fastsd.fleet.task import (
 
 # Options that shape the job itself, never passed on to the `fastsd run` inside it.
 FLEET_DESTS = ("runtime", "dry_run", "infra", "spot", "gpus", "max_restarts", "volume", "mounts", "nodes",
-               "image_tag", "disk_gb", "stop_pod_when_done")
+               "image_tag", "disk_gb", "stop_pod_when_done", "max_hours")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic")
 
 

@@ -88,3 +88,41 @@ def pod_stopper(environ=os.environ) -> PodStopper:
     raise bad_input("--stop-pod-when-done works inside a RunPod pod or a Vast.ai instance, and this is neither "
                     "(no RUNPOD_POD_ID or CONTAINER_ID)",
                     "drop it here; a SkyPilot managed job (--runtime skypilot) tears its machine down by itself")
+
+
+class TimeCap:
+    """`--max-hours`: interrupts the run (as Ctrl-C would) once `hours` have passed; None: no cap."""
+
+    def __init__(self, hours: float | None):
+        self.hours, self.fired, self._timer = hours, False, None
+
+    def _fire(self) -> None:
+        import signal
+        import threading
+
+        self.fired = True
+        # SIGINT to the main thread itself: it wakes a wait() on a step's child (interrupt_main would not),
+        # and the step's runner stops its child as for Ctrl-C; checkpoints stay.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def __enter__(self) -> TimeCap:
+        if self.hours:
+            import threading
+
+            self._timer = threading.Timer(self.hours * 3600, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def check_max_hours(hours: float | None) -> float | None:
+    """`hours` when it is a positive finite number (or None)."""
+    import math
+
+    if hours is not None and not (math.isfinite(hours) and hours > 0):
+        raise bad_input(f"--max-hours {hours:g} is not a positive number of hours", "e.g. --max-hours 2.5")
+    return hours

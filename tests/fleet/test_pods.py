@@ -129,3 +129,22 @@ def test_a_finished_run_stops_its_pod(tiny_volume, photos, tmp_path, provider_ap
     assert "stopping runpod pod pod-123" in done.stdout
     assert [r["path"] for r in seen] == ["/graphql"]
     assert "rp-key-value-1234" not in done.stdout + done.stderr
+
+
+def test_the_time_cap_ends_the_run_and_stops_the_pod(tiny_volume, photos, tmp_path, provider_api):  # noqa: F811
+    import shutil
+
+    url, seen = provider_api
+    data = tmp_path / "data"
+    shutil.copytree(tiny_volume.root, data)
+    env = {**os.environ, "FASTSD_DATA": str(data), "OMP_NUM_THREADS": "1", "RUNPOD_POD_ID": "pod-123",
+           "RUNPOD_API_KEY": "rp-key-value-1234", "RUNPOD_API_BASE_URL": url}
+    argv = [sys.executable, "-m", "fastsd", "run", "s", "--photos", str(photos), "--model", "tiny-sd",
+            "--caption-model", "tiny-blip", "--text-encoder-steps", "1", "--unet-steps", "5000", "--save-every", "0",
+            "--cpu", "--runtime", "local", "--stop-pod-when-done", "--max-hours", "0.003"]  # ~11 s
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "the run reached its --max-hours cap (0.003 h)" in done.stderr
+    assert "stopping runpod pod pod-123" in done.stdout and [r["path"] for r in seen] == ["/graphql"]
+    bad = subprocess.run([*argv[:-1], "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "--max-hours 0 is not a positive number" in bad.stderr

@@ -56,6 +56,8 @@ def register(commands) -> None:
                         help="say which steps would run (and their commands) or be skipped; change nothing")
     parser.add_argument("--stop-pod-when-done", action="store_true",
                         help="stop this RunPod pod / Vast.ai instance when the run ends (its SDK and API key needed)")
+    parser.add_argument("--max-hours", type=float, metavar="H",
+                        help="end the run after H hours, checkpoints kept (with --stop-pod-when-done the pod stops)")
     parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS, data_root_use="new")
 
 
@@ -197,6 +199,7 @@ def run_cmd(args, ctx) -> int:
     from fastsd.cli.main import main
     from fastsd.errors import FastsdError
     from fastsd.fleet.hooks import prepare_sync, upload_now
+    from fastsd.fleet.pods import TimeCap, check_max_hours
     from fastsd.pipeline import Pipeline, photos_fingerprint
 
     def invoke(argv: list[str]) -> int:
@@ -211,16 +214,22 @@ def run_cmd(args, ctx) -> int:
         return run_on_skypilot(args, ctx)
     check_fleet_options_unused(args)
     stopper = pod_stopper_for(args)  # refused now, before any work, where it cannot work
+    cap = TimeCap(None if args.dry_run else check_max_hours(args.max_hours))
     # A session missing here (a new machine after a preemption) comes back from the bucket first.
     bucket = None if args.dry_run else prepare_sync(ctx.root, args.session, ctx.say)
     check_options(args, ctx, request)
     ctx.say(f"data root: {ctx.root.root}")
     after_step = (lambda step: upload_now(ctx.root, args.session, bucket, ctx.say)) if bucket else None
     try:
-        result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run, after_step=after_step).run()
-    except FastsdError as error:
-        if stopper is not None and error.code == 1:  # the run failed at run time: nothing left to do here
+        with cap:
+            result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run, after_step=after_step).run()
+    except (FastsdError, KeyboardInterrupt) as error:
+        # A failure at run time, or the time cap: nothing left to do here (bad input: fix and rerun).
+        if stopper is not None and (cap.fired or getattr(error, "code", 130) == 1):
             stop_pod(stopper, ctx)
+        if cap.fired:
+            raise FastsdError(f"the run reached its --max-hours cap ({args.max_hours:g} h)",
+                              "run the same command again to continue from the newest checkpoint") from None
         raise
     if stopper is not None and not args.dry_run:
         stop_pod(stopper, ctx)
@@ -269,6 +278,9 @@ def run_on_skypilot(args, ctx) -> int:
         submit_or_print,
     )
 
+    if args.max_hours is not None:
+        raise bad_input("--max-hours with --runtime skypilot: the job would end as failed and be restarted",
+                        "drop --max-hours (cancel the job with fastsd fleet cancel)")
     if args.stop_pod_when_done:
         raise bad_input("--stop-pod-when-done with --runtime skypilot: a managed job tears its machine down by itself",
                         "drop --stop-pod-when-done")
