@@ -262,6 +262,15 @@ class DataRoot(_Frozen):
         return self.root / "comfyui"
 
     @property
+    def inputs_dir(self) -> Path:
+        """Photos copied onto the volume for jobs that run away from them (a Kubernetes Job)."""
+        return self.root / "inputs"
+
+    def inputs(self, session: str) -> Path:
+        """The photo folder of `session` under inputs/."""
+        return self.inputs_dir / validate_name(session)
+
+    @property
     def sessions_dir(self) -> Path:
         return self.root / "sessions"
 

@@ -132,8 +132,10 @@ class Pipeline:
     """Runs the steps of one request through `invoke` (the fastsd CLI), saying what it does."""
 
     def __init__(self, root: DataRoot, request: RunRequest, invoke: Callable[[list[str]], int],
-                 say: Callable[[str], None], *, dry_run: bool = False):
+                 say: Callable[[str], None], *, dry_run: bool = False,
+                 after_step: Callable[[str], None] | None = None):
         self.root, self.request, self.invoke, self.say = root, request, invoke, say
+        self.after_step = after_step or (lambda name: None)  # the bucket sync, when configured
         self.paths = root.session(request.session)
         self.dry_run = dry_run
         self.done: list[str] = []
@@ -159,6 +161,7 @@ class Pipeline:
                               "fastsd run command again (finished steps are skipped)",
                               code=code if code in (1, 2) else 1, reported=True)
         self.done.append(name)
+        self.after_step(name)
 
     def skip(self, name: str, why: str) -> None:
         self.say(f"== {name}: skipped, {why}")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fastsd.errors import bad_input
 
-SECRET_ENV_VARS = ("HF_TOKEN", "NGROK_AUTHTOKEN", "FASTSD_WEB_PASSWORD", "CLOUDFLARED_TOKEN")
+SECRET_ENV_VARS = ("HF_TOKEN", "NGROK_AUTHTOKEN", "FASTSD_WEB_PASSWORD", "CLOUDFLARED_TOKEN",
+                   "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RUNPOD_API_KEY", "CONTAINER_API_KEY")
 REDACTED = "***"
 _known: set[str] = set()
 _SECRET_PATTERNS = (

@@ -32,10 +32,11 @@ PLATFORM = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp31
 # image -> what it installs (the fastsd project itself is installed from source, unhashed).
 LOCKS = {
     "base": [TORCH, "setuptools", "wheel"],
-    "trainer": [TORCH, f"{ROOT}[train,gpu]"],
+    "trainer": [TORCH, f"{ROOT}[train,gpu,fleet]"],  # fleet: uploads each checkpoint when sync is on
     "converter": [TORCH, f"{ROOT}[convert]"],
     "captioner": [TORCH, f"{ROOT}[prep,caption]"],
-    "pod": [TORCH, f"{ROOT}[prep,caption,train,gpu,convert,studio]"],  # every workload + the studio, one venv
+    # every workload + the studio in one venv, the bucket sync and the pod stopper
+    "pod": [TORCH, f"{ROOT}[prep,caption,train,gpu,convert,studio,fleet,podctl]"],
     "webui": [str(ROOT), "setuptools", "wheel"],                     # fastsd's own venv in the webui image
     "invokeai": [TORCH, INVOKEAI],                                   # InvokeAI on the base's torch
     "comfyui": [TORCH, "-r", COMFYUI_REQUIREMENTS, f"{ROOT}[comfyui]"],  # ComfyUI + fastsd, one venv

@@ -31,6 +31,11 @@ def make_plan(ctx, workload: str, command: list[str], *, session: str | None = N
     from fastsd.registry import image_entry, image_for
 
     entry = image_entry(workload)
+    if workload == "train":  # it uploads each checkpoint when sync is on
+        from fastsd.fleet.hooks import sync_plan_env
+
+        sync_env, sync_secrets = sync_plan_env()
+        env, secret_env = {**sync_env, **(env or {})}, (*secret_env, *sync_secrets)
     labels = {"fastsd.workload": workload}
     if session:
         labels["fastsd.session"] = session

@@ -299,10 +299,11 @@ def test_the_pod_image_is_every_workload_and_the_studio_in_one_venv():
     from tests.images.test_lock_script import lock_module
 
     extras = lock_module().LOCKS["pod"][1].rsplit("[", 1)[1].rstrip("]").split(",")
-    assert set(extras) == {"prep", "caption", "train", "gpu", "convert", "studio"}
+    assert set(extras) == {"prep", "caption", "train", "gpu", "convert", "studio", "fleet", "podctl"}
     pins = lock_pins("pod")
     for name in ("torch", "diffusers", "transformers", "accelerate", "peft", "bitsandbytes",
-                 "opencv-python-headless", "starlette", "uvicorn", "python-multipart", "itsdangerous"):
+                 "opencv-python-headless", "starlette", "uvicorn", "python-multipart", "itsdangerous",
+                 "boto3", "runpod", "vastai", "tomlkit"):
         assert name in pins, name
     assert pins["torch"] == lock_pins("base")["torch"]
     for name, version in lock_pins("trainer").items():  # the trainer's libraries, at the trainer's versions

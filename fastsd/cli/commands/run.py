@@ -52,10 +52,18 @@ def register(commands) -> None:
     serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI (with --serve)")
     serve.add_argument("--ui", choices=("a1111", "invokeai", "comfyui"),
                        help="the UI that serves it (default: A1111, ComfyUI for a family A1111 cannot load)")
-    parser.add_argument("--runtime", choices=("auto", "local", "docker"), default="auto",
-                        help="where each step runs (default auto)")
+    parser.add_argument("--runtime", choices=("auto", "local", "docker", "skypilot"), default="auto",
+                        help="where each step runs (default auto); skypilot: the whole run as one managed job "
+                             "on a rented GPU (see fastsd fleet)")
+    from fastsd.fleet.launch import add_fleet_options
+
+    add_fleet_options(parser.add_argument_group("skypilot (with --runtime skypilot)"))
     parser.add_argument("--dry-run", action="store_true",
                         help="say which steps would run (and their commands) or be skipped; change nothing")
+    parser.add_argument("--stop-pod-when-done", action="store_true",
+                        help="stop this RunPod pod / Vast.ai instance when the run ends (its SDK and API key needed)")
+    parser.add_argument("--max-hours", type=float, metavar="H",
+                        help="end the run after H hours, checkpoints kept (with --stop-pod-when-done the pod stops)")
     parser.set_defaults(handler=run_cmd, train_options=TRAIN_OPTIONS, data_root_use="new")
 
 
@@ -203,6 +211,9 @@ def run_cmd(args, ctx) -> int:
 
     from fastsd.cli.context import stdout_to_stderr
     from fastsd.cli.main import main
+    from fastsd.errors import FastsdError
+    from fastsd.fleet.hooks import prepare_sync, upload_now
+    from fastsd.fleet.pods import TimeCap, check_max_hours
     from fastsd.pipeline import Pipeline, photos_fingerprint
 
     def invoke(argv: list[str]) -> int:
@@ -213,9 +224,29 @@ def run_cmd(args, ctx) -> int:
 
     request = build_request(args)
     photos_fingerprint(request.photos)  # bad --photos first, then every other option
+    if args.runtime == "skypilot":
+        return run_on_skypilot(args, ctx)
+    check_fleet_options_unused(args)
+    stopper = pod_stopper_for(args)  # refused now, before any work, where it cannot work
+    cap = TimeCap(None if args.dry_run else check_max_hours(args.max_hours))
+    # A session missing here (a new machine after a preemption) comes back from the bucket first.
+    bucket = None if args.dry_run else prepare_sync(ctx.root, args.session, ctx.say)
     check_options(args, ctx, request)
     ctx.say(f"data root: {ctx.root.root}")
-    result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run).run()
+    after_step = (lambda step: upload_now(ctx.root, args.session, bucket, ctx.say)) if bucket else None
+    try:
+        with cap:
+            result = Pipeline(ctx.root, request, invoke, ctx.say, dry_run=args.dry_run, after_step=after_step).run()
+    except (FastsdError, KeyboardInterrupt) as error:
+        # A failure at run time, or the time cap: nothing left to do here (bad input: fix and rerun).
+        if stopper is not None and (cap.fired or getattr(error, "code", 130) == 1):
+            stop_pod(stopper, ctx)
+        if cap.fired:
+            raise FastsdError(f"the run reached its --max-hours cap ({args.max_hours:g} h)",
+                              "run the same command again to continue from the newest checkpoint") from None
+        raise
+    if stopper is not None and not args.dry_run:
+        stop_pod(stopper, ctx)
     if args.dry_run:  # the steps were listed as they were planned
         planned = len(result["planned"])
         ctx.emit(result, f"dry run: {planned} step{'s' * (planned != 1)} would run, nothing changed" if planned
@@ -226,3 +257,69 @@ def run_cmd(args, ctx) -> int:
              f"export: {result['export']} (step {result['step']})"]
     ctx.emit(result, "\n".join(lines))
     return 0
+
+
+def run_parser():
+    """The parser of `fastsd run` itself (to turn parsed options back into a command line)."""
+    from fastsd.cli.main import build_parser
+
+    commands = next(a for a in build_parser(["run"])._actions if hasattr(a, "choices") and a.choices
+                    and "run" in a.choices)  # noqa: SLF001
+    return commands.choices["run"]
+
+
+def check_fleet_options_unused(args) -> None:
+    """The job options mean something only for a SkyPilot job: refuse them elsewhere."""
+    from fastsd.errors import bad_input
+
+    parser = run_parser()
+    given = [a.option_strings[-1] for a in parser._actions  # noqa: SLF001
+             if a.container.title and a.container.title.startswith("skypilot")
+             and getattr(args, a.dest, a.default) != a.default]
+    if given:
+        raise bad_input(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --runtime skypilot only",
+                        "add --runtime skypilot to run on a rented GPU, or drop " + ", ".join(given))
+
+
+def run_on_skypilot(args, ctx) -> int:
+    """The whole run as one SkyPilot managed job (checked, then printed with --dry-run or submitted)."""
+    from fastsd.errors import bad_input
+    from fastsd.fleet.launch import (
+        FLEET_DESTS,
+        fleet_request,
+        prepare_jobs,
+        rebuild_argv,
+        submit_or_print,
+    )
+
+    if args.max_hours is not None:
+        raise bad_input("--max-hours with --runtime skypilot: the job would end as failed and be restarted",
+                        "drop --max-hours (cancel the job with fastsd fleet cancel)")
+    if args.stop_pod_when_done:
+        raise bad_input("--stop-pod-when-done with --runtime skypilot: a managed job tears its machine down by itself",
+                        "drop --stop-pod-when-done")
+    if args.serve:
+        raise bad_input("--serve with --runtime skypilot: a managed job ends when its work is done",
+                        "serve the export elsewhere (fastsd webui), or run fastsd run --serve in a pod")
+    run_argv = rebuild_argv(run_parser(), args, skip=(*FLEET_DESTS, "photos"))
+    request = fleet_request(args, args.session, list(args.photos), run_argv)
+    return submit_or_print(prepare_jobs([request]), ctx, args.dry_run)
+
+
+def pod_stopper_for(args):
+    """The pod stopper when --stop-pod-when-done is given (checked now), else None."""
+    if not args.stop_pod_when_done:
+        return None
+    from fastsd.errors import bad_input
+    from fastsd.fleet.pods import pod_stopper
+
+    if args.serve:
+        raise bad_input("--stop-pod-when-done with --serve would stop the pod that serves the web UI",
+                        "drop one of them")
+    return pod_stopper()
+
+
+def stop_pod(stopper, ctx) -> None:
+    """Stop the pod, saying so first (its output may be the last line anyone sees)."""
+    ctx.say(f"stopping {stopper.provider} pod {stopper.pod_id} (--stop-pod-when-done)")
+    stopper.stop()

@@ -132,6 +132,9 @@ class SessionProgress:
         if checkpoint is not None:
             self.update(trained_steps=step, last_checkpoint=checkpoint)
             self.log(f"checkpoint step {checkpoint} written", show=False)
+            from fastsd.fleet.hooks import sync_checkpoint
+
+            sync_checkpoint(self.root, self.name, self.log)
         elif time.monotonic() - self.last_write > SESSION_UPDATE_S:
             self.update(trained_steps=step)
 
