@@ -9,9 +9,9 @@ from starlette.routing import Route
 
 from fastsd.errors import bad_input, unknown_choice
 from fastsd.studio.jobs import KINDS, log_tail, start_job, stop_job
-from fastsd.studio.responses import answer, field, read_json
+from fastsd.studio.responses import answer, field, no_nul, read_json
 from fastsd.studio.routes_sessions import config_of, session_of
-from fastsd.studio.safepaths import file_in
+from fastsd.studio.safepaths import file_in, model_on_volume
 from fastsd.studio.webui_here import webui_refusal
 
 DTYPES = ("fp16", "bf16", "fp32")
@@ -19,14 +19,17 @@ CAPTION_FLAGS = {"score": "--score", "heatmaps": "--heatmaps", "overwrite": "--o
 CAPTION_VALUES = {"model": ("--model", str), "score_model": ("--score-model", str),
                   "template": ("--template", str), "min_score": ("--min-score", float),
                   "beams": ("--beams", int)}
+MODEL_FIELDS = ("model", "score_model")  # a registry id, or a folder that must be on the data volume
 
 
-def valued_flags(data: dict, table: dict) -> list[str]:
-    """`--flag=value` for each known key of `data` that is set, its type checked."""
+def valued_flags(data: dict, table: dict, root=None) -> list[str]:
+    """`--flag=value` for each known key of `data` that is set, its type checked (model paths on the volume)."""
     argv = []
     for key, (flag, kind) in table.items():
         value = field(data, key, kind, required=False)
         if value is not None and value != "":
+            if key in MODEL_FIELDS and root is not None:
+                value = model_on_volume(root, value, key)
             argv.append(f"{flag}={value}")
     return argv
 
@@ -38,7 +41,7 @@ async def start_caption(request):
     if unknown:
         raise bad_input(f"unknown caption option {unknown[0]!r}",
                         "valid: " + ", ".join(sorted([*CAPTION_FLAGS, *CAPTION_VALUES])))
-    argv = ["caption", *valued_flags(data, CAPTION_VALUES)]
+    argv = ["caption", *valued_flags(data, CAPTION_VALUES, config.root)]
     argv += [flag for key, flag in CAPTION_FLAGS.items() if field(data, key, bool, required=False)]
     job = start_job(config, paths, "caption", [*argv, "--runtime", config.runtime, "--", paths.name])
     return answer(job, 202)
@@ -65,6 +68,8 @@ def train_flags(options: dict) -> list[str]:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
                 raise bad_input(f"training option {name} must be a text or a list of texts")
+            for item in items:
+                no_nul(item, f"training option {name}")
             argv += [f"{flag}={item}" for item in items if item]
             continue
         value = field({name: value}, name, kind)

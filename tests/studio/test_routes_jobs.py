@@ -31,6 +31,14 @@ def session(studio):
     ("stop", {"kind": "everything"}, 400, "unknown job"),
     ("export", {"dtype": "int4"}, 400, "unknown dtype"),
     ("export", {"step": "last"}, 400, "must be int"),
+    ("caption", {"template": "sks, {caption}\x00"}, 400, "field 'template' contains a NUL byte"),
+    ("caption", {"model": "blip\x00"}, 400, "field 'model' contains a NUL byte"),
+    ("caption", {"model": "/srv/elsewhere/model"}, 400, "model '/srv/elsewhere/model' is outside the data root"),
+    ("caption", {"model": "~/model"}, 400, "outside the data root"),
+    ("caption", {"score_model": "../../elsewhere"}, 400, "score_model '../../elsewhere' is outside the data root"),
+    ("train", {"options": {"sample_prompt": "a photo\x00"}}, 400, "training option sample_prompt contains a NUL"),
+    ("train", {"options": {"sample_prompt": ["ok", "a\x00"]}}, 400, "training option sample_prompt contains a NUL"),
+    ("train", {"options": {"class_prompt": "a\x00"}}, 400, "field 'class_prompt' contains a NUL byte"),
 ])
 def test_bad_job_requests_are_refused_before_anything_starts(studio, session, path, body, status, words):
     response = studio.post(f"/api/sessions/s/{path}", body)

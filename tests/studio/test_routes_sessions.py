@@ -34,6 +34,8 @@ def test_create_is_the_cli_s_session_create(studio, data_root):
     ({"name": "x"}, 400, "missing field 'model'"),
     ({"name": 5, "model": "sd15"}, 400, "must be str"),
     ({"name": "x", "model": "sd15", "resolution": "512"}, 400, "must be int"),
+    ({"name": "x", "model": "sd15", "token": "sks\x00"}, 400, "field 'token' contains a NUL byte"),
+    ({"name": "x\x00", "model": "sd15"}, 400, "field 'name' contains a NUL byte"),
 ])
 def test_create_refusals_name_the_problem(studio, body, status, words):
     response = studio.post("/api/sessions", body)
