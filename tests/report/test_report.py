@@ -129,3 +129,20 @@ def test_damaged_rows_are_left_out_not_fatal(data_root, finished_session):
         handle.write('{"caption": "no image"}\n')
     html = render_report(data_root, "demo")
     assert "ghost.png" not in html and "no image" not in html and "10 logged steps" in html
+
+
+def test_large_heatmap_grids_are_embedded_small(data_root, finished_session):
+    from fastsd.report.images import PICTURE_MAX_SIDE
+
+    noise = (np.random.default_rng(1).random((1344, 1152, 3)) * 255).astype("uint8")  # like the demo's grids
+    Image.fromarray(noise).save(finished_session.heatmaps / "astronaut.png")
+    assert (finished_session.heatmaps / "astronaut.png").stat().st_size > 3_000_000
+    html = render_report(data_root, "demo")
+    assert len(html) < 600_000 and html.count("<img ") == 6
+    uri = re.search(r'<img src="(data:image/jpeg;base64,[^"]+)" alt="heatmap astronaut.png"', html).group(1)
+    import base64
+    import io
+
+    shown = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert max(shown.size) == PICTURE_MAX_SIDE
+    assert 'src="data:image/png;base64,' in html  # the small samples stay PNG
