@@ -22,6 +22,7 @@ from fastsd.fsutil import atomic_write_json
 from fastsd.layout import SessionPaths
 from fastsd.secrets import redact, redact_obj
 from fastsd.studio.cli_calls import child_env, cli_argv, outcome_of
+from fastsd.studio.wording import in_page_words
 
 KINDS = ("prepare", "caption", "train", "export", "webui")
 STOP_GRACE_S = (10.0, 10.0)  # SIGINT, then SIGTERM after this long, then SIGKILL after this long
@@ -143,7 +144,8 @@ def _finish(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: 
     record_file.with_suffix(".stop").unlink(missing_ok=True)
     state = "done" if code == 0 else ("stopped" if stopped else "failed")
     finished = {**record, "ended": datetime.now(UTC).isoformat(timespec="seconds"), "code": code, "state": state,
-                "error": outcome.error, "hint": outcome.hint, "result": redact_obj(outcome.data)}
+                "error": in_page_words(kind, outcome.error), "hint": in_page_words(kind, outcome.hint),
+                "result": redact_obj(outcome.data)}
     if on_end is not None:
         try:
             on_end(finished)

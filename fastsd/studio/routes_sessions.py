@@ -58,7 +58,7 @@ async def delete_session(request):
     data = await read_json(request)
     if field(data, "confirm") != paths.name:
         raise bad_input(f"type the session's name ({paths.name}) to confirm its deletion",
-                        'send {"confirm": "<the session name>"}')
+                        'type it in the box "Type the session\'s name to confirm", then press "Delete for good"')
     return from_outcome(await run_cli(config_of(request), "session", "rm", "--yes", "--", paths.name))
 
 

@@ -143,3 +143,12 @@ def next_event(lines) -> dict:
         elif line.startswith("data: ") and name == "snapshot":
             return json.loads(line[len("data: "):])
     raise AssertionError("the stream ended")
+
+
+def test_a_refused_training_names_the_page_s_controls_not_cli_flags(tiny):
+    assert tiny.post("/api/sessions", {"name": "t", "model": "tiny-sd"}).status_code == 200
+    both = {"resume": True, "overwrite": True, "options": {"cpu": True}}
+    assert tiny.post("/api/sessions/t/train", both).status_code == 202
+    job = tiny.wait_job("t", "train")
+    assert job["state"] == "failed" and job["error"].startswith('"Resume" and "start over" contradict'), job
+    assert "--" not in job["error"] + (job["hint"] or ""), job
