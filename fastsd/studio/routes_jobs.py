@@ -43,8 +43,25 @@ async def start_caption(request):
                         "valid: " + ", ".join(sorted([*CAPTION_FLAGS, *CAPTION_VALUES])))
     argv = ["caption", *valued_flags(data, CAPTION_VALUES, config.root)]
     argv += [flag for key, flag in CAPTION_FLAGS.items() if field(data, key, bool, required=False)]
+    await refuse_impossible_download(config.root, data)
     job = start_job(config, paths, "caption", [*argv, "--runtime", config.runtime, "--", paths.name])
     return answer(job, 202)
+
+
+async def refuse_impossible_download(root, data: dict) -> None:
+    """Say at once (not after the loader's retries) that a caption model cannot be downloaded."""
+    import asyncio
+
+    from fastsd.studio.downloads import download_refusal
+    from fastsd.studio.views import captioners
+
+    models = [("caption model", data.get("model") or "blip-base")]
+    if data.get("score"):
+        models.append(("match model", data.get("score_model") or "blip-itm-base"))
+    on_volume = [c["id"] for c in captioners(root) if c["where"] == "volume"]
+    refusal = await asyncio.to_thread(download_refusal, root, models, on_volume)
+    if refusal is not None:
+        raise refusal
 
 
 def train_flags(options: dict) -> list[str]:

@@ -31,7 +31,8 @@ def session_of(request):
 
 
 async def list_models(request):
-    return answer({"models": views.base_models(config_of(request).root)})
+    root = config_of(request).root
+    return answer({"models": views.base_models(root), "captioners": views.captioners(root)})
 
 
 async def list_sessions(request):

@@ -44,17 +44,31 @@ def all_sessions(root: DataRoot) -> list[dict]:
 
 
 def base_models(root: DataRoot) -> list[dict]:
-    """Models a session can train: the registry's, then diffusers models on the volume."""
+    """Models a session can train: those on the volume first (the picker's default), then the registry's."""
     from fastsd.registry import load_registry
     from fastsd.store.index import read_index
 
-    models = [{"id": m.id, "family": m.family, "resolution": m.native_resolution, "where": "registry"}
-              for m in load_registry().models.values()]
-    for name, entry in read_index(root).items():
-        if entry.kind == "diffusers":
-            models.append({"id": name, "family": entry.family, "resolution": entry.native_resolution,
-                           "where": "volume"})
-    return models
+    index = read_index(root)
+    on_volume = [{"id": name, "family": entry.family, "resolution": entry.native_resolution, "where": "volume"}
+                 for name, entry in index.items() if entry.kind == "diffusers"]
+    listed = {m["id"] for m in on_volume}
+    registry = [{"id": m.id, "family": m.family, "resolution": m.native_resolution, "where": "registry"}
+                for m in load_registry().models.values() if m.id not in listed]
+    return on_volume + registry
+
+
+def captioners(root: DataRoot) -> list[dict]:
+    """Caption models: those on the volume first (the picker's default), then the registry's (a download)."""
+    from fastsd.registry import load_registry
+    from fastsd.store.index import read_index
+
+    on_volume = [{"id": name, "where": "volume"} for name, entry in read_index(root).items()
+                 if entry.kind == "captioner"]
+    listed = {m["id"] for m in on_volume}
+    registry = [{"id": c.id, "where": "registry", "matcher": next(
+                    (m.id for m in load_registry().captioners.values() if m.task == "match"), None)}
+                for c in load_registry().captioners.values() if c.task == "caption" and c.id not in listed]
+    return on_volume + registry
 
 
 def photos(paths: SessionPaths) -> list[dict]:

@@ -11,9 +11,38 @@ from tests.helpers import run_fastsd
 
 
 def test_models_list_the_registry_and_the_volume(tiny):
-    models = {m["id"]: m for m in tiny.get("/api/models").json()["models"]}
+    answer = tiny.get("/api/models").json()
+    models = {m["id"]: m for m in answer["models"]}
     assert models["sd15"]["where"] == "registry"
     assert models["tiny-sd"] == {"id": "tiny-sd", "family": "sd1", "resolution": 64, "where": "volume"}
+    assert answer["models"][0]["id"] == "tiny-sd"  # what is on the volume comes first: the picker's default
+    captioners = answer["captioners"]
+    assert captioners[0] == {"id": "tiny-blip", "where": "volume"}
+    assert {"id": "blip-base", "where": "registry", "matcher": "blip-itm-base"} in captioners
+
+
+def test_a_caption_model_that_cannot_be_downloaded_is_refused_at_once(tiny, monkeypatch):
+    import time
+
+    from tests.studio.server import free_port
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens: no network
+    assert tiny.post("/api/sessions", {"name": "c", "model": "tiny-sd"}).status_code == 200
+    started = time.monotonic()
+    refused = tiny.post("/api/sessions/c/caption", {"model": "blip-base"})
+    assert time.monotonic() - started < 10
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert "caption model blip-base is not on the volume" in body["error"] and "cannot be reached" in body["error"]
+    assert "tiny-blip" in body["hint"]
+    matcher = tiny.post("/api/sessions/c/caption", {"model": "tiny-blip", "score": True})
+    assert matcher.status_code == 400 and "match model blip-itm-base" in matcher.json()["error"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = tiny.post("/api/sessions/c/caption", {"model": "blip-large"})
+    assert offline.status_code == 400 and "offline mode is on" in offline.json()["error"]
+    assert not (tiny.config.root.session("c").logs / "studio" / "caption.json").exists()
 
 
 def test_create_is_the_cli_s_session_create(studio, data_root):
