@@ -12,6 +12,7 @@ from fastsd.studio.jobs import KINDS, log_tail, start_job, stop_job
 from fastsd.studio.responses import answer, field, no_nul, read_json
 from fastsd.studio.routes_sessions import config_of, session_of
 from fastsd.studio.safepaths import file_in, model_on_volume
+from fastsd.studio.views import gpu_present
 from fastsd.studio.webui_here import webui_refusal
 
 DTYPES = ("fp16", "bf16", "fp32")
@@ -98,6 +99,8 @@ async def start_training(request):
     config, paths = config_of(request), session_of(request)
     data = await read_json(request)
     options = field(data, "options", dict, required=False, default={})
+    if options.get("cpu") is None and not gpu_present():  # no GPU here: the CPU is the only way
+        options = {**options, "cpu": True}
     argv = ["train", *train_flags(options)]
     if field(data, "resume", bool, required=False):
         argv.append("--resume")

@@ -116,13 +116,22 @@ def _step_of(name: str) -> int:
     return int(digits) if digits else 0
 
 
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU (its driver's files; the studio imports no torch)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
+
+
 def train_form(session: dict) -> dict:
-    """The trainer's options with their one-line help, the session's registry defaults and the presets."""
+    """The trainer's options (each with the modes it belongs to), the session's defaults, the presets, the GPU."""
     from fastsd.cli.commands.train import OPTIONS
-    from fastsd.workloads.train.settings import MEMORY_PRESETS, PRESET_ORDER
+    from fastsd.models import FAMILY_MODES
+    from fastsd.workloads.train.settings import FULL_ONLY, LORA_ONLY, MEMORY_PRESETS, PRESET_ORDER
 
     defaults = {k: v for k, v in session["training"].items()}
-    fields = [{"name": dest, "flag": flag, "type": kind.__name__, "help": text, "default": defaults.get(dest)}
+    modes = list(FAMILY_MODES.get(session.get("family"), ("full", "lora")))
+    fields = [{"name": dest, "flag": flag, "type": kind.__name__, "help": text, "default": defaults.get(dest),
+               "modes": ["full"] if dest in FULL_ONLY else ["lora"] if dest in LORA_ONLY else modes}
               for dest, flag, kind, text in OPTIONS]
     presets = [{"name": name, **MEMORY_PRESETS[name]} for name in PRESET_ORDER]
-    return {"fields": fields, "presets": presets}
+    return {"fields": fields, "presets": presets, "modes": modes, "gpu": gpu_present()}

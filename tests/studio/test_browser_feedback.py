@@ -42,6 +42,8 @@ def finished_run(root, name: str, steps: int) -> None:
 def test_the_page_s_feedback(volume, config):
     from playwright.sync_api import expect, sync_playwright
 
+    from fastsd.studio.views import gpu_present
+
     with serving(config) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -79,6 +81,19 @@ def test_the_page_s_feedback(volume, config):
         expect(alert).to_be_visible()  # ... leaves the error until it is dismissed
         alert.get_by_role("button", name="Dismiss").click()
         expect(alert).to_have_count(0)
+
+        form = page.get_by_role("form", name="Training options")
+        expect(form.get_by_label("Unet steps", exact=True)).to_have_value("40")  # the demo model's few steps
+        expect(form.get_by_label("Text encoder steps", exact=True)).to_have_value("30")
+        expect(form.get_by_label("Lora rank", exact=True)).to_be_hidden()  # full mode: LoRA's options hidden
+        form.get_by_label("Mode", exact=True).select_option("lora")
+        expect(form.get_by_label("Unet steps", exact=True)).to_be_hidden()
+        expect(form.get_by_label("Lora rank", exact=True)).to_be_visible()
+        if gpu_present():
+            expect(page.locator("#no-gpu")).to_have_count(0)
+        else:
+            expect(page.locator("#no-gpu")).to_contain_text("No GPU found")
+            expect(form.get_by_label("Cpu", exact=True)).to_have_value("yes")
 
         finished_run(config.root, "demo", 6)
         page.get_by_role("navigation", name="Sessions").get_by_role("button", name="demo", exact=True).click()

@@ -152,3 +152,16 @@ def test_a_refused_training_names_the_page_s_controls_not_cli_flags(tiny):
     job = tiny.wait_job("t", "train")
     assert job["state"] == "failed" and job["error"].startswith('"Resume" and "start over" contradict'), job
     assert "--" not in job["error"] + (job["hint"] or ""), job
+
+
+@pytest.mark.parametrize("gpu, options, cpu_flag", [
+    (False, {}, True),  # no GPU here: training goes to the CPU without the user ticking it
+    (False, {"cpu": False}, False),  # what the user set explicitly is kept
+    (True, {}, False),
+])
+def test_training_without_a_gpu_runs_on_the_cpu(studio, session, monkeypatch, gpu, options, cpu_flag):
+    monkeypatch.setattr("fastsd.studio.routes_jobs.gpu_present", lambda: gpu)
+    started = studio.post("/api/sessions/s/train", {"options": options})
+    assert started.status_code == 202
+    assert ("--cpu" in started.json()["args"]) is cpu_flag
+    studio.wait_job("s", "train")

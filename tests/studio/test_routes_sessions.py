@@ -106,6 +106,9 @@ def test_the_session_page_data_has_the_train_form(studio):
     assert fields["unet_steps"]["default"] == data["session"]["training"]["unet_steps"] > 0
     assert all(f["help"] and f["flag"].startswith("--") for f in fields.values())
     assert [p["name"] for p in data["train_form"]["presets"]] == ["24gb", "16gb", "12gb", "8gb"]
+    assert data["train_form"]["modes"] == ["full", "lora"]
+    assert fields["unet_steps"]["modes"] == ["full"] and fields["lora_rank"]["modes"] == ["lora"]
+    assert fields["seed"]["modes"] == ["full", "lora"]
     assert data["progress"] == {"step": 0, "total": 0, "loss": None, "lr": None, "stage": None, "it_s": None,
                                 "eta_s": None, "points": [], "samples": []}
 
@@ -149,3 +152,20 @@ def test_progress_reads_metrics_jsonl(studio, data_root):
     assert progress["step"] == 1000 and progress["loss"] == pytest.approx(0.001)
     assert progress["eta_s"] == pytest.approx(100.0)
     assert len(progress["points"]) <= 401 and progress["points"][-1] == [1000, 0.001]
+
+
+@pytest.mark.parametrize("gpu", [True, False])
+def test_the_train_form_says_whether_a_gpu_is_here_and_an_sdxl_session_shows_only_lora(studio, monkeypatch, gpu):
+    monkeypatch.setattr("fastsd.studio.views.gpu_present", lambda: gpu)
+    studio.post("/api/sessions", {"name": "x", "model": "sdxl"})
+    form = studio.get("/api/sessions/x").json()["train_form"]
+    assert form["gpu"] is gpu and form["modes"] == ["lora"]
+
+
+def test_the_gpu_check_reads_the_driver_s_files_without_torch():
+    from pathlib import Path
+
+    from fastsd.studio.views import gpu_present
+    expected = Path("/dev/nvidia0").exists() or (Path("/proc/driver/nvidia/gpus").is_dir()
+                                                 and any(Path("/proc/driver/nvidia/gpus").iterdir()))
+    assert gpu_present() is expected

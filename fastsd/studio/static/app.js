@@ -338,44 +338,7 @@ $("caption").addEventListener("click", async () => {
   await api("POST", sessionUrl("/caption"), body, $("caption"));
 });
 
-// ---- training ----
-const label = (name) => name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
-
-function buildTrainForm(spec) {
-  const form = $("train-form");
-  form.textContent = "";
-  if (!spec) return;
-  state.form = spec;
-  for (const f of spec.fields) {
-    let input;
-    if (f.type === "bool") {
-      input = el("select", { name: f.name, "aria-label": label(f.name) }, el("option", { value: "" }, "default"), el("option", { value: "yes" }, "yes"), el("option", { value: "no" }, "no"));
-    } else if (f.name === "memory_preset") {
-      input = el("select", { name: f.name, "aria-label": label(f.name) }, el("option", { value: "" }, "none"), ...spec.presets.map((p) => el("option", { value: p.name }, p.name)));
-    } else {
-      input = el("input", { name: f.name, "aria-label": label(f.name), type: f.type === "str" || f.type === "list" ? "text" : "number", step: f.type === "float" ? "any" : "1", placeholder: "default" });
-      if (f.default !== null && f.default !== undefined && f.default !== 0) input.value = f.default;
-    }
-    form.append(el("label", { class: "field" }, el("span", {}, label(f.name)), input, el("small", {}, `${f.flag}: ${f.help}`)));
-  }
-  const table = $("presets");
-  table.textContent = "";
-  table.append(el("tr", {}, el("th", {}, "preset"), el("th", {}, "gradient checkpointing"), el("th", {}, "attention"), el("th", {}, "frozen parts off the GPU")));
-  for (const p of spec.presets) table.append(el("tr", {}, el("td", {}, p.name), el("td", {}, p.gradient_checkpointing), el("td", {}, p.attention), el("td", {}, p.offload_frozen ? "yes" : "no")));
-}
-
-function trainOptions() {
-  const options = {};
-  for (const f of state.form.fields) {
-    const value = $("train-form").elements[f.name].value;
-    // Only what the user set: the prefilled defaults include the other mode's options, which
-    // `fastsd train` refuses (and it fills in its own defaults anyway).
-    if (value === "" || (f.default !== null && f.default !== undefined && value === String(f.default))) continue;
-    options[f.name] = f.type === "bool" ? value === "yes" : f.type === "int" ? parseInt(value, 10) : f.type === "float" ? parseFloat(value) : value;
-  }
-  return options;
-}
-
+// ---- training (the form: trainform.js) ----
 $("train").addEventListener("click", async () => {
   const over = $("overwrite").checked;
   await api("POST", sessionUrl("/train"), { options: trainOptions(), overwrite: over }, $("train"));
