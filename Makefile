@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN)
-	$(PIP) install --quiet -e '.[all,dev]'
+	# PYTHONWARNINGS: setuptools' "Editable installation" notice is advice for packagers, not an error.
+	PYTHONWARNINGS=ignore $(PIP) install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 test: install browser

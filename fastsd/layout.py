@@ -253,6 +253,16 @@ class DataRoot(_Frozen):
         return self.secrets / "webui-auth"
 
     @property
+    def studio_key(self) -> Path:
+        """The key that signs the studio's login cookies (mode 0600)."""
+        return self.secrets / "studio-key"
+
+    @property
+    def studio_logouts(self) -> Path:
+        """The studio's logged-out cookies, refused until they would have expired anyway."""
+        return self.secrets / "studio-logouts.json"
+
+    @property
     def outputs(self) -> Path:
         return self.root / "outputs"
 

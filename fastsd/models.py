@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fastsd.errors import bad_input, did_you_mean
@@ -13,6 +13,8 @@ from fastsd.store.index import read_index
 
 FAMILY_MODES = {"sd1": ("full", "lora"), "sd2": ("full", "lora"), "sdxl": ("lora",), "flux": ("lora",),
                 "zimage": ("lora",), "flux2": ("lora",), "qwenimage": ("lora",)}
+# The demo's tiny random models learn nothing worth 350 + 1500 steps: `make demo`'s own step counts.
+DEMO_STEPS = {"text_encoder_steps": 30, "unet_steps": 40, "lora_steps": 40}
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def resolve_model(root: DataRoot, name: str) -> ModelInfo:
             native_resolution=local.native_resolution,
             training_resolutions=local.training_resolutions or (local.native_resolution,),
             training_modes=FAMILY_MODES[local.family],
-            defaults=_family_defaults(local.family),
+            defaults=replace(_family_defaults(local.family), **DEMO_STEPS) if local.demo
+            else _family_defaults(local.family),
             source=local.source,
             local_path=root.root / local.path,
             demo=local.demo,

@@ -21,12 +21,15 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 from fastsd.cli.main import main  # noqa: E402
+from fastsd.cli.quiet import quiet_libraries  # noqa: E402
 from fastsd.fsutil import atomic_path, tree_bytes  # noqa: E402
 from fastsd.layout import resolve_data_root  # noqa: E402
 from fastsd.store.index import LocalModel, read_index, record_model  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 SESSION = "demo"
+NOISE_NOTE = ("note: tiny-sd and tiny-blip have random weights, so the captions below (\"sks, ein ein ...\") and "
+              "the trained model's pictures are noise: the demo shows every step works, not what they look like")
 TRAINING = ["--text-encoder-steps", "30", "--unet-steps", "40", "--save-every", "20", "--save-from", "20",
             "--keep", "2", "--sample-every", "35", "--sample-steps", "4",
             "--sample-prompt", "a photo of sks person", "--seed", "0", "--cpu"]
@@ -109,12 +112,19 @@ def run_argv(photos: Path, runtime: str = "local", model: str = "tiny-sd", sessi
             "--preview", *training, "--runtime", runtime]
 
 
+def models_stage(root) -> None:
+    """The tiny models, built quietly (the libraries' own code: no fallback warnings, no bars), and what they are."""
+    quiet_libraries()
+    stage(f"models (data root {root.root})")
+    build_models(root)
+    print(NOISE_NOTE, flush=True)
+
+
 def main_demo(runtime: str = "local", family: str | None = None) -> int:
     root = resolve_data_root()
     root.ensure()
     started = time.monotonic()
-    stage(f"models (data root {root.root})")
-    build_models(root)
+    models_stage(root)
     model = build_family_model(root, family) if family else "tiny-sd"
     session = f"demo-{family}" if family else SESSION
     photos = write_photos(root.root / "demo-photos")

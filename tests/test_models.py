@@ -57,3 +57,17 @@ def test_a_model_pulled_onto_the_volume_resolves_like_a_registry_id(data_root):
     assert model.local_path == data_root.root / "models/diffusers/mymodel"
     assert model.training_modes == ("full", "lora")
     assert "mymodel" in refuse(lambda: resolve_model(data_root, "mymodl")).hint
+
+
+def test_a_demo_model_defaults_to_the_demo_s_few_steps_not_the_family_s(data_root):
+    from fastsd.session import create_session
+
+    for name, demo in (("tiny", True), ("real", False)):
+        record_model(data_root, LocalModel(name=name, kind="diffusers", source="tiny", path=f"models/diffusers/{name}",
+                                           family="sd1", prediction="epsilon", native_resolution=64, demo=demo))
+    tiny, real = resolve_model(data_root, "tiny"), resolve_model(data_root, "real")
+    assert (tiny.defaults.text_encoder_steps, tiny.defaults.unet_steps, tiny.defaults.lora_steps) == (30, 40, 40)
+    assert real.defaults.unet_steps == resolve_model(data_root, "sd15").defaults.unet_steps > 40
+    assert tiny.defaults.unet_lr == real.defaults.unet_lr  # the family's rates stay
+    training = create_session(data_root, "s", "tiny").training
+    assert (training.text_encoder_steps, training.unet_steps) == (30, 40)

@@ -8,6 +8,8 @@ from html import escape
 from pathlib import Path
 
 THUMB = 320
+PICTURE_MAX_SIDE = 768  # heatmap grids are 1152x1344: each 1.3 MB as PNG, ~0.1 MB as this JPEG
+SMALL_PNG_BYTES = 96 * 1024  # below this a PNG is embedded as it is (samples stay pixel-exact)
 
 
 def thumbnail_uri(path: Path, size: int = THUMB) -> tuple[str, float, tuple[int, int]] | None:
@@ -23,15 +25,18 @@ def thumbnail_uri(path: Path, size: int = THUMB) -> tuple[str, float, tuple[int,
     if scale < 1.0:
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
+    image.save(buffer, "JPEG", quality=85, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), scale, image.size
 
 
-def png_uri(path: Path) -> str | None:
-    """A PNG file embedded as-is (heatmaps, samples), or None when missing."""
+def picture_uri(path: Path, max_side: int = PICTURE_MAX_SIDE) -> str | None:
+    """A heatmap grid or sample sheet to embed: a small PNG as it is, a large one as a smaller JPEG."""
     if not path.is_file():
         return None
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    if path.stat().st_size <= SMALL_PNG_BYTES:
+        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    thumb = thumbnail_uri(path, max_side)
+    return thumb[0] if thumb else None
 
 
 def figure(uri: str | None, caption: str, *, alt: str) -> str:

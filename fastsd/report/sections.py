@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastsd.fsutil import read_jsonl
 from fastsd.layout import SessionPaths
-from fastsd.report.images import boxed_figure, figure, png_uri, thumbnail_uri
+from fastsd.report.images import boxed_figure, figure, picture_uri, thumbnail_uri
 from fastsd.report.svg import line_chart
 
 
@@ -56,7 +56,7 @@ def captions_section(paths: SessionPaths) -> str:
         heat = ""
         if record.get("heatmap"):
             heat_path = paths.heatmaps / Path(record["heatmap"]).name  # the captioner records the grid's name
-            heat = figure(png_uri(heat_path), "cross-attention per token", alt=f"heatmap {record['image']}")
+            heat = figure(picture_uri(heat_path), "cross-attention per token", alt=f"heatmap {record['image']}")
         rows.append(
             f'<tr><td>{figure(thumb[0] if thumb else None, record["image"], alt=record["image"])}</td>'
             f'<td><p class="caption">{escape(record.get("caption", ""))}</p>'
@@ -125,7 +125,7 @@ def samples_section(paths: SessionPaths) -> str:
     for p in samples:
         prompts = _grid_prompts(p)
         caption = f"step {_step_of(p)}" + (": " + " | ".join(prompts) if prompts else "")
-        figures.append(figure(png_uri(p), caption, alt=p.name))
+        figures.append(figure(picture_uri(p), caption, alt=p.name))
     return '<div class="grid sheets">' + "".join(figures) + "</div>"
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
+import threading
+import time
 
 from starlette.responses import JSONResponse, Response
 
-from fastsd.fsutil import atomic_write_bytes
+from fastsd.fsutil import atomic_write_bytes, atomic_write_text
 from fastsd.layout import DataRoot
 
 COOKIE = "fastsd_studio"
@@ -21,7 +24,7 @@ COOKIE_MAX_AGE = 12 * 3600
 
 def secret_key(root: DataRoot) -> bytes:
     """The key that signs the studio's cookies: `secrets/studio-key` (mode 0600), made once."""
-    path = root.secrets / "studio-key"
+    path = root.studio_key
     try:
         key = path.read_bytes()
     except FileNotFoundError:
@@ -64,8 +67,8 @@ def refusal(status: int, message: str, hint: str) -> Response:
 class LoginRequired:
     """ASGI middleware: 401 without a login, 403 for a change without the CSRF token or from another site."""
 
-    def __init__(self, app, fingerprint_value: str, login_page):
-        self.app, self.fingerprint, self.login_page = app, fingerprint_value, login_page
+    def __init__(self, app, fingerprint_value: str, login_page, logouts: Logouts):
+        self.app, self.fingerprint, self.login_page, self.logouts = app, fingerprint_value, login_page, logouts
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -86,7 +89,8 @@ class LoginRequired:
         if request.url.path in OPEN_PATHS:
             return None
         session = request.session
-        if not hmac.compare_digest(str(session.get("login", "")), self.fingerprint):
+        logged_in = hmac.compare_digest(str(session.get("login", "")), self.fingerprint)
+        if not logged_in or self.logouts.ended(session):
             if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
                 return self.login_page(request, status_code=401)
             return refusal(401, "login required", "log in at /login with the web UI's user and password")
@@ -98,8 +102,41 @@ class LoginRequired:
 
 
 def log_in(request, fingerprint_value: str) -> str:
-    """Mark the browser's session as logged in; returns its new CSRF token."""
+    """Mark the browser's session as logged in (a new session id); returns its new CSRF token."""
     request.session.clear()
     token = secrets.token_urlsafe(24)
-    request.session.update(login=fingerprint_value, csrf=token)
+    request.session.update(login=fingerprint_value, csrf=token, sid=secrets.token_urlsafe(16), at=int(time.time()))
     return token
+
+
+class Logouts:
+    """Session ids logged out on the server: a copied cookie stays refused after its browser logs out.
+
+    Kept on the volume (`secrets/studio-logouts.json`) so a restart does not revive them, each
+    only until the cookie would have expired anyway (the signature carries its age).
+    """
+
+    def __init__(self, path, clock=time.time):
+        self.path, self.clock, self._lock = path, clock, threading.Lock()
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            loaded = {}
+        self._ended = {str(k): float(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+    def ended(self, session) -> bool:
+        """Whether `session` was logged out, or has no session id (a cookie from before ids)."""
+        sid = session.get("sid")
+        return not isinstance(sid, str) or sid in self._ended
+
+    def end(self, session) -> None:
+        """Refuse `session`'s id from now on (until its cookie would have expired)."""
+        sid = session.get("sid")
+        if not isinstance(sid, str):
+            return
+        now = self.clock()
+        with self._lock:
+            self._ended = {k: v for k, v in self._ended.items() if v > now}
+            self._ended[sid] = float(session.get("at") or now) + COOKIE_MAX_AGE
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps(self._ended) + "\n", mode=0o600)

@@ -25,3 +25,4 @@ class StudioConfig:
     secure_cookies: bool = False
     fastsd: tuple[str, ...] = (sys.executable, "-m", "fastsd")
     webui_port: int = 7860
+    allowed_hosts: tuple[str, ...] = ()  # host names it is served under (IP addresses and localhost always are)

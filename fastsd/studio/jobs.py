@@ -22,6 +22,7 @@ from fastsd.fsutil import atomic_write_json
 from fastsd.layout import SessionPaths
 from fastsd.secrets import redact, redact_obj
 from fastsd.studio.cli_calls import child_env, cli_argv, outcome_of
+from fastsd.studio.wording import in_page_words
 
 KINDS = ("prepare", "caption", "train", "export", "webui")
 STOP_GRACE_S = (10.0, 10.0)  # SIGINT, then SIGTERM after this long, then SIGKILL after this long
@@ -104,23 +105,38 @@ def start_job(config, paths: SessionPaths, kind: str, args: list[str], on_end=No
     with open(out_file, "wb") as out, open(err_file, "wb") as err:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                    env=child_env(config), start_new_session=True)
-    record = {"kind": kind, "session": paths.name, "pid": process.pid, "args": redact_obj(list(args)),
+    record = {"kind": kind, "session": paths.name, "pid": process.pid,
+              "args": off_root(redact_obj(list(args)), config.root.root),
               "started": datetime.now(UTC).isoformat(timespec="seconds"), "ended": None}
     atomic_write_json(record_file, record)
     _watched.add(process.pid)
-    threading.Thread(target=_wait, args=(process, record, paths, kind, on_end), daemon=True,
+    threading.Thread(target=_wait, args=(process, record, paths, kind, on_end, config.root.root), daemon=True,
                      name=f"job-{kind}").start()
     return {**record, "state": "running"}
 
 
-def _wait(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: str, on_end) -> None:
+def off_root(obj, root: Path):
+    """`obj` with every absolute path under the data root written relative to it (answers show no server path)."""
+    prefixes = sorted({str(root), str(Path(root).resolve())}, key=len, reverse=True)
+    if isinstance(obj, str):
+        for prefix in prefixes:
+            obj = obj.replace(prefix + os.sep, "").replace(prefix, ".")
+        return obj
+    if isinstance(obj, list):
+        return [off_root(item, root) for item in obj]
+    if isinstance(obj, dict):
+        return {key: off_root(value, root) for key, value in obj.items()}
+    return obj
+
+
+def _wait(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: str, on_end, root: Path) -> None:
     try:
-        _finish(process, record, paths, kind, on_end)
+        _finish(process, record, paths, kind, on_end, root)
     finally:
         _watched.discard(process.pid)
 
 
-def _finish(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: str, on_end) -> None:
+def _finish(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: str, on_end, root: Path) -> None:
     code = process.wait()
     record_file, out_file, err_file = _files(paths, kind)
     outcome = outcome_of(code, out_file.read_text(errors="replace"), err_file.read_text(errors="replace"))
@@ -128,14 +144,15 @@ def _finish(process: subprocess.Popen, record: dict, paths: SessionPaths, kind: 
     record_file.with_suffix(".stop").unlink(missing_ok=True)
     state = "done" if code == 0 else ("stopped" if stopped else "failed")
     finished = {**record, "ended": datetime.now(UTC).isoformat(timespec="seconds"), "code": code, "state": state,
-                "error": outcome.error, "hint": outcome.hint, "result": redact_obj(outcome.data)}
+                "error": in_page_words(kind, outcome.error), "hint": in_page_words(kind, outcome.hint),
+                "result": redact_obj(outcome.data)}
     if on_end is not None:
         try:
             on_end(finished)
         except Exception as exc:  # noqa: BLE001 - the record must be written whatever the clean-up did
             finished["cleanup_error"] = redact(f"{type(exc).__name__}: {exc}")
     if record_file.parent.is_dir():  # the session may have been deleted meanwhile
-        atomic_write_json(record_file, finished)
+        atomic_write_json(record_file, off_root(finished, root))
 
 
 def stop_job(paths: SessionPaths, kind: str) -> dict:

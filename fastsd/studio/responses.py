@@ -63,4 +63,13 @@ def field(data: dict, name: str, kind=str, required: bool = True, default=None):
         ok = True
     if not ok:
         raise bad_input(f"field {name!r} must be {kind.__name__}, not {type(value).__name__}")
+    if kind is str:
+        no_nul(value, f"field {name!r}")
     return value
+
+
+def no_nul(text: str, what: str) -> str:
+    """`text`, refused when it holds a NUL byte (no file name, flag or prompt can carry one)."""
+    if "\x00" in text:
+        raise bad_input(f"{what} contains a NUL byte (\\0)", "remove it: texts cannot hold NUL characters")
+    return text

@@ -9,9 +9,10 @@ from starlette.routing import Route
 
 from fastsd.errors import bad_input, unknown_choice
 from fastsd.studio.jobs import KINDS, log_tail, start_job, stop_job
-from fastsd.studio.responses import answer, field, read_json
+from fastsd.studio.responses import answer, field, no_nul, read_json
 from fastsd.studio.routes_sessions import config_of, session_of
-from fastsd.studio.safepaths import file_in
+from fastsd.studio.safepaths import file_in, model_on_volume
+from fastsd.studio.views import gpu_present
 from fastsd.studio.webui_here import webui_refusal
 
 DTYPES = ("fp16", "bf16", "fp32")
@@ -20,14 +21,17 @@ CAPTION_VALUES = {"model": ("--model", str), "captioner": ("--captioner", str), 
                   "score_model": ("--score-model", str),
                   "template": ("--template", str), "min_score": ("--min-score", float),
                   "beams": ("--beams", int)}
+MODEL_FIELDS = ("model", "score_model")  # a registry id, or a folder that must be on the data volume
 
 
-def valued_flags(data: dict, table: dict) -> list[str]:
-    """`--flag=value` for each known key of `data` that is set, its type checked."""
+def valued_flags(data: dict, table: dict, root=None) -> list[str]:
+    """`--flag=value` for each known key of `data` that is set, its type checked (model paths on the volume)."""
     argv = []
     for key, (flag, kind) in table.items():
         value = field(data, key, kind, required=False)
         if value is not None and value != "":
+            if key in MODEL_FIELDS and root is not None:
+                value = model_on_volume(root, value, key)
             argv.append(f"{flag}={value}")
     return argv
 
@@ -44,10 +48,27 @@ async def start_caption(request):
     for key, valid in (("captioner", KINDS), ("style", STYLES)):
         if data.get(key) not in (None, "", *valid):
             raise unknown_choice(f"caption {key}", str(data[key]), valid)
-    argv = ["caption", *valued_flags(data, CAPTION_VALUES)]
+    argv = ["caption", *valued_flags(data, CAPTION_VALUES, config.root)]
     argv += [flag for key, flag in CAPTION_FLAGS.items() if field(data, key, bool, required=False)]
+    await refuse_impossible_download(config.root, data)
     job = start_job(config, paths, "caption", [*argv, "--runtime", config.runtime, "--", paths.name])
     return answer(job, 202)
+
+
+async def refuse_impossible_download(root, data: dict) -> None:
+    """Say at once (not after the loader's retries) that a caption model cannot be downloaded."""
+    import asyncio
+
+    from fastsd.studio.downloads import download_refusal
+    from fastsd.studio.views import captioners
+
+    models = [("caption model", data.get("model") or "blip-base")]
+    if data.get("score"):
+        models.append(("match model", data.get("score_model") or "blip-itm-base"))
+    on_volume = [c["id"] for c in captioners(root) if c["where"] == "volume"]
+    refusal = await asyncio.to_thread(download_refusal, root, models, on_volume)
+    if refusal is not None:
+        raise refusal
 
 
 def train_flags(options: dict) -> list[str]:
@@ -71,6 +92,8 @@ def train_flags(options: dict) -> list[str]:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
                 raise bad_input(f"training option {name} must be a text or a list of texts")
+            for item in items:
+                no_nul(item, f"training option {name}")
             argv += [f"{flag}={item}" for item in items if item]
             continue
         value = field({name: value}, name, kind)
@@ -82,6 +105,8 @@ async def start_training(request):
     config, paths = config_of(request), session_of(request)
     data = await read_json(request)
     options = field(data, "options", dict, required=False, default={})
+    if options.get("cpu") is None and not gpu_present():  # no GPU here: the CPU is the only way
+        options = {**options, "cpu": True}
     argv = ["train", *train_flags(options)]
     if field(data, "resume", bool, required=False):
         argv.append("--resume")

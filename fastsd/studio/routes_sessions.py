@@ -31,7 +31,8 @@ def session_of(request):
 
 
 async def list_models(request):
-    return answer({"models": views.base_models(config_of(request).root)})
+    root = config_of(request).root
+    return answer({"models": views.base_models(root), "captioners": views.captioners(root)})
 
 
 async def list_sessions(request):
@@ -58,7 +59,7 @@ async def delete_session(request):
     data = await read_json(request)
     if field(data, "confirm") != paths.name:
         raise bad_input(f"type the session's name ({paths.name}) to confirm its deletion",
-                        'send {"confirm": "<the session name>"}')
+                        'type it in the box "Type the session\'s name to confirm", then press "Delete for good"')
     return from_outcome(await run_cli(config_of(request), "session", "rm", "--yes", "--", paths.name))
 
 

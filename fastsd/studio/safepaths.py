@@ -37,3 +37,17 @@ def file_in(folder: Path, name: str, what: str = "file") -> Path:
     if not path.is_file() or not inside(folder, path):
         raise bad_input(f"no {what} named {name!r}")
     return path
+
+
+def model_on_volume(root: DataRoot, value: str, what: str = "model") -> str:
+    """A model id as given, or a model folder made absolute, which must lie on the data volume."""
+    if not value.startswith((".", "/", "~")) and "/" not in value and "\\" not in value:
+        return value  # a registry or volume id: the CLI resolves it under the data root
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else root.root / path
+    if not inside(root.root, path):
+        raise bad_input(f"{what} {value!r} is outside the data root; the studio loads models only from "
+                        "the data volume",
+                        "copy the model into the volume's models/ folder and pick it by its id, or give a folder "
+                        "relative to the data root (e.g. models/captioners/mine)")
+    return str(path.resolve())

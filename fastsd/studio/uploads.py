@@ -7,15 +7,20 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from pathlib import Path
 from urllib.parse import unquote
 
 from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_write_json, require_free_space
 from fastsd.layout import SessionPaths
+from fastsd.studio.responses import no_nul
 from fastsd.workloads.prepare.manifest import sanitize_stem
 
-NAMES = "names.json"  # [[stored file name, the name the browser gave (shown, never a path)], ...] in order
+# [[stored file name, the name the browser gave (shown, never a path)], ...] in order. Hidden: a stored
+# upload's name never starts with a dot, so no upload can land on the index.
+NAMES = ".names.json"
+_index_lock = threading.Lock()  # one index update at a time (uploads finish concurrently)
 
 
 def uploads_dir(paths: SessionPaths) -> Path:
@@ -62,7 +67,7 @@ def pending(paths: SessionPaths) -> list[dict]:
 
 async def receive_upload(request, paths: SessionPaths, given: str, limit: int, max_files: int) -> dict:
     """Stream the request body into the pending folder; over `limit` bytes it is deleted and refused."""
-    given = unquote(given or "").strip()
+    given = no_nul(unquote(given or "").strip(), "the upload's file name")
     if not given:
         raise bad_input("the upload has no file name", "send it in the X-File-Name header")
     folder = pending_dir(paths)
@@ -74,10 +79,9 @@ async def receive_upload(request, paths: SessionPaths, given: str, limit: int, m
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(given, limit)
     require_free_space(folder, int(declared or 0) + 2**20, f"uploading {given}")
-    taken = {n.lower() for n in names} | {p.name.lower() for p in folder.iterdir()}
-    name = stored_name(given, taken)
+    name = reserve_name(folder, given, names)
     part = folder / f".{name}.{secrets.token_hex(4)}.part"
-    size = 0
+    size, kept = 0, False
     try:
         with open(part, "xb") as handle:
             async for chunk in request.stream():
@@ -87,13 +91,29 @@ async def receive_upload(request, paths: SessionPaths, given: str, limit: int, m
                 handle.write(chunk)
         if size == 0:
             raise bad_input(f"{given} is empty", "choose the photo file itself")
-        os.replace(part, folder / name)
+        os.replace(part, folder / name)  # over our own empty reservation, never another upload
+        with _index_lock:
+            names = read_names(folder)
+            names[name] = given
+            atomic_write_json(folder / NAMES, [[stored, shown] for stored, shown in names.items()])
+        kept = True
     finally:
         part.unlink(missing_ok=True)
-    names = read_names(folder)
-    names[name] = given
-    atomic_write_json(folder / NAMES, [[stored, shown] for stored, shown in names.items()])
+        if not kept:
+            (folder / name).unlink(missing_ok=True)
     return {"stored": name, "name": given, "bytes": size}
+
+
+def reserve_name(folder: Path, given: str, names: dict[str, str]) -> str:
+    """Claim an unused stored name by creating it empty (O_EXCL): two uploads never get the same name."""
+    taken = {n.lower() for n in names} | {p.name.lower() for p in folder.iterdir()}
+    while True:
+        name = stored_name(given, taken)
+        try:
+            os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return name
+        except FileExistsError:
+            taken.add(name.lower())
 
 
 def _too_large(given: str, limit: int) -> FastsdError:

@@ -44,17 +44,31 @@ def all_sessions(root: DataRoot) -> list[dict]:
 
 
 def base_models(root: DataRoot) -> list[dict]:
-    """Models a session can train: the registry's, then diffusers models on the volume."""
+    """Models a session can train: those on the volume first (the picker's default), then the registry's."""
     from fastsd.registry import load_registry
     from fastsd.store.index import read_index
 
-    models = [{"id": m.id, "family": m.family, "resolution": m.native_resolution, "where": "registry"}
-              for m in load_registry().models.values()]
-    for name, entry in read_index(root).items():
-        if entry.kind == "diffusers":
-            models.append({"id": name, "family": entry.family, "resolution": entry.native_resolution,
-                           "where": "volume"})
-    return models
+    index = read_index(root)
+    on_volume = [{"id": name, "family": entry.family, "resolution": entry.native_resolution, "where": "volume"}
+                 for name, entry in index.items() if entry.kind == "diffusers"]
+    listed = {m["id"] for m in on_volume}
+    registry = [{"id": m.id, "family": m.family, "resolution": m.native_resolution, "where": "registry"}
+                for m in load_registry().models.values() if m.id not in listed]
+    return on_volume + registry
+
+
+def captioners(root: DataRoot) -> list[dict]:
+    """Caption models: those on the volume first (the picker's default), then the registry's (a download)."""
+    from fastsd.registry import load_registry
+    from fastsd.store.index import read_index
+
+    on_volume = [{"id": name, "where": "volume"} for name, entry in read_index(root).items()
+                 if entry.kind == "captioner"]
+    listed = {m["id"] for m in on_volume}
+    registry = [{"id": c.id, "where": "registry", "matcher": next(
+                    (m.id for m in load_registry().captioners.values() if m.task == "match"), None)}
+                for c in load_registry().captioners.values() if c.task == "caption" and c.id not in listed]
+    return on_volume + registry
 
 
 def photos(paths: SessionPaths) -> list[dict]:
@@ -102,13 +116,22 @@ def _step_of(name: str) -> int:
     return int(digits) if digits else 0
 
 
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU (its driver's files; the studio imports no torch)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
+
+
 def train_form(session: dict) -> dict:
-    """The trainer's options with their one-line help, the session's registry defaults and the presets."""
+    """The trainer's options (each with the modes it belongs to), the session's defaults, the presets, the GPU."""
     from fastsd.cli.commands.train import OPTIONS
-    from fastsd.workloads.train.settings import MEMORY_PRESETS, PRESET_ORDER
+    from fastsd.models import FAMILY_MODES
+    from fastsd.workloads.train.settings import FULL_ONLY, LORA_ONLY, MEMORY_PRESETS, PRESET_ORDER
 
     defaults = {k: v for k, v in session["training"].items()}
-    fields = [{"name": dest, "flag": flag, "type": kind.__name__, "help": text, "default": defaults.get(dest)}
+    modes = list(FAMILY_MODES.get(session.get("family"), ("full", "lora")))
+    fields = [{"name": dest, "flag": flag, "type": kind.__name__, "help": text, "default": defaults.get(dest),
+               "modes": ["full"] if dest in FULL_ONLY else ["lora"] if dest in LORA_ONLY else modes}
               for dest, flag, kind, text in OPTIONS]
     presets = [{"name": name, **MEMORY_PRESETS[name]} for name in PRESET_ORDER]
-    return {"fields": fields, "presets": presets}
+    return {"fields": fields, "presets": presets, "modes": modes, "gpu": gpu_present()}

@@ -34,9 +34,11 @@ class Credentials:
     password: str
     path: Path
     generated: bool = False
+    replaced: str | None = None  # the user of a different stored login this one overwrote (said, never silent)
 
     def __repr__(self) -> str:  # never show the password in a traceback or a log
-        return f"Credentials(user={self.user!r}, path={str(self.path)!r}, generated={self.generated})"
+        return (f"Credentials(user={self.user!r}, path={str(self.path)!r}, generated={self.generated}, "
+                f"replaced={self.replaced!r})")
 
 
 def parse_auth(value: str | None, user: str | None = None) -> AuthSpec:
@@ -87,11 +89,16 @@ def read_credentials(path: Path) -> Credentials | None:
 
 
 def write_credentials(path: Path, user: str, password: str, generated: bool = False) -> Credentials:
-    """Store `user:password` in `path` (mode 0600, atomically) in A1111's auth-file format."""
+    """Store `user:password` in `path` (mode 0600, atomically) in A1111's auth-file format.
+
+    The answer's `replaced` names the user of a different login that was there before.
+    """
+    before = read_credentials(path)
+    replaced = before.user if before is not None and (before.user, before.password) != (user, password) else None
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     atomic_write_text(path, f"{user}:{password}\n", mode=0o600)
-    return Credentials(user, password, path, generated)
+    return Credentials(user, password, path, generated, replaced)
 
 
 def ensure_credentials(root: DataRoot, spec: AuthSpec, environ=os.environ) -> Credentials | None:

@@ -74,3 +74,21 @@ def test_controlnet_pull_all_offline(cli, data_root, monkeypatch):
     assert r.code == 0, r.err
     assert [c["name"] for c in r.json()["controlnets"]] == ["canny", "depth", "hed", "lineart", "openpose", "scribble", "zoedepth"]
     assert sorted(p.name for p in data_root.webui_models("ControlNet").iterdir()) == sorted(files)
+
+
+def test_list_shows_the_registry_and_what_is_on_the_volume(cli, data_root):
+    from fastsd.store.index import LocalModel, record_model
+
+    data_root.ensure()
+    assert "on the volume" not in cli("models", "list").out  # nothing pulled: only the registry
+    for name, kind, path in (("tiny-sd", "diffusers", "models/diffusers/tiny-sd"),
+                             ("tiny-blip", "captioner", "models/captioners/tiny-blip")):
+        (data_root.root / path).mkdir(parents=True)
+        record_model(data_root, LocalModel(name=name, kind=kind, source="tiny", path=path, demo=True))
+    listing = cli("models", "list")
+    assert listing.code == 0 and "sd15" in listing.out
+    volume = listing.out.split("on the volume", 1)[1]
+    assert "tiny-sd" in volume and "tiny-blip" in volume and "captioner" in volume
+    as_json = cli("models", "list", "--json").json()
+    assert sorted(m["name"] for m in as_json["volume"]) == ["tiny-blip", "tiny-sd"]
+    assert "sd15" in [m["id"] for m in as_json["models"]]

@@ -17,8 +17,10 @@ from tests.studio.server import free_port
     (["--port", "0"], "--port 0 is not a TCP port"),
     (["--port", "7860"], "--port and --webui-port are both 7860"),
     (["--max-upload-mb", "0"], "--max-upload-mb 0 is outside 1-1024"),
-    (["--auth", "admin:short"], "shorter than 8 characters"),
+    (["--auth", "admin:a-long-passphrase"], "--auth USER:PASS is refused: every user of this machine could read"),
     (["--auth", "nocolon"], "is not USER:PASS"),
+    (["--auth-file", "/nonexistent/login"], "--auth-file /nonexistent/login: cannot read it"),
+    (["--auth", "generated", "--auth-file", "x"], "--auth and --auth-file are both given"),
     (["--runtime", "podman"], "invalid choice"),
 ])
 def test_bad_settings_are_refused_before_anything_starts(cli, data_root, argv, words):
@@ -47,6 +49,62 @@ def wait_until_up(url):
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError("the studio did not answer")
+
+
+@pytest.mark.parametrize("content, words", [
+    ("admin:short\n", "shorter than 8 characters"),
+    ("just-a-password\n", "its first line is not USER:PASS"),
+    ("", "its first line is not USER:PASS"),
+    ("bad user:a-long-passphrase\n", "invalid web UI user"),
+])
+def test_a_bad_auth_file_is_refused_naming_it(cli, data_root, tmp_path, content, words):
+    login = tmp_path / "login"
+    login.write_text(content)
+    result = cli("studio", "--auth-file", str(login))
+    assert result.code == 2 and words in result.err and str(login) in result.err and "hint:" in result.err
+    assert not data_root.webui_auth.exists()
+
+
+def test_the_login_comes_from_a_file_and_replacing_the_stored_one_is_said(data_root, tmp_path):
+    from fastsd.webui.auth import write_credentials
+
+    write_credentials(data_root.webui_auth, "admin", "the-old-long-password")
+    login = tmp_path / "login"
+    login.write_text("alice:a-long-passphrase\n")
+    login.chmod(0o600)
+    process, port = start(data_root, "--auth-file", str(login), "--host", "127.0.0.1")
+    try:
+        lines = first_lines(process, 4)
+        text = "".join(lines)
+        assert "a-long-passphrase" not in text and "login: alice" in lines[1]
+        assert f"listening on 127.0.0.1:{port}: set by --host" in lines[2]
+        assert f"stored login in {data_root.webui_auth} was replaced (it was for user admin)" in lines[3]
+        assert data_root.webui_auth.read_text() == "alice:a-long-passphrase\n"
+        assert wait_until_up(f"http://127.0.0.1:{port}/login").status_code == 200
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.post("/login", data={"user": "alice", "password": "a-long-passphrase"}).status_code == 303
+            rebound = client.get("/api/sessions", headers={"host": f"attacker.example:{port}"})
+            assert rebound.status_code == 421 and rebound.headers["x-frame-options"] == "DENY"
+            assert client.get("/api/sessions", headers={"host": f"localhost:{port}"}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert "a-long-passphrase" not in " ".join(process.args)
+
+
+def test_the_banner_says_where_and_why_it_listens():
+    import argparse
+
+    from fastsd.cli.commands.studio import allowed_hosts, listen_reason
+
+    defaults = argparse.Namespace(host=None, port=7861, allowed_host=None)
+    assert "container or pod" in listen_reason(defaults, "0.0.0.0", {})
+    assert "this machine only" in listen_reason(defaults, "127.0.0.1", {})
+    chosen = argparse.Namespace(host="0.0.0.0", port=7861, allowed_host=["Studio.Example"])
+    assert listen_reason(chosen, "0.0.0.0", {}) == "set by --host"
+    assert listen_reason(chosen, "0.0.0.0", {"FASTSD_STUDIO_HOST": "0.0.0.0"}) == "set by $FASTSD_STUDIO_HOST"
+    assert allowed_hosts(chosen, {"RUNPOD_POD_ID": "abc", "FASTSD_STUDIO_HOSTS": "a.example, b.example"}) == (
+        "studio.example", "a.example", "b.example", "0.0.0.0", "abc-7861.proxy.runpod.net")
 
 
 def test_a_generated_password_is_shown_once_and_is_the_web_ui_s(data_root):

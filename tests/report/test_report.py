@@ -143,3 +143,20 @@ def test_the_report_says_which_captioner_wrote_each_caption(cli, finished_sessio
     assert "written by BLIP (blip-base)" in html  # a record from before VLMs: BLIP's
     assert "written by Florence-2 (florence2-large, detailed style)" in html
     assert "runaway repetition: 4 repeated words removed" in html and ">hand-written <" in html
+
+
+def test_large_heatmap_grids_are_embedded_small(data_root, finished_session):
+    from fastsd.report.images import PICTURE_MAX_SIDE
+
+    noise = (np.random.default_rng(1).random((1344, 1152, 3)) * 255).astype("uint8")  # like the demo's grids
+    Image.fromarray(noise).save(finished_session.heatmaps / "astronaut.png")
+    assert (finished_session.heatmaps / "astronaut.png").stat().st_size > 3_000_000
+    html = render_report(data_root, "demo")
+    assert len(html) < 600_000 and html.count("<img ") == 6
+    uri = re.search(r'<img src="(data:image/jpeg;base64,[^"]+)" alt="heatmap astronaut.png"', html).group(1)
+    import base64
+    import io
+
+    shown = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert max(shown.size) == PICTURE_MAX_SIDE
+    assert 'src="data:image/png;base64,' in html  # the small samples stay PNG

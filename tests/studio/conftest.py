@@ -18,7 +18,7 @@ def config(data_root):
     from fastsd.studio.config import StudioConfig
 
     return StudioConfig(root=data_root, user="admin", password=PASSWORD, runtime="local",
-                        max_upload_bytes=2**20, max_pending_files=20)
+                        max_upload_bytes=2**20, max_pending_files=20, allowed_hosts=("testserver",))
 
 
 @pytest.fixture

@@ -111,3 +111,75 @@ def test_the_cookie_is_http_only_and_same_site_strict(anonymous):
     response = anonymous.post("/login", data={"user": "admin", "password": PASSWORD}, follow_redirects=False)
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_logging_out_ends_the_session_on_the_server_too(studio, config):
+    from starlette.testclient import TestClient
+
+    stolen = dict(studio.client.cookies)
+    assert studio.post("/logout", follow_redirects=False).status_code == 303
+    for app in (studio.client.app, create_app(config)):  # the same process, and after a restart
+        with TestClient(app, base_url="http://testserver", cookies=stolen) as copy:
+            assert copy.get("/api/sessions").status_code == 401
+            change = copy.post("/api/sessions", json={"name": "x", "model": "sd15"},
+                               headers={"x-csrf-token": studio.csrf})
+            assert change.status_code == 401
+    assert not (config.root.sessions_dir / "x").exists()
+    assert stat.S_IMODE(config.root.studio_logouts.stat().st_mode) == 0o600
+
+
+def test_a_new_login_after_a_logout_works(studio):
+    studio.post("/logout", follow_redirects=False)
+    again = type(studio)(studio.client, studio.config)
+    assert again.get("/api/sessions").status_code == 200
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def throttled_client(config, clock):
+    from starlette.testclient import TestClient
+
+    from fastsd.login_throttle import LoginThrottle
+
+    throttle = LoginThrottle(base=1.0, cap=60.0, global_per_minute=30, clock=clock)
+    return TestClient(create_app(config, throttle=throttle), base_url="http://testserver")
+
+
+def test_password_guessing_is_slowed_down_logged_and_the_right_password_works_after(config, caplog):
+    clock = FakeClock()
+    with throttled_client(config, clock) as client, caplog.at_level("WARNING", logger="fastsd.login"):
+        def guess(password):
+            return client.post("/login", data={"user": "admin", "password": password}, follow_redirects=False)
+
+        assert guess("wrong-1").status_code == 401
+        refused = guess(PASSWORD)  # within the wait, even the right password is not checked
+        assert refused.status_code == 429 and "too many wrong logins" in refused.text
+        assert int(refused.headers["retry-after"]) >= 1
+        answered = sum(guess(f"wrong-{i}").status_code == 401 for i in range(50))
+        assert answered == 0  # 50 fast guesses: none reaches the password check
+        for step in range(1, 5):  # each failure doubles the wait: 1, 2, 4, 8 s
+            clock.now += 2.0 ** (step - 1)
+            assert guess(f"again-{step}").status_code == 401
+        assert guess(PASSWORD).status_code == 429
+        clock.now += 16
+        assert guess(PASSWORD).status_code == 303  # the attacker stopped: the owner logs in
+        failures = [r.getMessage() for r in caplog.records if "failed login" in r.getMessage()]
+        assert len(failures) == 5 and "admin" in failures[0]
+
+
+def test_many_addresses_guessing_at_once_hit_the_global_budget(config):
+    from fastsd.login_throttle import LoginThrottle
+
+    clock = FakeClock()
+    throttle = LoginThrottle(global_per_minute=3, clock=clock)
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        throttle.failed(address)
+    assert throttle.wait_for("10.0.0.9") > 0
+    clock.now += 61
+    assert throttle.wait_for("10.0.0.9") == 0

@@ -15,7 +15,8 @@ from fastsd.studio.config import StudioConfig
 
 root = DataRoot(sys.argv[1])
 create_session(root, "s", "sd15")
-client = TestClient(create_app(StudioConfig(root=root, user="admin", password="a-long-password")))
+client = TestClient(create_app(StudioConfig(root=root, user="admin", password="a-long-password",
+                                              allowed_hosts=("testserver",))))
 client.post("/login", data={"user": "admin", "password": "a-long-password"})
 for path in ("/", "/api/models", "/api/sessions", "/api/sessions/s", "/api/sessions/s/photos",
              "/api/sessions/s/webui", "/api/sessions/s/jobs/train/log"):

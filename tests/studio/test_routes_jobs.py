@@ -33,6 +33,14 @@ def session(studio):
     ("stop", {"kind": "everything"}, 400, "unknown job"),
     ("export", {"dtype": "int4"}, 400, "unknown dtype"),
     ("export", {"step": "last"}, 400, "must be int"),
+    ("caption", {"template": "sks, {caption}\x00"}, 400, "field 'template' contains a NUL byte"),
+    ("caption", {"model": "blip\x00"}, 400, "field 'model' contains a NUL byte"),
+    ("caption", {"model": "/srv/elsewhere/model"}, 400, "model '/srv/elsewhere/model' is outside the data root"),
+    ("caption", {"model": "~/model"}, 400, "outside the data root"),
+    ("caption", {"score_model": "../../elsewhere"}, 400, "score_model '../../elsewhere' is outside the data root"),
+    ("train", {"options": {"sample_prompt": "a photo\x00"}}, 400, "training option sample_prompt contains a NUL"),
+    ("train", {"options": {"sample_prompt": ["ok", "a\x00"]}}, 400, "training option sample_prompt contains a NUL"),
+    ("train", {"options": {"class_prompt": "a\x00"}}, 400, "field 'class_prompt' contains a NUL byte"),
 ])
 def test_bad_job_requests_are_refused_before_anything_starts(studio, session, path, body, status, words):
     response = studio.post(f"/api/sessions/s/{path}", body)
@@ -162,3 +170,25 @@ def next_event(lines) -> dict:
         elif line.startswith("data: ") and name == "snapshot":
             return json.loads(line[len("data: "):])
     raise AssertionError("the stream ended")
+
+
+def test_a_refused_training_names_the_page_s_controls_not_cli_flags(tiny):
+    assert tiny.post("/api/sessions", {"name": "t", "model": "tiny-sd"}).status_code == 200
+    both = {"resume": True, "overwrite": True, "options": {"cpu": True}}
+    assert tiny.post("/api/sessions/t/train", both).status_code == 202
+    job = tiny.wait_job("t", "train")
+    assert job["state"] == "failed" and job["error"].startswith('"Resume" and "start over" contradict'), job
+    assert "--" not in job["error"] + (job["hint"] or ""), job
+
+
+@pytest.mark.parametrize("gpu, options, cpu_flag", [
+    (False, {}, True),  # no GPU here: training goes to the CPU without the user ticking it
+    (False, {"cpu": False}, False),  # what the user set explicitly is kept
+    (True, {}, False),
+])
+def test_training_without_a_gpu_runs_on_the_cpu(studio, session, monkeypatch, gpu, options, cpu_flag):
+    monkeypatch.setattr("fastsd.studio.routes_jobs.gpu_present", lambda: gpu)
+    started = studio.post("/api/sessions/s/train", {"options": options})
+    assert started.status_code == 202
+    assert ("--cpu" in started.json()["args"]) is cpu_flag
+    studio.wait_job("s", "train")

@@ -68,8 +68,12 @@ def test_uploads_go_through_prepare_with_per_file_verdicts(tiny, session, photos
     assert stored == ["astronaut.png", "evil_name.png", "notes.txt", "coffee.png"]
     waiting = tiny.get("/api/sessions/me/photos").json()["pending"]
     assert [w["name"] for w in waiting] == names
-    assert tiny.post("/api/sessions/me/import").status_code == 202
+    started = tiny.post("/api/sessions/me/import")
+    assert started.status_code == 202
+    server_path = str(tiny.config.root.root.parent)
+    assert server_path not in started.text and started.json()["args"][-1].startswith("sessions/me/.uploads/")
     job = tiny.wait_job("me", "prepare")
+    assert server_path not in tiny.get("/api/sessions/me").text and server_path not in json.dumps(job)
     verdicts = {row["name"]: row for row in job["files"]}
     assert verdicts["astronaut.png"]["status"] == "imported"
     assert verdicts["../../evil name.png"] == {"name": "../../evil name.png", "status": "imported", "photo": "evil_name"}
@@ -89,7 +93,7 @@ def test_an_upload_over_the_cap_is_refused_and_leaves_nothing(tiny, session):
     assert response.status_code == 413 and "1 MiB upload limit" in response.json()["error"]
     assert "--max-upload-mb" in response.json()["hint"]
     pending = session.root / ".uploads" / "pending"
-    assert [p.name for p in pending.iterdir() if p.name != "names.json"] == []
+    assert [p.name for p in pending.iterdir() if p.name != ".names.json"] == []
 
 
 def test_a_streamed_upload_over_the_cap_without_a_length_is_cut_off(tiny, session):
@@ -99,7 +103,7 @@ def test_a_streamed_upload_over_the_cap_without_a_length_is_cut_off(tiny, sessio
 
     response = tiny.post("/api/sessions/me/uploads", content=chunks(), headers={"x-file-name": "big.png"})
     assert response.status_code == 413
-    assert [p.name for p in (session.root / ".uploads" / "pending").iterdir() if p.name != "names.json"] == []
+    assert [p.name for p in (session.root / ".uploads" / "pending").iterdir() if p.name != ".names.json"] == []
 
 
 @pytest.mark.parametrize("headers, words", [({}, "no file name"), ({"x-file-name": "%20"}, "no file name")])
@@ -199,6 +203,12 @@ def test_a_caption_written_in_the_page_is_kept_as_hand_written(me, imported):
     assert rocket["caption"] == "sks rocket on a launch pad" and rocket["hand_written"] is True
     record = next(json.loads(line) for line in imported.captions_jsonl.read_text().splitlines())
     assert record["source"] == "hand-written"
+
+
+def test_a_nul_byte_in_a_caption_is_a_400_naming_the_field(me, imported):
+    photo = me.get("/api/sessions/me/photos").json()["photos"][0]["name"]
+    response = me.post(f"/api/sessions/me/photos/{photo}/caption", {"text": "sks, a\x00man"})
+    assert response.status_code == 400 and "field 'text' contains a NUL byte" in response.json()["error"]
 
 
 def test_photo_actions_refuse_unknown_photos(me, imported):

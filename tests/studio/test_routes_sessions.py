@@ -11,9 +11,38 @@ from tests.helpers import run_fastsd
 
 
 def test_models_list_the_registry_and_the_volume(tiny):
-    models = {m["id"]: m for m in tiny.get("/api/models").json()["models"]}
+    answer = tiny.get("/api/models").json()
+    models = {m["id"]: m for m in answer["models"]}
     assert models["sd15"]["where"] == "registry"
     assert models["tiny-sd"] == {"id": "tiny-sd", "family": "sd1", "resolution": 64, "where": "volume"}
+    assert answer["models"][0]["id"] == "tiny-sd"  # what is on the volume comes first: the picker's default
+    captioners = answer["captioners"]
+    assert captioners[0] == {"id": "tiny-blip", "where": "volume"}
+    assert {"id": "blip-base", "where": "registry", "matcher": "blip-itm-base"} in captioners
+
+
+def test_a_caption_model_that_cannot_be_downloaded_is_refused_at_once(tiny, monkeypatch):
+    import time
+
+    from tests.studio.server import free_port
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens: no network
+    assert tiny.post("/api/sessions", {"name": "c", "model": "tiny-sd"}).status_code == 200
+    started = time.monotonic()
+    refused = tiny.post("/api/sessions/c/caption", {"model": "blip-base"})
+    assert time.monotonic() - started < 10
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert "caption model blip-base is not on the volume" in body["error"] and "cannot be reached" in body["error"]
+    assert "tiny-blip" in body["hint"]
+    matcher = tiny.post("/api/sessions/c/caption", {"model": "tiny-blip", "score": True})
+    assert matcher.status_code == 400 and "match model blip-itm-base" in matcher.json()["error"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = tiny.post("/api/sessions/c/caption", {"model": "blip-large"})
+    assert offline.status_code == 400 and "offline mode is on" in offline.json()["error"]
+    assert not (tiny.config.root.session("c").logs / "studio" / "caption.json").exists()
 
 
 def test_create_is_the_cli_s_session_create(studio, data_root):
@@ -34,6 +63,8 @@ def test_create_is_the_cli_s_session_create(studio, data_root):
     ({"name": "x"}, 400, "missing field 'model'"),
     ({"name": 5, "model": "sd15"}, 400, "must be str"),
     ({"name": "x", "model": "sd15", "resolution": "512"}, 400, "must be int"),
+    ({"name": "x", "model": "sd15", "token": "sks\x00"}, 400, "field 'token' contains a NUL byte"),
+    ({"name": "x\x00", "model": "sd15"}, 400, "field 'name' contains a NUL byte"),
 ])
 def test_create_refusals_name_the_problem(studio, body, status, words):
     response = studio.post("/api/sessions", body)
@@ -75,6 +106,9 @@ def test_the_session_page_data_has_the_train_form(studio):
     assert fields["unet_steps"]["default"] == data["session"]["training"]["unet_steps"] > 0
     assert all(f["help"] and f["flag"].startswith("--") for f in fields.values())
     assert [p["name"] for p in data["train_form"]["presets"]] == ["48gb", "24gb", "16gb", "12gb", "8gb"]
+    assert data["train_form"]["modes"] == ["full", "lora"]
+    assert fields["unet_steps"]["modes"] == ["full"] and fields["lora_rank"]["modes"] == ["lora"]
+    assert fields["seed"]["modes"] == ["full", "lora"]
     assert data["progress"] == {"step": 0, "total": 0, "loss": None, "lr": None, "stage": None, "it_s": None,
                                 "eta_s": None, "points": [], "samples": []}
 
@@ -118,3 +152,20 @@ def test_progress_reads_metrics_jsonl(studio, data_root):
     assert progress["step"] == 1000 and progress["loss"] == pytest.approx(0.001)
     assert progress["eta_s"] == pytest.approx(100.0)
     assert len(progress["points"]) <= 401 and progress["points"][-1] == [1000, 0.001]
+
+
+@pytest.mark.parametrize("gpu", [True, False])
+def test_the_train_form_says_whether_a_gpu_is_here_and_an_sdxl_session_shows_only_lora(studio, monkeypatch, gpu):
+    monkeypatch.setattr("fastsd.studio.views.gpu_present", lambda: gpu)
+    studio.post("/api/sessions", {"name": "x", "model": "sdxl"})
+    form = studio.get("/api/sessions/x").json()["train_form"]
+    assert form["gpu"] is gpu and form["modes"] == ["lora"]
+
+
+def test_the_gpu_check_reads_the_driver_s_files_without_torch():
+    from pathlib import Path
+
+    from fastsd.studio.views import gpu_present
+    expected = Path("/dev/nvidia0").exists() or (Path("/proc/driver/nvidia/gpus").is_dir()
+                                                 and any(Path("/proc/driver/nvidia/gpus").iterdir()))
+    assert gpu_present() is expected

@@ -10,8 +10,8 @@ PULL_KINDS = ("checkpoint", "diffusers", "controlnet", "lora", "vae")
 def register(commands) -> None:
     parser = commands.add_parser("models", help="base models and models on the volume: list, show, pull, rm")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="list the base models of the registry (or, with --local, the volume)")
-    listing.add_argument("--local", action="store_true", help="list the models pulled onto the data volume")
+    listing = sub.add_parser("list", help="list the registry's base models and the models on the volume")
+    listing.add_argument("--local", action="store_true", help="list only the models on the data volume")
     listing.set_defaults(handler=list_models)
     show = sub.add_parser("show", help="show one base model or pulled model")
     show.add_argument("model_id", metavar="ID", help="a registry id (fastsd models list) or a pulled model's name")
@@ -34,7 +34,7 @@ def register(commands) -> None:
 
 
 def list_models(args, ctx) -> int:
-    """Print every registry base model (or every model on the volume with --local)."""
+    """Print every registry base model and every model on the volume (only the volume's with --local)."""
     if args.local:
         return list_local(ctx)
     from fastsd.registry import REGISTRY_DIR, load_registry
@@ -50,25 +50,35 @@ def list_models(args, ctx) -> int:
         data = files["models.yaml"]["models"]
     rows = [[m["id"], m["family"], m["prediction"], m["native_resolution"], "/".join(m["training_modes"]),
              "yes" if m["gated"] else "", m["repo"]] for m in data]
-    ctx.emit({"models": data}, table(rows, ["ID", "FAMILY", "PREDICTION", "PX", "TRAINING", "GATED", "REPO"]))
+    text = table(rows, ["ID", "FAMILY", "PREDICTION", "PX", "TRAINING", "GATED", "REPO"])
+    volume, volume_text = volume_models(ctx) if ctx.root.model_index.is_file() else ([], "")
+    if volume_text:
+        text += f"\n\non the volume ({ctx.root.root}):\n{volume_text}"
+    ctx.emit({"models": data, "volume": volume}, text)
     return 0
 
 
-def list_local(ctx) -> int:
-    """Print the models recorded in models/index.json, flagging files that went missing."""
+def volume_models(ctx) -> tuple[list[dict], str]:
+    """The models of models/index.json as data and as a table (empty text when there are none)."""
     from fastsd.fsutil import human_bytes
-    from fastsd.layout import require_existing_root
     from fastsd.store.index import read_index
 
-    models = read_index(require_existing_root(ctx.root))
     data, rows = [], []
-    for m in models.values():
+    for m in read_index(ctx.root).values():
         present = (ctx.root.root / m.path).exists()
         data.append({**m.model_dump(mode="json"), "present": present})
         rows.append([m.name, m.kind, m.family or "", m.prediction or "", m.native_resolution or "",
                      human_bytes(m.size), m.path + ("" if present else "  (MISSING)"), m.source])
-    text = table(rows, ["NAME", "KIND", "FAMILY", "PREDICTION", "PX", "SIZE", "PATH", "SOURCE"]) if rows else \
-        f"no models on the volume yet (data root {ctx.root.root}): fastsd models pull ID-OR-SOURCE"
+    return data, table(rows, ["NAME", "KIND", "FAMILY", "PREDICTION", "PX", "SIZE", "PATH", "SOURCE"]) if rows else ""
+
+
+def list_local(ctx) -> int:
+    """Print the models recorded in models/index.json, flagging files that went missing."""
+    from fastsd.layout import require_existing_root
+
+    require_existing_root(ctx.root)
+    data, text = volume_models(ctx)
+    text = text or f"no models on the volume yet (data root {ctx.root.root}): fastsd models pull ID-OR-SOURCE"
     ctx.emit({"models": data, "data_root": str(ctx.root.root)}, text)
     return 0
 

@@ -16,16 +16,8 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function showError(body) {
-  const box = $("alert");
-  box.textContent = "";
-  box.append(el("strong", {}, body.error || "something went wrong"));
-  if (body.hint) box.append(el("div", { class: "hint" }, body.hint));
-  box.append(el("button", { type: "button", onclick: () => (box.hidden = true) }, "Dismiss"));
-  box.hidden = false;
-}
-
-async function api(method, path, body) {
+// showError and drawChart: feedback.js. An error stays next to `near` (the control used) until dismissed.
+async function api(method, path, body, near) {
   const options = { method, headers: { "X-CSRF-Token": CSRF } };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
@@ -35,10 +27,9 @@ async function api(method, path, body) {
   const data = (response.headers.get("content-type") || "").includes("json") ? await response.json() : {};
   if (!response.ok) {
     if (response.status === 401) location.href = "/login";
-    showError(data);
+    showError(data, near);
     throw new Error(data.error || response.statusText);
   }
-  $("alert").hidden = true;
   return data;
 }
 
@@ -57,11 +48,17 @@ async function loadSessions() {
   }
 }
 
+// What is on the volume comes first and is the default; the rest needs a download first.
+const whereText = (m) => (m.where === "volume" ? "on the volume" : "needs a download");
+
 async function loadModels() {
-  const { models } = await api("GET", "/api/models");
+  const { models, captioners } = await api("GET", "/api/models");
   const select = $("models");
   select.textContent = "";
-  for (const m of models) select.append(el("option", { value: m.id }, `${m.id} (${m.family}, ${m.resolution} px, ${m.where})`));
+  for (const m of models) select.append(el("option", { value: m.id }, `${m.id} (${m.family}, ${m.resolution} px, ${whereText(m)})`));
+  const captioner = $("caption-model");
+  captioner.textContent = "";
+  for (const c of captioners) captioner.append(el("option", { value: c.id, "data-matcher": c.matcher || c.id }, `${c.id} (${whereText(c)})`));
 }
 
 $("create").addEventListener("submit", async (event) => {
@@ -69,14 +66,14 @@ $("create").addEventListener("submit", async (event) => {
   const form = new FormData(event.target);
   const body = { name: form.get("name"), model: form.get("model"), token: form.get("token") || null };
   if (form.get("resolution")) body.resolution = Number(form.get("resolution"));
-  await api("POST", "/api/sessions", body);
+  await api("POST", "/api/sessions", body, event.target.querySelector("button[type=submit]"));
   event.target.reset();
   await loadSessions();
   await openSession(body.name);
 });
 
 $("delete").addEventListener("click", async () => {
-  await api("POST", sessionUrl("/delete"), { confirm: $("confirm-name").value });
+  await api("POST", sessionUrl("/delete"), { confirm: $("confirm-name").value }, $("delete"));
   closeSession();
   await loadSessions();
 });
@@ -133,16 +130,19 @@ function render(data) {
   renderLogs(jobs);
 }
 
+const JOB_BUTTON = { prepare: "drop", caption: "caption", train: "train", export: "export", webui: "webui" };
 function jobEnded(kind, job) {
   if (kind === "prepare") showImportResults(job);
   if (kind === "prepare" || kind === "caption") loadPhotos();
-  if (job.state === "failed") showError({ error: `${kind} failed: ${job.error || "see its log"}`, hint: job.hint });
+  if (job.state === "failed") showError({ error: `${kind} failed: ${job.error || "see its log"}`, hint: job.hint }, $(JOB_BUTTON[kind]));
   loadSessions();
 }
 
 function jobText(kind, job) {
   if (!job) return "";
   if (job.state === "running") return `${kind} running since ${job.started}`;
+  // A stop is what the user asked for: no error text ("interrupted") to repeat.
+  if (job.state === "stopped") return `${kind} stopped` + (kind === "training" ? " (Resume continues from the newest checkpoint)" : "");
   return `${kind} ${job.state}` + (job.error ? `: ${job.error}` : "") + (job.hint ? ` (${job.hint})` : "");
 }
 
@@ -169,7 +169,8 @@ function renderTraining(p, job, s) {
   $("train-state").textContent = parts.join(" · ") + (job ? " — " + jobText("training", job) : "");
   $("stop").disabled = !running;
   $("train").disabled = running;
-  $("resume").disabled = running || !s.checkpoints || !s.checkpoints.length;
+  const finished = s.state && s.state.total_steps > 0 && s.state.trained_steps >= s.state.total_steps;
+  $("resume").disabled = running || finished || !s.checkpoints || !s.checkpoints.length;
   drawChart(p.points);
   const gallery = $("samples");
   const shown = new Set([...gallery.querySelectorAll("img")].map((img) => img.dataset.file));
@@ -179,16 +180,6 @@ function renderTraining(p, job, s) {
       el("figcaption", {}, file.replace(".png", ""))));
   }
   for (const img of gallery.querySelectorAll("img")) if (!p.samples.includes(img.dataset.file)) img.parentElement.remove();
-}
-
-function drawChart(points) {
-  const line = $("loss-line");
-  const good = points.filter((pt) => typeof pt[1] === "number");
-  if (!good.length) { line.setAttribute("points", ""); return; }
-  const xs = good.map((pt) => pt[0]), ys = good.map((pt) => pt[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 1e-9);
-  line.setAttribute("points", good.map(([x, y]) => `${((x - x0) / (x1 - x0)) * 590 + 5},${155 - ((y - y0) / (y1 - y0)) * 150}`).join(" "));
-  $("loss-chart").dataset.points = String(good.length);
 }
 
 function renderExport(job, webui, s) {
@@ -258,7 +249,7 @@ async function uploadAll(files) {
   let any = false;
   for (let i = 0; i < files.length; i++) any = (await uploadOne(files[i], rows[i])) || any;
   if (any) {
-    await api("POST", sessionUrl("/import"));
+    await api("POST", sessionUrl("/import"), undefined, $("drop"));
     for (const row of rows) if (row.dataset.state === "uploaded") row.querySelector(".status").textContent = "importing…";
   }
 }
@@ -306,8 +297,8 @@ function photoCard(photo, bust) {
       photo.hand_written ? el("span", { class: "badge" }, "hand-written") : null),
     caption,
     el("div", { class: "row" },
-      el("button", { type: "button", onclick: async () => { await api("POST", sessionUrl(`/photos/${photo.name}/caption`), { text: caption.value }); await loadPhotos(); } }, `Save caption of ${photo.name}`),
-      el("button", { type: "button", class: "quiet", onclick: async () => { await api("POST", sessionUrl(`/photos/${photo.name}/delete`), {}); await loadPhotos(); } }, `Remove ${photo.name}`)),
+      el("button", { type: "button", onclick: async (e) => { await api("POST", sessionUrl(`/photos/${photo.name}/caption`), { text: caption.value }, e.target); await loadPhotos(); } }, `Save caption of ${photo.name}`),
+      el("button", { type: "button", class: "quiet", onclick: async (e) => { await api("POST", sessionUrl(`/photos/${photo.name}/delete`), {}, e.target); await loadPhotos(); } }, `Remove ${photo.name}`)),
     heat);
 }
 
@@ -340,66 +331,35 @@ function dragCrop(box, frame, photo) {
 
 // ---- captions ----
 $("caption").addEventListener("click", async () => {
-  const model = $("caption-model").value.trim();
+  const picked = $("caption-model").selectedOptions[0];
   const body = { score: $("caption-score").checked, heatmaps: $("caption-heatmaps").checked };
-  if (model) body.model = model;
+  if ($("caption-model").value) body.model = $("caption-model").value;
   if ($("caption-captioner").value) body.captioner = $("caption-captioner").value;
   if ($("caption-style").value) body.style = $("caption-style").value;
-  // a BLIP folder on the volume (the demo's tiny-blip) matches too; registry captioners score with blip-itm-base
-  if ($("caption-score").checked && model && !/^(blip-|florence2-|qwen)/.test(model)) body.score_model = model;
+  if ($("caption-score").checked && picked && picked.dataset.matcher) body.score_model = picked.dataset.matcher;
   if ($("caption-template").value) body.template = $("caption-template").value;
-  await api("POST", sessionUrl("/caption"), body);
+  await api("POST", sessionUrl("/caption"), body, $("caption"));
 });
 
-// ---- training ----
-const label = (name) => name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
-
-function buildTrainForm(spec) {
-  const form = $("train-form");
-  form.textContent = "";
-  if (!spec) return;
-  state.form = spec;
-  for (const f of spec.fields) {
-    let input;
-    if (f.type === "bool") {
-      input = el("select", { name: f.name, "aria-label": label(f.name) }, el("option", { value: "" }, "default"), el("option", { value: "yes" }, "yes"), el("option", { value: "no" }, "no"));
-    } else if (f.name === "memory_preset") {
-      input = el("select", { name: f.name, "aria-label": label(f.name) }, el("option", { value: "" }, "none"), ...spec.presets.map((p) => el("option", { value: p.name }, p.name)));
-    } else {
-      input = el("input", { name: f.name, "aria-label": label(f.name), type: f.type === "str" || f.type === "list" ? "text" : "number", step: f.type === "float" ? "any" : "1", placeholder: "default" });
-      if (f.default !== null && f.default !== undefined && f.default !== 0) input.value = f.default;
-    }
-    form.append(el("label", { class: "field" }, el("span", {}, label(f.name)), input, el("small", {}, `${f.flag}: ${f.help}`)));
-  }
-  const table = $("presets");
-  table.textContent = "";
-  table.append(el("tr", {}, el("th", {}, "preset"), el("th", {}, "gradient checkpointing"), el("th", {}, "attention"), el("th", {}, "frozen parts off the GPU")));
-  for (const p of spec.presets) table.append(el("tr", {}, el("td", {}, p.name), el("td", {}, p.gradient_checkpointing), el("td", {}, p.attention), el("td", {}, p.offload_frozen ? "yes" : "no")));
-}
-
-function trainOptions() {
-  const options = {};
-  for (const f of state.form.fields) {
-    const value = $("train-form").elements[f.name].value;
-    // Only what the user set: the prefilled defaults include the other mode's options, which
-    // `fastsd train` refuses (and it fills in its own defaults anyway).
-    if (value === "" || (f.default !== null && f.default !== undefined && value === String(f.default))) continue;
-    options[f.name] = f.type === "bool" ? value === "yes" : f.type === "int" ? parseInt(value, 10) : f.type === "float" ? parseFloat(value) : value;
-  }
-  return options;
-}
-
-$("train").addEventListener("click", () => api("POST", sessionUrl("/train"), { options: trainOptions(), overwrite: $("overwrite").checked }));
-$("resume").addEventListener("click", () => api("POST", sessionUrl("/train"), { options: trainOptions(), resume: true }));
-$("stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kind: "train" }));
+// ---- training (the form: trainform.js) ----
+$("train").addEventListener("click", async () => {
+  const over = $("overwrite").checked;
+  await api("POST", sessionUrl("/train"), { options: trainOptions(), overwrite: over }, $("train"));
+  if (!over) return; // else the old run is gone: show none of it while the new one starts
+  drawChart([]);
+  $("samples").textContent = "";
+  $("train-state").textContent = "starting over: training from the base model";
+});
+$("resume").addEventListener("click", () => api("POST", sessionUrl("/train"), { options: trainOptions(), resume: true }, $("resume")));
+$("stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kind: "train" }, $("stop")));
 
 // ---- export and serve ----
-$("export").addEventListener("click", () => api("POST", sessionUrl("/export"), { dtype: $("dtype").value }));
+$("export").addEventListener("click", () => api("POST", sessionUrl("/export"), { dtype: $("dtype").value }, $("export")));
 $("webui").addEventListener("click", async () => {
-  state.webui = await api("POST", sessionUrl("/webui"), { ui: $("webui-ui").value });
+  state.webui = await api("POST", sessionUrl("/webui"), { ui: $("webui-ui").value }, $("webui"));
   state.jobs.webui = { ...state.webui, state: "running" };
   if (state.snapshot) renderExport(state.jobs.export, state.jobs.webui, state.snapshot.session);
 });
-$("webui-stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kind: "webui" }));
+$("webui-stop").addEventListener("click", () => api("POST", sessionUrl("/stop"), { kind: "webui" }, $("webui-stop")));
 
 loadModels().then(loadSessions).catch(() => {});

@@ -66,6 +66,12 @@ class Progress:
         self.handle.write(json.dumps(line) + "\n")
         self.handle.flush()
         self.bar.set_postfix(stage=stage, loss=f"{loss:.4f}", refresh=False)
+        if self.bar.n + 1 >= (self.bar.total or 0):
+            # The last step: drawn once, by close, now (not again after the final save with a slower rate).
+            self.bar.mininterval = float("inf")
+            self.bar.update(1)
+            self.bar.close()
+            return
         self.bar.update(1)
 
     def close(self) -> None:

@@ -8,11 +8,20 @@ guards some of gradio's, but many answer anyone: FastAPI's /docs, /redoc and /op
 all. Behind a public tunnel that is everyone. So the login is asked for on every route but the
 few the login page itself needs (PUBLIC): the API login (HTTP Basic, as for /sdapi/) or the
 browser's gradio session, on HTTP requests and websockets alike.
+
+It also brakes password guessing on every login (gradio's POST /login and any request that
+carries an HTTP Basic login): each wrong one makes that client wait twice as long before its next
+try (1 s up to 60 s), more than 30 wrong ones a minute from anywhere make everyone wait, and each
+is logged. This is a small copy of fastsd.login_throttle: this file runs in A1111's Python, where
+fastsd is not installed.
 """
 
 import base64
 import binascii
 import hmac
+import threading
+import time
+from collections import deque
 
 from modules import script_callbacks, shared
 from starlette.requests import HTTPConnection
@@ -55,6 +64,55 @@ def _allowed(connection, logins, sessions) -> bool:
     return any(connection.cookies.get(name) in sessions for name in SESSION_COOKIES if connection.cookies.get(name))
 
 
+class LoginBrake:
+    """Per-client doubling wait after each wrong login, plus a global budget of failures a minute."""
+
+    def __init__(self, base=1.0, cap=60.0, global_per_minute=30, clock=time.monotonic):
+        self.base, self.cap, self.global_per_minute, self.clock = base, cap, global_per_minute, clock
+        self._failures, self._recent, self._lock = {}, deque(), threading.Lock()
+
+    def wait_for(self, client):
+        now = self.clock()
+        with self._lock:
+            self._forget_old(now)
+            until = self._failures.get(client, (0, 0.0))[1]
+            if len(self._recent) >= self.global_per_minute:
+                until = max(until, self._recent[0] + 60.0)
+            return max(0.0, until - now)
+
+    def failed(self, client):
+        now = self.clock()
+        with self._lock:
+            self._forget_old(now)
+            count = self._failures.get(client, (0, 0.0))[0] + 1
+            wait = min(self.cap, self.base * 2 ** (count - 1))
+            if len(self._failures) >= 10_000 and client not in self._failures:
+                self._failures.pop(next(iter(self._failures)))  # bounded memory under a flood
+            self._failures[client] = (count, now + wait)
+            self._recent.append(now)
+        print(f"fastsd-login: failed login from {client} ({count} in a row): next try in {wait:.0f}s", flush=True)
+
+    def succeeded(self, client):
+        with self._lock:
+            self._failures.pop(client, None)
+
+    def _forget_old(self, now):
+        while self._recent and self._recent[0] <= now - 60.0:
+            self._recent.popleft()
+
+
+brake = LoginBrake()
+
+
+def _wrong_login(scope, status: int) -> bool:
+    """Whether the answer refused the password tried (gradio: 400 on its form; --api-auth: 401)."""
+    return status == 401 or (status == 400 and _login_form(scope))
+
+
+def _login_form(scope) -> bool:
+    return scope.get("method") == "POST" and scope.get("path", "").rstrip("/") == "/login"
+
+
 class LoginEverywhere:
     """ASGI middleware: an HTTP request or websocket without the login gets 401 (or a closed
     socket), unless its path is public."""
@@ -63,11 +121,34 @@ class LoginEverywhere:
         self.app, self.logins, self.sessions = app, logins, sessions
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or is_public(scope.get("path", "")):
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         connection = HTTPConnection(scope)
-        if _allowed(connection, self.logins, self.sessions()):
-            return await self.app(scope, receive, send)
+        attempt = scope["type"] == "http" and (_login_form(scope) or "authorization" in connection.headers)
+        client = connection.client.host if connection.client else "unknown"
+        if attempt and (wait := brake.wait_for(client)) > 0:  # not even checked while the client waits
+            refusal = JSONResponse({"detail": f"too many wrong logins: try again in {wait:.0f} s"}, status_code=429,
+                                   headers={"Retry-After": str(int(wait) + 1)})
+            return await refusal(scope, receive, send)
+        if is_public(scope.get("path", "")) or _allowed(connection, self.logins, self.sessions()):
+            if not attempt:
+                return await self.app(scope, receive, send)
+            answered = {}
+
+            async def watch(message):
+                if message["type"] == "http.response.start":
+                    answered["status"] = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, watch)
+            status = answered.get("status", 500)
+            if _wrong_login(scope, status):
+                brake.failed(client)
+            elif status < 400:
+                brake.succeeded(client)
+            return None
+        if attempt:
+            brake.failed(client)
         if scope["type"] == "websocket":
             return await WebSocketClose(code=1008)(scope, receive, send)
         refusal = JSONResponse({"detail": "Not authenticated"}, status_code=401, headers={"WWW-Authenticate": "Basic"})
