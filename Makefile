@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet $(TORCH_PIN)
 	# PYTHONWARNINGS: setuptools' "Editable installation" notice is advice for packagers, not an error.
 	PYTHONWARNINGS=ignore $(PIP) install --quiet -e '.[all,dev]'
+	$(PY) scripts/install_skypilot.py  # its click/uvicorn caps beside ours: see the script
 	touch $(STAMP)
 
 test: install browser

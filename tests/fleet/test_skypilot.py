@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-sky = pytest.importorskip("sky", reason="the SkyPilot tests need skypilot (the dev extra)")
+sky = pytest.importorskip("sky", reason="the SkyPilot tests need skypilot (make install puts it in .venv)")
 
 SYNC = {"FASTSD_SYNC_URL": "s3://fleet-bucket/team", "AWS_ENDPOINT_URL": "https://acct.r2.cloudflarestorage.com",
         "AWS_ACCESS_KEY_ID": "key-id-value", "AWS_SECRET_ACCESS_KEY": "very-secret-key-value",

@@ -29,6 +29,7 @@ def places(data_root, tmp_path, monkeypatch):
                    tmp_path / "blip"):
         folder.mkdir(parents=True, exist_ok=True)
     (data_root.root / "photos" / "a.png").write_bytes(b"png")
+    (tmp_path / "blip" / "config.json").write_text('{"model_type": "blip"}')  # a captioner folder
     (tmp_path / "photos" / "b.png").write_bytes(b"png")
     monkeypatch.chdir(tmp_path)
     return tmp_path
