@@ -12,6 +12,7 @@ from pathlib import Path
 from fastsd.errors import FastsdError
 from fastsd.layout import DataRoot
 from fastsd.secrets import SECRET_ENV_VARS, redact
+from fastsd.webui.installed import InstalledUi
 from fastsd.webui.load_log import ModelLoadWatch, failure_reason
 
 DEFAULT_A1111_DIR = "/opt/a1111"
@@ -19,17 +20,12 @@ DEFAULT_A1111_DIR = "/opt/a1111"
 WEBUI_TEMPLATES = "compose/templates/runpod.json on RunPod, compose/templates/vastai.json on Vast.ai"
 
 
+A1111 = InstalledUi("AUTOMATIC1111", "A1111_DIR", DEFAULT_A1111_DIR, "launch.py", "fastsd-webui", WEBUI_TEMPLATES)
+
+
 def a1111_dir(environ=os.environ) -> Path:
     """Where A1111 is installed ($A1111_DIR, /opt/a1111 in the webui image)."""
-    from fastsd.webui.serve import in_pod
-
-    path = Path(environ.get("A1111_DIR") or DEFAULT_A1111_DIR)
-    if not (path / "launch.py").is_file():
-        hint = (f"this pod's image has no A1111: serve from a pod made from the fastsd web UI template "
-                f"({WEBUI_TEMPLATES}) on the same volume" if in_pod(environ)
-                else "run the web UI in the fastsd-webui image (--runtime docker), or set A1111_DIR")
-        raise FastsdError(f"AUTOMATIC1111 is not installed at {path} (no launch.py)", hint)
-    return path
+    return A1111.folder(environ)
 
 
 def a1111_argv(folder: Path, flags: list[str], environ=os.environ) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError
 from fastsd.layout import DataRoot
+from fastsd.webui.installed import InstalledUi
 from fastsd.webui.load_log import LAUNCH_MARK
 
 DEFAULT_DIR = "/opt/comfyui"
@@ -24,17 +25,12 @@ START_TIMEOUT = 600.0
 COMFYUI_TEMPLATES = "compose/templates/runpod-comfyui.json on RunPod, compose/templates/vastai-comfyui.json on Vast.ai"
 
 
+COMFYUI = InstalledUi("ComfyUI", "COMFYUI_DIR", DEFAULT_DIR, "main.py", "fastsd-comfyui", COMFYUI_TEMPLATES)
+
+
 def comfyui_dir(environ=os.environ) -> Path:
     """Where ComfyUI is installed ($COMFYUI_DIR, /opt/comfyui in the comfyui image)."""
-    from fastsd.webui.serve import in_pod
-
-    path = Path(environ.get("COMFYUI_DIR") or DEFAULT_DIR)
-    if not (path / "main.py").is_file():
-        hint = (f"this pod's image has no ComfyUI: serve from a pod made from the fastsd ComfyUI template "
-                f"({COMFYUI_TEMPLATES}) on the same volume" if in_pod(environ)
-                else "run it in the fastsd-comfyui image (--runtime docker), or set COMFYUI_DIR")
-        raise FastsdError(f"ComfyUI is not installed at {path} (no main.py)", hint)
-    return path
+    return COMFYUI.folder(environ)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
