@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import logging
 import os
 import sys
 import warnings
 
 QUIET_MODULES = ("diffusers.utils.logging", "transformers.utils.logging")
+# Loggers that speak at import: torchao (its CUDA kernels cannot load on a CPU, and int8 weight-only
+# needs none of them; peft imports it when present) and torch's pytree (a deprecation torchao triggers).
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree")
 QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error",
              "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
 
@@ -47,6 +51,8 @@ def quiet_libraries() -> None:
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     warnings.filterwarnings("ignore", module=r"torchvision(\.|$)")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     for name in QUIET_MODULES:
         if name in sys.modules:
             _silence(sys.modules[name])
