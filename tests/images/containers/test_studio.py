@@ -89,6 +89,9 @@ def test_log_in_and_create_a_session_through_the_api(studio):
     with httpx.Client(base_url=url, trust_env=False) as client:
         wrong = client.post("/login", data={"user": "admin", "password": "not-the-password"})
         assert wrong.status_code == 401
+        braked = client.post("/login", data={"user": "admin", "password": PASSWORD})
+        assert braked.status_code == 429  # the guessing brake: even the right password waits a moment
+        time.sleep(float(braked.headers["Retry-After"]) + 0.2)
         login = client.post("/login", data={"user": "admin", "password": PASSWORD})
         assert login.status_code == 303 and login.headers["location"] == "/"
         page = client.get("/", headers={"accept": "text/html"})
