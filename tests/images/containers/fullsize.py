@@ -86,3 +86,14 @@ def serve(tmp_path_factory, label: str, webui_argv, extra_setup=None, model=lamb
         yield data, elsewhere, up, timings
     finally:
         fastsd(data, "down", cwd=elsewhere, timeout=180)
+
+
+def logged_in(served, password: str):
+    """An HTTP session with the web UI's login, once `fastsd webui` (the served fixture) succeeded."""
+    import requests
+
+    _, _, up, _ = served
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    session = requests.Session()
+    session.auth = ("admin", password)
+    return session

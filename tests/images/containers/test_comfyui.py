@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.images.containers.conftest import _missing, docker, image
-from tests.images.containers.fullsize import LORA, MODEL_FILE, serve
+from tests.images.containers.fullsize import LORA, MODEL_FILE, logged_in, serve
 from tests.images.containers.test_images import LDD_CHECK, PYTHON_CHECK, TORCH_LIBS
 from tests.images.containers.test_pipeline import ROOT, fastsd, project_containers
 from tests.images.containers.test_webui import CONTROLNET_FILE, build_controlnet
@@ -83,13 +83,7 @@ def served(comfyui_image, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(served):
-    import requests
-
-    _, _, up, _ = served
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    session = requests.Session()
-    session.auth = ("admin", PASSWORD)
-    return session
+    return logged_in(served, PASSWORD)
 
 
 def test_the_cli_waits_for_comfyui_and_reports_the_login(served, api):

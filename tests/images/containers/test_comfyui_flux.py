@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.images.containers.fullsize import logged_in
 from tests.images.containers.test_comfyui import PASSWORD, comfyui_image  # noqa: F401 - the fixture
 from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
 
@@ -59,13 +60,7 @@ def served(comfyui_image, tmp_path_factory):  # noqa: F811 - the fixture importe
 
 @pytest.fixture(scope="module")
 def api(served):
-    import requests
-
-    _, _, up, _ = served
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    session = requests.Session()
-    session.auth = ("admin", PASSWORD)
-    return session
+    return logged_in(served, PASSWORD)
 
 
 def test_comfyui_was_chosen_for_flux_and_lists_the_split_files(served, api):

@@ -19,7 +19,14 @@ import time
 import pytest
 
 from tests.images.containers.conftest import _missing, docker, image
-from tests.images.containers.fullsize import LORA, MODEL_FILE, host_path, serve, served_in_place
+from tests.images.containers.fullsize import (
+    LORA,
+    MODEL_FILE,
+    host_path,
+    logged_in,
+    serve,
+    served_in_place,
+)
 from tests.images.containers.test_images import LDD_CHECK, PYTHON_CHECK, TORCH_LIBS
 from tests.images.containers.test_pipeline import PROJECT, ROOT, cli_env, fastsd, project_containers
 
@@ -91,13 +98,7 @@ def served(webui_image, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(served):
-    import requests
-
-    _, _, up, _ = served
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    session = requests.Session()
-    session.auth = ("admin", PASSWORD)
-    return session
+    return logged_in(served, PASSWORD)
 
 
 def test_the_cli_waits_for_the_loaded_model_and_the_container_is_healthy(served, api):
