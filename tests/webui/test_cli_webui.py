@@ -415,6 +415,5 @@ def test_a_session_of_a_2026_family_is_served_by_comfyui_only(cli, fake_docker):
     result = cli("webui", "--runtime", "docker", "--model", "dog", "--ui", "a1111")
     assert result.code == 2 and "dog is a Z-Image model (zimage)" in result.err and "--ui comfyui" in result.err
     assert fake_docker.calls() == []
-    runner = RecordingRunner()
-    chosen = cli("webui", "--model", "dog", "--auth", "bob:Pass-word-1", runner=runner)  # no --ui: ComfyUI
-    assert chosen.code == 0 and runner.plans[0].service == "comfyui", chosen.err
+    chosen = cli("webui", "--model", "dog", "--runtime", "docker")  # no --ui: ComfyUI's turn, and its refusal
+    assert chosen.code == 2 and "ComfyUI's files for zimage" in chosen.err

@@ -144,8 +144,18 @@ def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | No
     return SplitFiles(files["transformer"].name, encoders, clip_type, files["vae"].name)
 
 
+def check_servable(model: str, family: str | None) -> None:
+    """Refuse, before anything starts, a family whose ComfyUI files fastsd does not write yet."""
+    if family not in (None, "flux", *CHECKPOINT_FAMILIES):
+        raise bad_input(f"{model} is a {family} model: fastsd does not write ComfyUI's files for {family} "
+                        "base models yet (only Flux's), so it cannot serve it",
+                        "its LoRA export loads in diffusers, and in ComfyUI beside the base's own ComfyUI "
+                        "files from the model's publisher (models/diffusion_models, text_encoders, VAE)")
+
+
 def split_files(root: DataRoot, base: str, family: str) -> SplitFiles:
     """The ComfyUI files of DiT base `base` (written by `fastsd export` / `fastsd convert`)."""
+    check_servable(base, family)
     files = comfy_split_files(root, base, family)
     if files is None:
         raise bad_input(f"the {family} model {base} has no ComfyUI files on the volume yet",
@@ -206,7 +216,8 @@ def resolve_served(root: DataRoot, spec: str, lora_specs=(), controlnets=()) -> 
 
 
 def check_host_loras(root: DataRoot, model: str, family: str | None, specs) -> None:
-    """Before any container starts: each `--lora` exists and is for the model's family."""
+    """Before any container starts: the family is servable, each `--lora` exists and is for it."""
+    check_servable(model, family)
     for spec in specs:
         path, _ = resolve_lora(root, spec)
         check_lora_family(path, family, model)
