@@ -15,8 +15,8 @@ def _env(name: str, default: str) -> str:
 def add_webui_options(parser) -> None:
     """The options of `fastsd webui` (defaults from the FASTSD_WEBUI_* variables of compose/.env)."""
     parser.add_argument("--ui", default=os.environ.get("FASTSD_WEBUI_UI") or None, metavar="a1111|invokeai|comfyui",
-                        help="which UI serves the model: AUTOMATIC1111, InvokeAI, or ComfyUI (every family, "
-                             "Flux included); default: A1111, or ComfyUI for a family A1111 cannot load")
+                        help="which UI serves the model: AUTOMATIC1111, InvokeAI, or ComfyUI (SD and "
+                             "Flux); default: A1111, or ComfyUI for a family A1111 cannot load")
     parser.add_argument("--model", default=_env("FASTSD_WEBUI_MODEL", "sd15"), metavar="ID|NAME|PATH|URL",
                         help="registry id, session name (its latest export, or NAME@STEP), pulled "
                              "model, file in models/Stable-diffusion, path, or https:// / hf: URL")
