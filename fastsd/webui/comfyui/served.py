@@ -201,9 +201,12 @@ def resolve_served(root: DataRoot, spec: str, lora_specs=(), controlnets=()) -> 
     loras += [resolve_lora(root, item) for item in lora_specs]
     checkpoint = split = None
     if family in CHECKPOINT_FAMILIES or family is None:
-        path = base_checkpoint(root, base) if base != spec else resolve_ui_model(root, spec).path
+        if base != spec:  # a LoRA session: its base's single file
+            path = base_checkpoint(root, base)
+        else:  # resolved (and pulled, if need be) once: its family comes with it
+            model = resolve_ui_model(root, spec)
+            path, family = model.path, family or model.family
         checkpoint = _name_in(root.webui_models("Stable-diffusion"), path)
-        family = family or resolve_ui_model(root, spec).family
     else:
         split = split_files(root, base, family)
     for path, _ in loras:
