@@ -13,8 +13,12 @@ WEBUI_MODEL_KINDS = ("Stable-diffusion", "Lora", "VAE", "ControlNet", "embedding
 # ComfyUI's folders for models that come as separate files (Flux: transformer, text encoders); their
 # VAE goes to the shared VAE/ folder. Not in WEBUI_MODEL_KINDS: A1111 has no use for them.
 SPLIT_MODEL_KINDS = ("diffusion_models", "text_encoders")
-# The files of one Flux model in ComfyUI's layout: its transformer (BFL keys), CLIP-L, T5, VAE (ae).
-FLUX_SPLIT_PARTS = ("transformer", "clip_l", "t5", "vae")
+# The files of one DiT model in ComfyUI's layout, by family: its transformer, text encoder(s), VAE.
+SPLIT_PARTS = {"flux": ("transformer", "clip_l", "t5", "vae"),  # BFL keys; the VAE is BFL's ae
+               "zimage": ("transformer", "qwen3", "vae"),  # Lumina 2 keys; Flux's ae VAE
+               "qwenimage": ("transformer", "qwen25vl", "vae")}  # diffusers keys; Wan 2.1's VAE layout
+FLUX_SPLIT_PARTS = SPLIT_PARTS["flux"]
+_AE_VAE = ("flux", "zimage")  # whose VAE file is named -ae (the one ComfyUI users know as ae.safetensors)
 # Not starting with '-' (it would read as an option) or '.' (hidden, and '..').
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
@@ -186,13 +190,17 @@ class DataRoot(_Frozen):
             raise bad_input(f"unknown split-model folder {kind!r}", "valid: " + ", ".join(SPLIT_MODEL_KINDS))
         return self.models_dir / kind
 
-    def flux_split_files(self, model_id: str) -> dict[str, Path]:
-        """The split files ComfyUI loads for Flux base model `model_id`, by part (see FLUX_SPLIT_PARTS)."""
+    def split_files(self, model_id: str, family: str) -> dict[str, Path]:
+        """The split files ComfyUI loads for DiT base model `model_id` of `family`, by part (SPLIT_PARTS)."""
         name = validate_name(model_id, "model name")
+        if family not in SPLIT_PARTS:
+            raise bad_input(f"fastsd writes no ComfyUI split files for {family} models",
+                            "families with split files: " + ", ".join(SPLIT_PARTS))
+        encoders = SPLIT_PARTS[family][1:-1]
+        vae = "ae" if family in _AE_VAE else "vae"
         return {"transformer": self.split_models("diffusion_models") / f"{name}.safetensors",
-                "clip_l": self.split_models("text_encoders") / f"{name}-clip_l.safetensors",
-                "t5": self.split_models("text_encoders") / f"{name}-t5.safetensors",
-                "vae": self.webui_models("VAE") / f"{name}-ae.safetensors"}
+                **{part: self.split_models("text_encoders") / f"{name}-{part}.safetensors" for part in encoders},
+                "vae": self.webui_models("VAE") / f"{name}-{vae}.safetensors"}
 
     @property
     def diffusers_models(self) -> Path:

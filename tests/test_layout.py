@@ -10,7 +10,7 @@ from fastsd.layout import FLUX_SPLIT_PARTS, SPLIT_MODEL_KINDS, WEBUI_MODEL_KINDS
 
 def test_flux_split_files_live_in_comfyuis_folders(tmp_path):
     root = DataRoot(tmp_path)
-    files = root.flux_split_files("flux-dev")
+    files = root.split_files("flux-dev", "flux")
     assert tuple(files) == FLUX_SPLIT_PARTS
     assert files["transformer"] == tmp_path / "models" / "diffusion_models" / "flux-dev.safetensors"
     assert files["clip_l"] == tmp_path / "models" / "text_encoders" / "flux-dev-clip_l.safetensors"
@@ -18,7 +18,7 @@ def test_flux_split_files_live_in_comfyuis_folders(tmp_path):
     assert files["vae"] == root.webui_models("VAE") / "flux-dev-ae.safetensors"
 
 
-@pytest.mark.parametrize("call", [lambda r: r.split_models("Lora"), lambda r: r.flux_split_files("../x")])
+@pytest.mark.parametrize("call", [lambda r: r.split_models("Lora"), lambda r: r.split_files("../x", "flux")])
 def test_unknown_folder_or_unsafe_name_is_refused(tmp_path, call):
     with pytest.raises(FastsdError):
         call(DataRoot(tmp_path))

@@ -1,5 +1,6 @@
 """`fastsd convert SRC --to OUT`: diffusers folder -> single file, or single file -> diffusers folder;
-`fastsd convert FLUX --format comfyui`: a Flux folder -> the split files ComfyUI loads, on the volume."""
+`fastsd convert MODEL --format comfyui`: a Flux / Z-Image / Qwen-Image folder -> the split files
+ComfyUI loads, on the volume."""
 
 from __future__ import annotations
 
@@ -16,17 +17,19 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "convert", help="convert a model: diffusers folder -> .safetensors/.ckpt, or single file -> diffusers",
         description="The direction follows the input: a diffusers folder becomes one file; a .safetensors "
-                    "or .ckpt file becomes a diffusers folder (via diffusers' own loader, offline). A Flux folder "
-                    "(or a pulled Flux model's name) with --format comfyui becomes ComfyUI's split files: "
-                    "models/diffusion_models/NAME.safetensors, models/text_encoders/NAME-clip_l/-t5.safetensors "
-                    "and models/VAE/NAME-ae.safetensors on the volume.")
+                    "or .ckpt file becomes a diffusers folder (via diffusers' own loader, offline). A Flux, Z-Image "
+                    "or Qwen-Image folder (or a pulled model's name) with --format comfyui becomes ComfyUI's split "
+                    "files: models/diffusion_models/NAME.safetensors, its text encoders in models/text_encoders/ "
+                    "(NAME-clip_l/-t5, NAME-qwen3, NAME-qwen25vl) and its VAE in models/VAE/ (NAME-ae or NAME-vae) "
+                    "on the volume.")
     parser.add_argument("src", metavar="SRC", help="diffusers model folder, MODEL.safetensors / MODEL.ckpt, or "
                                                    "(--format comfyui) a model pulled to models/diffusers/")
     parser.add_argument("--to", dest="out", metavar="OUT", help="output file (.safetensors/.ckpt) or folder")
     parser.add_argument("--dtype", choices=DTYPES, help="cast floating-point weights (default: keep the source's)")
     parser.add_argument("--format", dest="fmt", choices=("safetensors", "ckpt", "comfyui"), default=None,
                         help="output format of a single file (default safetensors; ckpt only when asked); "
-                             "comfyui: a Flux model's split files for ComfyUI, written on the volume")
+                             "comfyui: a Flux / Z-Image / Qwen-Image model's split files for ComfyUI, "
+                             "written on the volume")
     parser.add_argument("--name", help="--format comfyui: the files' name (default: the model's folder name)")
     parser.add_argument("--overwrite", action="store_true", help="--format comfyui: replace split files already there")
     parser.add_argument("--verify", action="store_true",
@@ -39,10 +42,10 @@ def register(commands) -> None:
     parser.set_defaults(handler=run_convert)
 
 
-def check_split_args(args, root) -> tuple[Path, str]:
-    """--format comfyui: the Flux folder (a path or a pulled model's name) and the files' name."""
+def check_split_args(args, root) -> tuple[Path, str, str]:
+    """--format comfyui: the model folder (a path or a pulled model's name), the files' name, the family."""
     from fastsd.layout import validate_name
-    from fastsd.workloads.convert.flux_files import require_flux_folder
+    from fastsd.workloads.convert.split_files import split_family
 
     if args.out:
         raise bad_input("--to does not apply to --format comfyui: the files go to the volume's ComfyUI folders",
@@ -57,15 +60,15 @@ def check_split_args(args, root) -> tuple[Path, str]:
             pass  # not a model name either: reported below as neither
     if not src.is_dir():
         raise bad_input(f"{args.src} is neither a folder nor a model in {root.diffusers_models}",
-                        "pass a Flux diffusers folder or the name of a pulled Flux model (fastsd models list)")
-    require_flux_folder(src)
+                        "pass a diffusers folder or the name of a pulled model (fastsd models list)")
+    family = split_family(src)
     name = validate_name(args.name or src.name, "--name")
     if not args.overwrite:
-        present = [str(p) for p in root.flux_split_files(name).values() if p.exists()]
+        present = [str(p) for p in root.split_files(name, family).values() if p.exists()]
         if present:
             raise bad_input("the split files are already there: " + ", ".join(present),
                             "pass --overwrite to write them again, or --name to write others")
-    return src, name
+    return src, name, family
 
 
 def check_convert_args(args) -> tuple[Path, Path, str]:
@@ -114,20 +117,20 @@ def _mounts(ctx, *paths: Path) -> tuple:
 
 
 def run_split(args, ctx) -> int:
-    """--format comfyui: check, plan, then write the Flux split files on the volume."""
+    """--format comfyui: check, plan, then write the model's split files on the volume."""
     from fastsd.layout import require_usable_root
 
     require_usable_root(ctx.root)
-    src, name = check_split_args(args, ctx.root)
+    src, name, family = check_split_args(args, ctx.root)
     argv = ["convert", str(src), "--format", "comfyui", "--name", name]
     argv += (["--dtype", args.dtype] if args.dtype else []) + (["--verify"] if args.verify else [])
     argv += ["--overwrite"] if args.overwrite else []
     plan = make_plan(ctx, "convert", argv, mounts=_mounts(ctx, src), gpu="none")
 
     def execute() -> int:
-        from fastsd.workloads.convert.flux_files import convert_flux_split
+        from fastsd.workloads.convert.split_files import convert_split
 
-        result = convert_flux_split(src, ctx.root.flux_split_files(name), model=name, dtype=args.dtype,
+        result = convert_split(src, ctx.root.split_files(name, family), model=name, dtype=args.dtype,
                                     verify=args.verify, existing="overwrite" if args.overwrite else "refuse",
                                     say=ctx.say)
         lines = [f"  {part}: {info['path']}" for part, info in result["files"].items()]

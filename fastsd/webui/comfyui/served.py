@@ -134,7 +134,7 @@ def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | No
     conditioned from CLIP-L alone, whose width its transformer then takes."""
     if family != "flux":
         return None
-    files = root.flux_split_files(base)
+    files = root.split_files(base, family)
     if not all(path.is_file() for path in files.values()):
         return None
     if _width(files["t5"]) == T5_XXL_WIDTH:

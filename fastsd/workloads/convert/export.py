@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_path, require_free_space
-from fastsd.layout import DataRoot, SessionPaths
+from fastsd.layout import SPLIT_PARTS, DataRoot, SessionPaths
 from fastsd.workloads.convert.families import read_json
 from fastsd.workloads.convert.safetensors_io import (
     OutputTensor,
@@ -127,7 +127,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
     metadata = {"base_model": session.model, "family": session.family, "prediction": session.prediction,
                 "resolution": session.resolution, "session": name, "step": step, "mode": mode}
     say(f"exporting {name} step {step} ({mode}) from {folder.relative_to(root.root)}")
-    split_base = _flux_base(root, session) if session.family == "flux" else None  # checked before any work
+    split_base = _split_base(root, session) if session.family in SPLIT_PARTS else None  # checked before any work
     if mode == "lora":
         lora = folder / "lora.safetensors"
         if not lora.is_file():
@@ -136,7 +136,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
         meta = {f"fastsd.{k}": str(v) for k, v in metadata.items()} | {"fastsd.version": __version__}
         if not is_llm_family(session.family):  # the 2026 families' files carry their own (families/export.py)
             meta |= base_model_metadata(session.family, session.prediction)  # also for files of older trainers
-        if split_base and has_kohya_names(read_header(lora)[0]):
+        if session.family == "flux" and has_kohya_names(read_header(lora)[0]):
             rekey_flux_lora(lora, out, split_base, meta)
             say("renamed the LoRA's kohya keys (an earlier fastsd's) to the diffusers layout ComfyUI maps")
         else:
@@ -159,7 +159,7 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
             link_into(root.webui_models(kind), extras[0])
         else:
             say(f"note: no A1111 .yaml template for a {session.family} v-prediction model; set it in the UI")
-    split = ensure_flux_split(root, session.model, split_base, say) if split_base else {}
+    split = ensure_split(root, session.model, split_base, say) if split_base else {}
     relative = str(out.relative_to(root.root))
     edited = load_session(root, name)
     if relative not in edited.state.exports:
@@ -170,8 +170,8 @@ def _export_locked(root: DataRoot, paths: SessionPaths, session, step, dtype, ve
             "companions": [str(p) for p in extras], "trained": json.loads(json.dumps(info)), **split}
 
 
-def _flux_base(root: DataRoot, session) -> Path:
-    """The Flux base model's diffusers folder, whose split files ComfyUI needs beside the LoRA."""
+def _split_base(root: DataRoot, session) -> Path:
+    """The DiT base model's diffusers folder, whose split files ComfyUI needs beside the LoRA."""
     from fastsd.models import resolve_model
 
     base = resolve_model(root, session.model).local_path
@@ -181,11 +181,12 @@ def _flux_base(root: DataRoot, session) -> Path:
     return Path(base)
 
 
-def ensure_flux_split(root: DataRoot, model: str, base: Path, say) -> dict:
-    """Make sure ComfyUI's split files of Flux base `model` are on the volume (written once, then kept)."""
-    from fastsd.workloads.convert.flux_files import convert_flux_split
+def ensure_split(root: DataRoot, model: str, base: Path, say) -> dict:
+    """Make sure ComfyUI's split files of DiT base `model` are on the volume (written once, then kept)."""
+    from fastsd.workloads.convert.split_files import convert_split, split_family
 
-    result = convert_flux_split(base, root.flux_split_files(model), model=model, existing="skip", say=say)
+    targets = root.split_files(model, split_family(base))
+    result = convert_split(base, targets, model=model, existing="skip", say=say)
     files = {part: info["path"] for part, info in result["files"].items()}
     say("ComfyUI files of the base model " + model + " (UNETLoader, CLIPLoader, VAELoader):")
     for part, path in files.items():

@@ -117,7 +117,7 @@ def write_tensors(path, tensors: dict):
     (768, ("flux-dev-clip_l.safetensors",), "stable_diffusion"),  # a T5 ComfyUI cannot load: CLIP-L alone
 ])
 def test_flux_split_files_when_all_are_there(root, t5_width, encoders, clip_type):
-    files = root.flux_split_files("flux-dev")
+    files = root.split_files("flux-dev", "flux")
     assert comfy_split_files(root, "flux-dev", "flux") is None
     for part in ("transformer", "clip_l"):
         write_tensors(files[part], {"w": (1,)})

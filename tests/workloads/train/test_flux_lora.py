@@ -103,7 +103,7 @@ def test_export_makes_the_comfyui_files_of_the_base_once(make_session, cli, data
     assert cli("train", "s", "--steps", "1", "--rank", "2", *FAST).code == 0
     first = cli("export", "s", "--in-process")
     assert first.code == 0, first.err
-    files = data_root.flux_split_files("tiny-flux")
+    files = data_root.split_files("tiny-flux", "flux")
     assert all(path.is_file() for path in files.values())
     assert "models/diffusion_models/tiny-flux.safetensors" in first.out and "VAELoader" in first.out
     stamps = {part: path.stat().st_mtime_ns for part, path in files.items()}

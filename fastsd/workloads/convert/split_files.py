@@ -1,4 +1,5 @@
-"""Flux diffusers folder -> the split files ComfyUI loads (transformer, CLIP-L, T5, VAE), streamed."""
+"""A DiT diffusers folder (Flux, Z-Image, Qwen-Image) -> the split files ComfyUI loads (transformer,
+text encoders, VAE), streamed one tensor at a time."""
 
 from __future__ import annotations
 
@@ -8,19 +9,10 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_path, require_free_space
-from fastsd.layout import FLUX_SPLIT_PARTS
+from fastsd.layout import SPLIT_PARTS
+from fastsd.workloads.convert import keymap_flux, keymap_zimage
 from fastsd.workloads.convert.families import read_json
 from fastsd.workloads.convert.keymap import Piece, apply_op, piece_shape
-from fastsd.workloads.convert.keymap_flux import (
-    CLIP_ANCHORS,
-    T5_ANCHORS,
-    TRANSFORMER_ANCHORS,
-    VAE_ANCHORS,
-    clip_l_pieces,
-    t5_pieces,
-    transformer_pieces,
-    vae_bfl_pieces,
-)
 from fastsd.workloads.convert.safetensors_io import (
     CAST_CHOICES,
     FLOAT_DTYPES,
@@ -33,19 +25,28 @@ from fastsd.workloads.convert.safetensors_io import (
 )
 from fastsd.workloads.convert.to_single import component_files
 
-FLUX_PIPELINE = "FluxPipeline"
-# part -> (diffusers component, key map, anchor keys every file of that part has)
-PARTS = {"transformer": ("transformer", transformer_pieces, TRANSFORMER_ANCHORS),
-         "clip_l": ("text_encoder", clip_l_pieces, CLIP_ANCHORS),
-         "t5": ("text_encoder_2", t5_pieces, T5_ANCHORS),
-         "vae": ("vae", vae_bfl_pieces, VAE_ANCHORS)}
-assert tuple(PARTS) == FLUX_SPLIT_PARTS
+# family -> the diffusers pipeline it is saved as, and part -> (component, key map, anchor keys every file has)
+PIPELINES = {"flux": "FluxPipeline", "zimage": "ZImagePipeline"}
+PARTS = {
+    "flux": {"transformer": ("transformer", keymap_flux.transformer_pieces, keymap_flux.TRANSFORMER_ANCHORS),
+             "clip_l": ("text_encoder", keymap_flux.clip_l_pieces, keymap_flux.CLIP_ANCHORS),
+             "t5": ("text_encoder_2", keymap_flux.t5_pieces, keymap_flux.T5_ANCHORS),
+             "vae": ("vae", keymap_flux.vae_bfl_pieces, keymap_flux.VAE_ANCHORS)},
+    "zimage": {"transformer": ("transformer", keymap_zimage.transformer_pieces, keymap_zimage.TRANSFORMER_ANCHORS),
+               "qwen3": ("text_encoder", keymap_zimage.qwen3_pieces, keymap_zimage.QWEN3_ANCHORS),
+               "vae": ("vae", keymap_flux.vae_bfl_pieces, keymap_flux.VAE_ANCHORS)},
+}
+assert all(tuple(PARTS[family]) == SPLIT_PARTS[family] for family in PARTS)
+# why a pipeline fastsd knows has no split files (ComfyUI v0.8.0 is the version the comfyui image serves)
+NOT_SPLIT = {"Flux2KleinPipeline": "ComfyUI v0.8.0 predates FLUX.2 klein: its FLUX.2 support is FLUX.2 dev "
+                                   "(48 heads, a Mistral text encoder), so klein files would not load there"}
 
 
 @dataclass
 class PartPlan:
     """One split file, known before any tensor is read: outputs in write order, their pieces and sources."""
 
+    family: str
     part: str
     outputs: list[OutputTensor]
     pieces: dict[str, Piece]
@@ -62,28 +63,31 @@ class PartPlan:
         return max(sizes)
 
 
-def require_flux_folder(src: Path) -> dict:
-    """model_index.json of `src` when it is a diffusers Flux folder, else a bad-input error saying what it is."""
+def split_family(src: Path) -> str:
+    """The family of diffusers folder `src` when fastsd writes ComfyUI's split files for it, else a
+    bad-input error saying what it is and what converts."""
     src = Path(src)
     if not (src / "model_index.json").is_file():
         raise bad_input(f"{src} is not a diffusers model (no model_index.json)",
-                        "pass a Flux model folder saved by diffusers (transformer/, text_encoder/, text_encoder_2/, vae/)")
+                        "pass a Flux, Z-Image or Qwen-Image model folder saved by diffusers")
     index = read_json(src / "model_index.json", "diffusers model")
     pipeline = str(index.get("_class_name"))
-    if pipeline != FLUX_PIPELINE:
-        raise bad_input(f"{src} is a {pipeline} model: ComfyUI's split files (--format comfyui) are made for "
-                        f"{FLUX_PIPELINE} models only",
+    family = next((f for f, name in PIPELINES.items() if name == pipeline), None)
+    if family is None:
+        reason = NOT_SPLIT.get(pipeline, "ComfyUI's split files (--format comfyui) are made for "
+                               + ", ".join(PIPELINES.values()) + " models")
+        raise bad_input(f"{src} is a {pipeline} model: {reason}",
                         "convert an SD 1.x / 2.x / SDXL model to one checkpoint: fastsd convert SRC --to MODEL.safetensors")
-    return index
+    return family
 
 
-def plan_part(src: Path, part: str, dtype: str | None) -> PartPlan:
-    """Map every weight of one component of Flux folder `src` to its name, dtype and shape in the split file."""
-    component, pieces_of, _ = PARTS[part]
+def plan_part(src: Path, family: str, part: str, dtype: str | None) -> PartPlan:
+    """Map every weight of one component of model folder `src` to its name, dtype and shape in the split file."""
+    component, pieces_of, _ = PARTS[family][part]
     folder = Path(src) / component
     config = read_json(folder / "config.json", f"{component} config")
     target = CAST_CHOICES[dtype] if dtype else None
-    plan = PartPlan(part, [], {})
+    plan = PartPlan(family, part, [], {})
     for path in component_files(folder):
         for key, info in read_header(path)[0].items():
             plan.sources[key] = (path, info)
@@ -144,17 +148,17 @@ def part_problems(path: Path, plan: PartPlan) -> list[str]:
     wrong = sorted(k for k in set(tensors) & set(expected) if (tensors[k].dtype, tensors[k].shape) != expected[k])
     if wrong:
         problems.append("dtype or shape differs: " + ", ".join(wrong[:5]))
-    missing = [a for a in PARTS[plan.part][2] if a not in tensors]
+    missing = [a for a in PARTS[plan.family][plan.part][2] if a not in tensors]
     if missing:
-        problems.append("missing keys of a Flux " + plan.part + ": " + ", ".join(missing))
+        problems.append(f"missing keys of a {plan.family} {plan.part}: " + ", ".join(missing))
     return problems
 
 
-def split_metadata(part: str, model: str, dtype: str | None) -> dict[str, str]:
+def split_metadata(family: str, part: str, model: str, dtype: str | None) -> dict[str, str]:
     """The safetensors metadata of one split file: family, part, source model, fastsd version."""
     from fastsd import __version__
 
-    return {"format": "pt", "fastsd.family": "flux", "fastsd.part": part, "fastsd.base_model": model,
+    return {"format": "pt", "fastsd.family": family, "fastsd.part": part, "fastsd.base_model": model,
             "fastsd.dtype": dtype or "source", "fastsd.version": __version__}
 
 
@@ -165,24 +169,27 @@ def file_is_whole(path: Path) -> bool:
     return is_whole(path)
 
 
-def convert_flux_split(src: Path, targets: dict[str, Path], *, model: str, dtype: str | None = None,
-                       verify: bool = False, existing: str = "refuse", say=print) -> dict:
-    """Write the split files of Flux folder `src` to `targets` (part -> path); `existing`: refuse, skip, overwrite."""
+def convert_split(src: Path, targets: dict[str, Path], *, model: str, dtype: str | None = None,
+                  verify: bool = False, existing: str = "refuse", say=print) -> dict:
+    """Write the split files of DiT folder `src` to `targets` (part -> path); `existing`: refuse, skip, overwrite."""
     src = Path(src)
-    require_flux_folder(src)
+    family = split_family(src)
+    if set(targets) != set(SPLIT_PARTS[family]):
+        raise FastsdError(f"the targets name {sorted(targets)}, a {family} model has {list(SPLIT_PARTS[family])}",
+                          "this is a caller bug: pass root.split_files(model, family)")
     if existing == "refuse":
         present = [str(p) for p in targets.values() if p.exists()]
         if present:
             raise bad_input("the split files are already there: " + ", ".join(present),
                             "pass --overwrite to write them again, or remove them")
-    todo = [part for part in FLUX_SPLIT_PARTS if not (existing == "skip" and file_is_whole(targets[part]))]
-    plans = {part: plan_part(src, part, dtype) for part in todo}
-    metas = {part: split_metadata(part, model, dtype) for part in todo}
+    todo = [part for part in SPLIT_PARTS[family] if not (existing == "skip" and file_is_whole(targets[part]))]
+    plans = {part: plan_part(src, family, part, dtype) for part in todo}
+    metas = {part: split_metadata(family, part, model, dtype) for part in todo}
     for part in todo:
         require_free_space(targets[part].parent if targets[part].parent.exists() else src,
                            file_size(plans[part].outputs, metas[part]), targets[part].name)
     results = {}
-    for part in FLUX_SPLIT_PARTS:
+    for part in SPLIT_PARTS[family]:
         if part not in todo:
             say(f"{part}: {targets[part]} is there and whole: kept")
             results[part] = {"path": str(targets[part]), "written": False, "bytes": targets[part].stat().st_size}
@@ -198,7 +205,7 @@ def convert_flux_split(src: Path, targets: dict[str, Path], *, model: str, dtype
             checked = verify_part(tmp, src, plan, say) if verify else {}
         results[part] = {"path": str(targets[part]), "written": True, "tensors": len(plan.outputs),
                          "bytes": targets[part].stat().st_size, **checked}
-    return {"family": "flux", "format": "comfyui", "dtype": dtype or "source", "files": results,
+    return {"family": family, "format": "comfyui", "dtype": dtype or "source", "files": results,
             "written": sum(r["written"] for r in results.values())}
 
 
@@ -206,7 +213,7 @@ def verify_part(tmp: Path, src: Path, plan: PartPlan, say) -> dict:
     """--verify on an unpublished split file (through a .safetensors-named link the loaders recognise)."""
     import tempfile
 
-    from fastsd.workloads.convert.verify_flux import verify_split_file
+    from fastsd.workloads.convert.verify_split import verify_split_file
 
     with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".verify-") as folder:
         link = Path(folder) / f"{plan.part}.safetensors"

@@ -29,9 +29,9 @@ def _targets(folder):
 
 
 def test_transformer_in_bfl_layout_with_fused_qkv_and_swapped_final_modulation(tiny_flux, tmp_path):
-    from fastsd.workloads.convert.flux_files import convert_flux_split
+    from fastsd.workloads.convert.split_files import convert_split
 
-    result = convert_flux_split(tiny_flux, _targets(tmp_path), model="tiny-flux", say=lambda *_: None)
+    result = convert_split(tiny_flux, _targets(tmp_path), model="tiny-flux", say=lambda *_: None)
     assert result["written"] == 4
     src = source_tensors(tiny_flux, "transformer")
     out = load_file(str(tmp_path / "transformer.safetensors"))
@@ -59,27 +59,27 @@ def test_transformer_in_bfl_layout_with_fused_qkv_and_swapped_final_modulation(t
 
 @pytest.mark.parametrize("dtype", [None, "bf16"])
 def test_every_tensor_reads_back_equal(tiny_flux, tmp_path, dtype):
-    from fastsd.workloads.convert.flux_files import convert_flux_split, plan_part
-    from fastsd.workloads.convert.verify_flux import read_back
+    from fastsd.workloads.convert.split_files import convert_split, plan_part
+    from fastsd.workloads.convert.verify_split import read_back
 
-    convert_flux_split(tiny_flux, _targets(tmp_path), model="m", dtype=dtype, say=lambda *_: None)
+    convert_split(tiny_flux, _targets(tmp_path), model="m", dtype=dtype, say=lambda *_: None)
     cast = torch.bfloat16 if dtype else torch.float32
     for part, component in (("transformer", "transformer"), ("clip_l", "text_encoder"), ("t5", "text_encoder_2"),
                             ("vae", "vae")):
-        back = read_back(tmp_path / f"{part}.safetensors", plan_part(tiny_flux, part, dtype))
+        back = read_back(tmp_path / f"{part}.safetensors", plan_part(tiny_flux, "flux", part, dtype))
         source = {k: v for k, v in load_file(str(next((tiny_flux / component).glob("*.safetensors")))).items()}
         assert back.keys() == source.keys(), part
         assert all(torch.equal(back[k], source[k].to(cast)) for k in source), part
 
 
 def test_the_writer_builds_every_tensor_in_one_buffer_of_the_largest(tiny_flux, tmp_path, monkeypatch):
-    from fastsd.workloads.convert import flux_files
+    from fastsd.workloads.convert import split_files
 
-    plan = flux_files.plan_part(tiny_flux, "transformer", None)
+    plan = split_files.plan_part(tiny_flux, "flux", "transformer", None)
     largest = max(sum(plan.sources[k][1].nbytes for k in plan.pieces[o.name].sources) for o in plan.outputs)
     assert plan.scratch_bytes == largest == max(o.nbytes for o in plan.outputs)
     storages = set()
-    real = flux_files.write_stream
+    real = split_files.write_stream
 
     def spying(path, outputs, produce, metadata):
         def watched(out):
@@ -88,8 +88,8 @@ def test_the_writer_builds_every_tensor_in_one_buffer_of_the_largest(tiny_flux, 
             return tensor
         real(path, outputs, watched, metadata)
 
-    monkeypatch.setattr(flux_files, "write_stream", spying)
-    flux_files.stream_part(plan, tmp_path / "t.safetensors", {})
+    monkeypatch.setattr(split_files, "write_stream", spying)
+    split_files.stream_part(plan, tmp_path / "t.safetensors", {})
     # fused q/k/v(/mlp) read into place, the swap done in place: no tensor got memory of its own
     assert len(storages) == 1 and next(iter(storages))[1] == plan.scratch_bytes
 
@@ -110,14 +110,14 @@ def test_diffusers_own_loader_reads_a_flux1_wide_transformer_back_equal(cli, dat
     assert files["transformer"]["loader"] == "diffusers FluxTransformer2DModel.from_single_file"
     assert files["vae"]["loader"] == "diffusers AutoencoderKL.from_single_file"
     assert files["transformer"]["verified_tensors"] == len(source_tensors(src, "transformer"))
-    assert data_root.flux_split_files("comfy-flux")["transformer"].is_file()
+    assert data_root.split_files("comfy-flux", "flux")["transformer"].is_file()
 
 
 def test_convert_a_pulled_model_by_name_and_refuse_what_is_there(cli, data_root, tiny_flux):
     shutil.copytree(tiny_flux, data_root.diffusers_model("tiny-flux"))
     first = cli("convert", "tiny-flux", "--format", "comfyui", "--in-process")
     assert first.code == 0, first.err
-    files = data_root.flux_split_files("tiny-flux")
+    files = data_root.split_files("tiny-flux", "flux")
     assert files["transformer"].parent == data_root.root / "models" / "diffusion_models"
     assert files["vae"].parent == data_root.webui_models("VAE")
     assert all(str(path) in first.out for path in files.values())
@@ -145,7 +145,7 @@ def test_refusals_of_a_flux_folder(cli, data_root, tiny_flux, argv, message):
 
 def test_an_sd_folder_or_a_missing_one_is_refused_split_files(cli, data_root, tiny_models, tmp_path):
     sd = cli("convert", tiny_models["sd1"], "--format", "comfyui", "--in-process")
-    assert sd.code == 2 and "StableDiffusionPipeline" in sd.err and "FluxPipeline models only" in sd.err
+    assert sd.code == 2 and "StableDiffusionPipeline" in sd.err and "made for FluxPipeline, ZImagePipeline" in sd.err
     assert "--to MODEL.safetensors" in sd.err
     missing = cli("convert", "no-such-model", "--format", "comfyui", "--in-process")
     assert missing.code == 2 and "neither a folder nor a model" in missing.err

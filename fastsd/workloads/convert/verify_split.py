@@ -1,5 +1,6 @@
-"""--verify for Flux split files: diffusers' own single-file loader reads the transformer and VAE back,
-and every tensor must equal its source (after the same cast)."""
+"""--verify for split files: diffusers' own single-file loader reads the transformer and VAE back where
+it can, the rest is read back by undoing each piece, and every tensor must equal its source (after the
+same cast)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from pathlib import Path
 from fastsd.errors import FastsdError
 from fastsd.workloads.convert.safetensors_io import StreamReader, torch_dtype
 
-# parts diffusers reads from one file, with the subfolder of the config it needs
-DIFFUSERS_LOADERS = {"transformer": ("FluxTransformer2DModel", "transformer"), "vae": ("AutoencoderKL", "vae")}
+# family -> parts diffusers reads from one file, with the subfolder of the config it needs
+DIFFUSERS_LOADERS = {"flux": {"transformer": ("FluxTransformer2DModel", "transformer"), "vae": ("AutoencoderKL", "vae")},
+                     "zimage": {"transformer": ("ZImageTransformer2DModel", "transformer"),
+                                "vae": ("AutoencoderKL", "vae")},
+                     "qwenimage": {"transformer": ("QwenImageTransformer2DModel", "transformer")}}
 # diffusers' convert_flux_transformer_checkpoint_to_diffusers (like ComfyUI) assumes FLUX.1's width
 FLUX_WIDTH = 3072
 
 
-def diffusers_reads(src: Path, part: str) -> bool:
-    """Whether diffusers' single-file loader can read this part back (the transformer: FLUX.1's width only)."""
-    if part not in DIFFUSERS_LOADERS:
+def diffusers_reads(src: Path, family: str, part: str) -> bool:
+    """Whether diffusers' single-file loader can read this part back (a Flux transformer: FLUX.1's width only)."""
+    if part not in DIFFUSERS_LOADERS.get(family, {}):
         return False
-    if part == "transformer":
+    if family == "flux" and part == "transformer":
         from fastsd.workloads.convert.families import read_json
 
         config = read_json(Path(src) / "transformer" / "config.json", "transformer config")
@@ -50,10 +54,10 @@ def read_back(single: Path, plan) -> dict:
 
 def _loaded_state(single: Path, src: Path, part: str, plan) -> tuple[dict, str]:
     """{source key: tensor} as read back from `single`: diffusers' own loader where it can, else read_back."""
-    if diffusers_reads(src, part):
+    if diffusers_reads(src, plan.family, part):
         import diffusers
 
-        name, subfolder = DIFFUSERS_LOADERS[part]
+        name, subfolder = DIFFUSERS_LOADERS[plan.family][part]
         model = getattr(diffusers, name).from_single_file(str(single), config=str(src), subfolder=subfolder,
                                                           local_files_only=True)
         return model.state_dict(), f"diffusers {name}.from_single_file"
@@ -82,6 +86,6 @@ def verify_split_file(single: Path, src: Path, plan) -> dict:
                     differing.append(key)
     if differing:
         shown = ", ".join(differing[:5]) + (f" (+{len(differing) - 5} more)" if len(differing) > 5 else "")
-        raise FastsdError(f"--verify: {len(differing)} of {compared} tensors of the Flux {plan.part} differ after "
+        raise FastsdError(f"--verify: {len(differing)} of {compared} tensors of the {plan.family} {plan.part} differ after "
                           f"loading {single.name} ({loader}): {shown}", "this is a converter bug: report it")
     return {"verified_tensors": compared, "loader": loader}
