@@ -98,6 +98,9 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if family == "flux" and ui == "a1111":
         raise bad_input(f"{args.model} is a {family} model, which AUTOMATIC1111 v1.10 cannot load",
                         "serve it in ComfyUI: --ui comfyui")
+    from fastsd.webui.comfyui.served import check_servable
+
+    check_servable(args.model, family)  # a family no UI here loads, whichever was asked for
     check_served_family(args.model, family, ui)
     if family is not None:
         check_controlnets(family, list(names), args.model)

@@ -172,7 +172,7 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
     (["--model", "flux-dev", "--ui", "a1111"], "AUTOMATIC1111 v1.10 cannot load"),
     (["--model", "z-image", "--ui", "a1111"], "z-image is a Z-Image model (zimage), which neither AUTOMATIC1111 v1.10 nor InvokeAI"),
     (["--model", "qwen-image", "--ui", "invokeai"], "qwen-image is a Qwen-Image model (qwenimage), which neither"),
-    (["--model", "flux2-klein-4b", "--ui", "a1111"], "ComfyUI serves it"),
+    (["--model", "flux2-klein-4b", "--ui", "a1111"], "ComfyUI v0.8.0 (the comfyui image's) predates FLUX.2 klein"),
     (["--model", "sdxl", "--controlnet", "hed"], "exists only for sd2, flux"),
     (["--model", "sd15", "--controlnet", "canny-full"], "exists only for sdxl"),
     (["--tunnel", "frp"], "unknown tunnel 'frp'"),
@@ -415,5 +415,7 @@ def test_a_session_of_a_2026_family_is_served_by_comfyui_only(cli, fake_docker):
     result = cli("webui", "--runtime", "docker", "--model", "dog", "--ui", "a1111")
     assert result.code == 2 and "dog is a Z-Image model (zimage)" in result.err and "--ui comfyui" in result.err
     assert fake_docker.calls() == []
-    chosen = cli("webui", "--model", "dog", "--runtime", "docker")  # no --ui: ComfyUI's turn, and its refusal
-    assert chosen.code == 2 and "ComfyUI's files for zimage" in chosen.err
+    assert cli("session", "create", "cat", "--model", "flux2-klein-4b").code == 0
+    klein = cli("webui", "--model", "cat", "--runtime", "docker")  # no --ui: none here loads klein
+    assert klein.code == 2 and "predates FLUX.2 klein" in klein.err and "load_lora_weights" in klein.err
+    assert fake_docker.calls() == []

@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastsd.errors import bad_input
-from fastsd.layout import DataRoot
+from fastsd.layout import SPLIT_PARTS, DataRoot
 
 CHECKPOINT_FAMILIES = ("sd1", "sd2", "sdxl")
+# CLIPLoader's type for a DiT family's text encoder file (Flux picks its own: see comfy_split_files)
+CLIP_TYPES = {"zimage": "lumina2", "qwenimage": "qwen_image"}
+UNSERVABLE = {"flux2": "ComfyUI v0.8.0 (the comfyui image's) predates FLUX.2 klein: its FLUX.2 is FLUX.2 dev "
+                       "(48 heads, a Mistral text encoder), which klein's transformer and Qwen3 encoder do not fit"}
 # kohya's ss_base_model_version (what fastsd and most trainers write) -> fastsd family
 _VERSION_FAMILY = (("sdxl", "sdxl"), ("sd_v2", "sd2"), ("sd_v1", "sd1"), ("flux1", "flux"))
 _LORA_EXPORT = re.compile(r"-step(\d+)-lora\.safetensors$")
@@ -132,11 +136,14 @@ def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | No
 
     A T5 narrower than T5-XXL (fastsd's small test Flux) cannot load in ComfyUI: such a model is
     conditioned from CLIP-L alone, whose width its transformer then takes."""
-    if family != "flux":
+    if family not in SPLIT_PARTS:
         return None
     files = root.split_files(base, family)
     if not all(path.is_file() for path in files.values()):
         return None
+    if family != "flux":
+        encoders = tuple(files[part].name for part in SPLIT_PARTS[family][1:-1])
+        return SplitFiles(files["transformer"].name, encoders, CLIP_TYPES[family], files["vae"].name)
     if _width(files["t5"]) == T5_XXL_WIDTH:
         encoders, clip_type = (files["clip_l"].name, files["t5"].name), "flux"
     else:
@@ -145,12 +152,14 @@ def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | No
 
 
 def check_servable(model: str, family: str | None) -> None:
-    """Refuse, before anything starts, a family whose ComfyUI files fastsd does not write yet."""
-    if family not in (None, "flux", *CHECKPOINT_FAMILIES):
-        raise bad_input(f"{model} is a {family} model: fastsd does not write ComfyUI's files for {family} "
-                        "base models yet (only Flux's), so it cannot serve it",
-                        "its LoRA export loads in diffusers, and in ComfyUI beside the base's own ComfyUI "
-                        "files from the model's publisher (models/diffusion_models, text_encoders, VAE)")
+    """Refuse, before anything starts, a family the comfyui image's ComfyUI cannot load."""
+    if family in UNSERVABLE:
+        raise bad_input(f"{model} is a {family} model: {UNSERVABLE[family]}, so fastsd cannot serve it",
+                        "its LoRA export loads in diffusers (Flux2KleinPipeline.load_lora_weights) and in "
+                        "ComfyUI releases newer than v0.8.0, beside Black Forest Labs' klein files")
+    if family not in (None, *SPLIT_PARTS, *CHECKPOINT_FAMILIES):
+        raise bad_input(f"{model} is a {family} model, which fastsd does not serve",
+                        "served families: " + ", ".join((*CHECKPOINT_FAMILIES, *SPLIT_PARTS)))
 
 
 def split_files(root: DataRoot, base: str, family: str) -> SplitFiles:

@@ -5,17 +5,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from fastsd.fsutil import atomic_write_text
 from fastsd.webui.comfyui.graph import Graph
 from fastsd.webui.comfyui.served import Served
 
-# family -> (steps, cfg, sampler, scheduler, size, flux guidance or None)
+
+
+class Sampling(NamedTuple):
+    """A family's txt2img settings in ComfyUI."""
+
+    steps: int
+    cfg: float
+    sampler: str
+    scheduler: str
+    size: int
+    guidance: float | None = None  # Flux's distilled guidance (FluxGuidance)
+    shift: float | None = None  # the flow shift ModelSamplingAuraFlow sets (Z-Image, Qwen-Image)
+
+
+# Z-Image and Qwen-Image: their base models' settings (fastsd serves the model a session trained on)
 SAMPLING = {
-    "sd1": (20, 7.0, "euler", "normal", 512, None),
-    "sd2": (20, 7.0, "euler", "normal", 768, None),
-    "sdxl": (25, 6.0, "euler", "normal", 1024, None),
-    "flux": (20, 1.0, "euler", "simple", 1024, 3.5),
+    "sd1": Sampling(20, 7.0, "euler", "normal", 512),
+    "sd2": Sampling(20, 7.0, "euler", "normal", 768),
+    "sdxl": Sampling(25, 6.0, "euler", "normal", 1024),
+    "flux": Sampling(20, 1.0, "euler", "simple", 1024, guidance=3.5),
+    "zimage": Sampling(28, 4.0, "euler", "simple", 1024, shift=3.0),
+    "qwenimage": Sampling(30, 4.0, "euler", "simple", 1024, shift=3.1),
 }
 CONTROL_IMAGE = "fastsd-control.png"
 NEGATIVE = "blurry, low quality"
@@ -24,7 +41,8 @@ NEGATIVE = "blurry, low quality"
 def txt2img(served: Served, *, seed: int = 0, steps: int | None = None, size: int | None = None,
             control_image: str | None = None, prefix: str = "fastsd") -> Graph:
     """The txt2img graph of `served` (a ControlNet unit when `control_image` and a ControlNet are given)."""
-    default_steps, cfg, sampler, scheduler, default_size, guidance = SAMPLING.get(served.family, SAMPLING["sd1"])
+    settings = SAMPLING.get(served.family, SAMPLING["sd1"])
+    guidance = settings.guidance
     graph = Graph()
     if served.checkpoint is not None:
         loader = graph.add("CheckpointLoaderSimple", ckpt_name=served.checkpoint)
@@ -39,6 +57,8 @@ def txt2img(served: Served, *, seed: int = 0, steps: int | None = None, size: in
             clip = (graph.add("DualCLIPLoader", clip_name1=split.text_encoders[0],
                               clip_name2=split.text_encoders[1], type=split.clip_type, device="default"), 0)
         vae = (graph.add("VAELoader", vae_name=split.vae), 0)
+    if settings.shift is not None:
+        model = (graph.add("ModelSamplingAuraFlow", model=model, shift=settings.shift), 0)
     for name, strength in served.loras:  # the text encoders too, where the LoRA trained them
         node = graph.add("LoraLoader", model=model, clip=clip, lora_name=name, strength_model=strength,
                          strength_clip=strength)
@@ -54,11 +74,12 @@ def txt2img(served: Served, *, seed: int = 0, steps: int | None = None, size: in
         applied = graph.add("ControlNetApplyAdvanced", positive=positive, negative=negative, control_net=(net, 0),
                             image=(edges, 0), strength=1.0, start_percent=0.0, end_percent=1.0)
         positive, negative = (applied, 0), (applied, 1)
-    side = size or default_size
-    latent = graph.add("EmptyLatentImage", width=side, height=side, batch_size=1)
+    side = size or settings.size
+    empty = "EmptySD3LatentImage" if settings.shift is not None else "EmptyLatentImage"  # 16 latent channels
+    latent = graph.add(empty, width=side, height=side, batch_size=1)
     sampled = graph.add("KSampler", model=model, positive=positive, negative=negative, latent_image=(latent, 0),
-                        seed=seed, steps=steps or default_steps, cfg=cfg, sampler_name=sampler,
-                        scheduler=scheduler, denoise=1.0)
+                        seed=seed, steps=steps or settings.steps, cfg=settings.cfg, sampler_name=settings.sampler,
+                        scheduler=settings.scheduler, denoise=1.0)
     decoded = graph.add("VAEDecode", samples=(sampled, 0), vae=vae)
     graph.add("SaveImage", images=(decoded, 0), filename_prefix=prefix)
     return graph

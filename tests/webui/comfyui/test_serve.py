@@ -66,8 +66,8 @@ def test_the_host_waits_until_comfyui_lists_the_model(cli, fake_docker, data_roo
     assert up.requests[-1][2].startswith("Basic ")  # the check logs in
 
 
-def test_a_2026_family_is_refused_until_its_comfyui_files_exist(cli, fake_docker, data_root):
-    assert cli("session", "create", "dog", "--model", "z-image").code == 0
-    result = cli("webui", "--model", "dog", "--runtime", "docker")
-    assert result.code == 2 and "does not write ComfyUI's files for zimage" in result.err
+def test_flux2_klein_is_refused_before_anything_starts(cli, fake_docker, data_root):
+    assert cli("session", "create", "dog", "--model", "flux2-klein-4b").code == 0
+    result = cli("webui", "--model", "dog", "--runtime", "docker", "--ui", "comfyui")
+    assert result.code == 2 and "predates FLUX.2 klein" in result.err
     assert fake_docker.calls() == []

@@ -131,6 +131,16 @@ def test_flux_split_files_when_all_are_there(root, t5_width, encoders, clip_type
     assert served.split == found and served.checkpoint is None and served.family == "flux"
 
 
+def test_zimage_split_files_load_with_comfyuis_lumina2_type(root):
+    files = root.split_files("z-image", "zimage")
+    for path in files.values():
+        write_tensors(path, {"w": (1,)})
+    found = comfy_split_files(root, "z-image", "zimage")
+    assert (found.diffusion_model, found.text_encoders) == ("z-image.safetensors", ("z-image-qwen3.safetensors",))
+    assert (found.clip_type, found.vae) == ("lumina2", "z-image-ae.safetensors")
+    assert resolve_served(root, "z-image").family == "zimage"
+
+
 def test_lora_session_on_a_diffusers_base_asks_for_its_single_file(cli, root):
     from fastsd.store.index import LocalModel, record_model
 

@@ -63,6 +63,22 @@ def test_flux_uses_split_loaders_model_only_lora_and_guidance():
     assert by_type(prompt, "KSampler")[0]["inputs"]["cfg"] == 1.0
 
 
+@pytest.mark.parametrize("family, clip_type, shift", [("zimage", "lumina2", 3.0), ("qwenimage", "qwen_image", 3.1)])
+def test_2026_families_shift_the_flow_and_start_from_16_latent_channels(family, clip_type, shift):
+    served = Served(label="dog", family=family, split=SplitFiles("m.safetensors", ("te.safetensors",), clip_type,
+                                                                 "vae.safetensors"),
+                    loras=(("dog-step5-lora.safetensors", 1.0),), prompt="a photo of ohwx")
+    prompt = txt2img(served).api_prompt()
+    assert by_type(prompt, "CLIPLoader")[0]["inputs"]["type"] == clip_type
+    (shifted,) = by_type(prompt, "ModelSamplingAuraFlow")
+    assert shifted["inputs"]["shift"] == shift
+    (lora,) = by_type(prompt, "LoraLoader")
+    shift_id = next(k for k, v in prompt.items() if v["class_type"] == "ModelSamplingAuraFlow")
+    assert lora["inputs"]["model"] == [shift_id, 0]
+    assert by_type(prompt, "EmptySD3LatentImage") and not by_type(prompt, "EmptyLatentImage")
+    assert not by_type(prompt, "FluxGuidance") and by_type(prompt, "KSampler")[0]["inputs"]["cfg"] == 4.0
+
+
 def test_one_text_encoder_uses_cliploader():
     served = Served(label="x", family="flux", split=SplitFiles("f.safetensors", ("clip_l.safetensors",),
                                                                "stable_diffusion", "ae.safetensors"))
