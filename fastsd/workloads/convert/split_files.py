@@ -10,7 +10,7 @@ from pathlib import Path
 from fastsd.errors import FastsdError, bad_input
 from fastsd.fsutil import atomic_path, require_free_space
 from fastsd.layout import SPLIT_PARTS
-from fastsd.workloads.convert import keymap_flux, keymap_zimage
+from fastsd.workloads.convert import keymap_flux, keymap_qwenimage, keymap_zimage
 from fastsd.workloads.convert.families import read_json
 from fastsd.workloads.convert.keymap import Piece, apply_op, piece_shape
 from fastsd.workloads.convert.safetensors_io import (
@@ -26,7 +26,7 @@ from fastsd.workloads.convert.safetensors_io import (
 from fastsd.workloads.convert.to_single import component_files
 
 # family -> the diffusers pipeline it is saved as, and part -> (component, key map, anchor keys every file has)
-PIPELINES = {"flux": "FluxPipeline", "zimage": "ZImagePipeline"}
+PIPELINES = {"flux": "FluxPipeline", "zimage": "ZImagePipeline", "qwenimage": "QwenImagePipeline"}
 PARTS = {
     "flux": {"transformer": ("transformer", keymap_flux.transformer_pieces, keymap_flux.TRANSFORMER_ANCHORS),
              "clip_l": ("text_encoder", keymap_flux.clip_l_pieces, keymap_flux.CLIP_ANCHORS),
@@ -35,6 +35,11 @@ PARTS = {
     "zimage": {"transformer": ("transformer", keymap_zimage.transformer_pieces, keymap_zimage.TRANSFORMER_ANCHORS),
                "qwen3": ("text_encoder", keymap_zimage.qwen3_pieces, keymap_zimage.QWEN3_ANCHORS),
                "vae": ("vae", keymap_flux.vae_bfl_pieces, keymap_flux.VAE_ANCHORS)},
+    "qwenimage": {"transformer": ("transformer", keymap_qwenimage.qwenimage_transformer_pieces,
+                                  keymap_qwenimage.QWENIMAGE_TRANSFORMER_ANCHORS),
+                  "qwen25vl": ("text_encoder", keymap_qwenimage.qwen25vl_text_encoder_pieces,
+                               keymap_qwenimage.QWEN25VL_TEXT_ENCODER_ANCHORS),
+                  "vae": ("vae", keymap_qwenimage.qwenimage_vae_pieces, keymap_qwenimage.QWENIMAGE_VAE_ANCHORS)},
 }
 assert all(tuple(PARTS[family]) == SPLIT_PARTS[family] for family in PARTS)
 # why a pipeline fastsd knows has no split files (ComfyUI v0.8.0 is the version the comfyui image serves)

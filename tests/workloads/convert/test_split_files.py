@@ -145,7 +145,7 @@ def test_refusals_of_a_flux_folder(cli, data_root, tiny_flux, argv, message):
 
 def test_an_sd_folder_or_a_missing_one_is_refused_split_files(cli, data_root, tiny_models, tmp_path):
     sd = cli("convert", tiny_models["sd1"], "--format", "comfyui", "--in-process")
-    assert sd.code == 2 and "StableDiffusionPipeline" in sd.err and "made for FluxPipeline, ZImagePipeline" in sd.err
+    assert sd.code == 2 and "StableDiffusionPipeline" in sd.err and "made for FluxPipeline, ZImagePipeline, QwenImagePipeline" in sd.err
     assert "--to MODEL.safetensors" in sd.err
     missing = cli("convert", "no-such-model", "--format", "comfyui", "--in-process")
     assert missing.code == 2 and "neither a folder nor a model" in missing.err

@@ -1,6 +1,7 @@
-"""Z-Image diffusers folder -> ComfyUI's split files: the original transformer layout (fused q/k/v,
-Lumina 2 names) read back equal by diffusers' own single-file loader, the Qwen3 encoder under
-`model.` without its LM head, Flux's ae VAE; the names ComfyUI v0.8.0's modules have."""
+"""Z-Image and Qwen-Image diffusers folders -> ComfyUI's split files. Z-Image: the original transformer
+layout (fused q/k/v, Lumina 2 names) read back equal by diffusers' own single-file loader, the Qwen3
+encoder under `model.` without its LM head, Flux's ae VAE. Qwen-Image: diffusers' transformer names,
+Qwen2.5-VL as `model.`/`visual.`, Wan 2.1's VAE layout. Names as ComfyUI v0.8.0's modules have them."""
 
 from __future__ import annotations
 
@@ -56,6 +57,34 @@ def test_verified_through_diffusers_with_comfyuis_names(cli, data_root, tiny_zim
     encoder = load_file(str(paths["qwen3"]))
     assert set(COMFY_QWEN3) <= set(encoder) and all(k.startswith("model.") for k in encoder)
     assert "lm_head.weight" not in encoder
+
+
+@pytest.fixture(scope="module")
+def tiny_qwenimage(tmp_path_factory):
+    from fastsd.tiny.qwenimage import build_tiny_qwenimage
+
+    torch.set_num_threads(1)
+    return build_tiny_qwenimage(tmp_path_factory.mktemp("qwenimage") / "tiny-qwenimage")
+
+
+def test_qwenimage_verified_with_comfyuis_names(cli, data_root, tiny_qwenimage):
+    result = cli("convert", tiny_qwenimage, "--format", "comfyui", "--verify", "--dtype", "bf16", "--json",
+                 "--in-process")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["family"] == "qwenimage" and report["written"] == 3
+    files = report["files"]
+    assert files["transformer"]["loader"] == "diffusers QwenImageTransformer2DModel.from_single_file"
+    assert files["vae"]["loader"] == "safetensors read-back"
+    paths = data_root.split_files("tiny-qwenimage", "qwenimage")
+    assert (paths["qwen25vl"].name, paths["vae"].name) == ("tiny-qwenimage-qwen25vl.safetensors",
+                                                           "tiny-qwenimage-vae.safetensors")
+    encoder = load_file(str(paths["qwen25vl"]))
+    assert "model.layers.0.self_attn.k_proj.bias" in encoder and "visual.patch_embed.proj.weight" in encoder
+    assert "lm_head.weight" not in encoder and all(k.startswith(("model.", "visual.")) for k in encoder)
+    vae = load_file(str(paths["vae"]))
+    assert {"encoder.conv1.weight", "decoder.middle.0.residual.0.gamma", "conv1.weight"} <= set(vae)
+    assert all(t.dtype == torch.bfloat16 for t in vae.values() if t.is_floating_point())
 
 
 def test_an_unknown_transformer_weight_is_named():
