@@ -25,7 +25,12 @@ QWEN_VAE = {"base_dim": 96, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_bloc
 def build_comfy_zimage(folder: Path, seed: int = 0, dtype: str = "bfloat16") -> Path:
     """A random Z-Image diffusers folder at `folder` that ComfyUI can load (about 1.9 GB in bf16)."""
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        ZImagePipeline,
+        ZImageTransformer2DModel,
+    )
     from transformers import PreTrainedTokenizerFast
 
     from fastsd.tiny.qwen import tiny_qwen3, write_qwen_tokenizer
@@ -40,6 +45,30 @@ def build_comfy_zimage(folder: Path, seed: int = 0, dtype: str = "bfloat16") -> 
         scheduler=FlowMatchEulerDiscreteScheduler(shift=SHIFT, use_dynamic_shifting=False),
         vae=AutoencoderKL(**FLUX_VAE).to(cast), text_encoder=tiny_qwen3(vocab, hidden=ZIMAGE_TEXT_WIDTH).to(cast),
         tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"), transformer=transformer,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_comfy_qwenimage(folder: Path, seed: int = 0, dtype: str = "bfloat16") -> Path:
+    """A random Qwen-Image diffusers folder at `folder` that ComfyUI can load (about 1.1 GB in bf16)."""
+    import torch
+    from diffusers import AutoencoderKLQwenImage, QwenImagePipeline, QwenImageTransformer2DModel
+    from transformers import PreTrainedTokenizerFast
+
+    from fastsd.tiny.qwen import tiny_qwen25_vl, write_qwen_tokenizer
+    from fastsd.tiny.qwenimage import qwenimage_scheduler
+
+    folder = Path(folder)
+    vocab = write_qwen_tokenizer(folder / "tokenizer", max_length=1024 + 34)
+    torch.manual_seed(seed)
+    cast = getattr(torch, dtype)
+    # 28 heads of 128 as in Qwen2.5-VL-7B, one layer, a narrow MLP
+    encoder = tiny_qwen25_vl(vocab, hidden=QWEN_TEXT_WIDTH, layers=1, heads=28, mrope=(16, 24, 24), intermediate=512)
+    pipe = QwenImagePipeline(
+        scheduler=qwenimage_scheduler(), vae=AutoencoderKLQwenImage(**QWEN_VAE).to(cast),
+        text_encoder=encoder.to(cast), tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"),
+        transformer=QwenImageTransformer2DModel(num_layers=1, joint_attention_dim=QWEN_TEXT_WIDTH).to(cast),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder

@@ -43,16 +43,18 @@ def write_qwen_tokenizer(folder: Path, max_length: int = 512) -> int:
     return len(vocab)
 
 
-def tiny_qwen25_vl(vocab: int, hidden: int = 32, layers: int = 2):
-    """A tiny random Qwen2.5-VL (Qwen-Image's text encoder; its vision tower is never run on text prompts)."""
+def tiny_qwen25_vl(vocab: int, hidden: int = 32, layers: int = 2, heads: int = 4, mrope=(2, 1, 1),
+                   intermediate: int | None = None):
+    """A tiny random Qwen2.5-VL (Qwen-Image's text encoder; its vision tower is never run on text prompts).
+    `mrope` splits half a head (hidden / heads / 2) over time, height and width."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    heads = 4
-    text = {"vocab_size": vocab, "hidden_size": hidden, "intermediate_size": hidden * 2, "num_hidden_layers": layers,
+    text = {"vocab_size": vocab, "hidden_size": hidden, "intermediate_size": intermediate or hidden * 2,
+            "num_hidden_layers": layers,
             "num_attention_heads": heads, "num_key_value_heads": 2, "max_position_embeddings": 2048,
             "pad_token_id": 0, "bos_token_id": None, "eos_token_id": 2,
             # multimodal RoPE: the sections split head_dim / 2 over time, height and width
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 1, 1]}}
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(mrope)}}
     vision = {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": hidden,
               "fullatt_block_indexes": [0]}
     return Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(text_config=text, vision_config=vision,

@@ -9,12 +9,20 @@ from fastsd.tiny.qwen import tiny_qwen25_vl, write_qwen_tokenizer
 Z_DIM = 4
 
 
+def qwenimage_scheduler():
+    """Qwen-Image's scheduler_config.json: a resolution-dependent exponential shift."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(
+        shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9, base_image_seq_len=256,
+        max_image_seq_len=8192, shift_terminal=0.02, time_shift_type="exponential")
+
+
 def build_tiny_qwenimage(folder: Path, seed: int = 0) -> Path:
     """Build a tiny random Qwen-Image model and save it as a diffusers folder at `folder`."""
     import torch
     from diffusers import (
         AutoencoderKLQwenImage,
-        FlowMatchEulerDiscreteScheduler,
         QwenImagePipeline,
         QwenImageTransformer2DModel,
     )
@@ -29,10 +37,7 @@ def build_tiny_qwenimage(folder: Path, seed: int = 0) -> Path:
         patch_size=2, in_channels=Z_DIM * 4, out_channels=Z_DIM, num_layers=2, attention_head_dim=16,
         num_attention_heads=2, joint_attention_dim=32, axes_dims_rope=(4, 6, 6),
     )
-    # Qwen-Image's scheduler_config.json: resolution-dependent exponential shift
-    scheduler = FlowMatchEulerDiscreteScheduler(
-        shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9, base_image_seq_len=256,
-        max_image_seq_len=8192, shift_terminal=0.02, time_shift_type="exponential")
+    scheduler = qwenimage_scheduler()
     pipe = QwenImagePipeline(
         scheduler=scheduler, vae=vae, text_encoder=tiny_qwen25_vl(vocab),
         tokenizer=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer"), transformer=transformer,

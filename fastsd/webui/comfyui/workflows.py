@@ -12,7 +12,6 @@ from fastsd.webui.comfyui.graph import Graph
 from fastsd.webui.comfyui.served import Served
 
 
-
 class Sampling(NamedTuple):
     """A family's txt2img settings in ComfyUI."""
 

@@ -1,0 +1,171 @@
+"""Z-Image and Qwen-Image sessions served in ComfyUI, end to end on CPU through the host CLI: a random
+model at the widths ComfyUI detects (one block), a LoRA trained by `fastsd run` in the trainer
+container, whose export writes the base's split files; `fastsd webui --model SESSION` picks ComfyUI by
+itself; ComfyUI loads the split files and applies every key of the LoRA.
+
+Z-Image generates through fastsd's workflow graph, conditioned from a full-size CLIP-L (ComfyUI's Qwen3
+encoder has a fixed 4B config, which a test cannot hold), and the LoRA changes the picture. Qwen-Image
+has no small text encoder ComfyUI loads: ComfyUI saves the diffusion model with the LoRA applied
+(ModelSave), which must equal the base plus the LoRA's product on every adapted weight, and decodes a
+latent through the VAE file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+
+from tests.images.containers.fullsize import logged_in
+from tests.images.containers.test_comfyui import PASSWORD, _queue_and_fetch, comfyui_image  # noqa: F401 - fixture
+from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
+
+pytestmark = pytest.mark.timeout(3000)
+PORT = 7876
+BASE_URL = f"http://127.0.0.1:{PORT}"
+CLIP_L = "test-clip_l.safetensors"
+STRENGTH = 200.0  # a LoRA trained one step is small: made large so bf16 weights and 8-bit pixels show it
+BUILD = ("import sys; sys.path.insert(0, 'scripts'); import demo\n"
+         "from fastsd.layout import resolve_data_root\n"
+         "from fastsd.fsutil import atomic_path, tree_bytes\n"
+         "from fastsd.store.index import LocalModel, record_model\n"
+         "from fastsd.tiny import comfy_families\n"
+         "family = sys.argv[1]\n"
+         "root = resolve_data_root(); root.ensure()\n"
+         "with atomic_path(root.diffusers_model('base'), directory=True) as tmp:\n"
+         "    getattr(comfy_families, 'build_comfy_' + family)(tmp)\n"
+         "record_model(root, LocalModel(name='base', kind='diffusers', source='random ' + family + ' (test)',\n"
+         "    path='models/diffusers/base', family=family, prediction='flow_matching', native_resolution=1024,\n"
+         "    training_resolutions=(64,), size=tree_bytes(root.diffusers_model('base'))))\n"
+         f"comfy_families.write_clip_l(root.split_models('text_encoders') / {CLIP_L!r})\n"
+         "print(demo.write_photos(root.root / 'photos'))\n")
+
+
+@pytest.fixture(scope="module", params=["zimage", "qwenimage"])
+def served(request, comfyui_image, tmp_path_factory):  # noqa: F811 - the fixture imported above
+    family = request.param
+    data = tmp_path_factory.mktemp(f"comfyui-{family}") / "data"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    timings = {}
+    try:
+        done = subprocess.run([sys.executable, "-c", BUILD, family], capture_output=True, text=True, cwd=ROOT,
+                              env=cli_env(data), timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        started = time.monotonic()
+        trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", "base", "--mode", "lora",
+                         "--steps", "1", "--rank", "4", "--resolution", "64", "--captions", "token", "--no-caption",
+                         "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker",
+                         cwd=elsewhere, timeout=2400)
+        assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+        timings["train+export"] = time.monotonic() - started
+        started = time.monotonic()
+        up = fastsd(data, "webui", "--model", "dog", "--port", str(PORT), "--auth", f"admin:{PASSWORD}",
+                    "--runtime", "docker", "--cpu", "--wait", "900", cwd=elsewhere, timeout=1200)
+        timings["ready"] = time.monotonic() - started
+        yield family, data, elsewhere, up, timings
+    finally:
+        fastsd(data, "down", cwd=elsewhere, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def api(served):
+    return logged_in(served[1:], PASSWORD)
+
+
+def _target(data):
+    from fastsd.layout import DataRoot
+    from fastsd.webui.comfyui.served import resolve_served
+
+    return resolve_served(DataRoot(data), "dog")
+
+
+# what ComfyUI logs for a weight it could not place (comfy/lora.py, model_base.py, sd.py)
+UNLOADED = ("lora key not loaded", "unet missing", "unet unexpected", "Missing VAE keys", "clip missing")
+
+
+def _no_unloaded_keys(data, elsewhere):
+    logs = fastsd(data, "logs", "comfyui", cwd=elsewhere, timeout=120)
+    text = logs.stdout + logs.stderr
+    assert not [line for line in text.splitlines() if any(s in line for s in UNLOADED)], text[-3000:]
+
+
+def test_comfyui_was_chosen_and_lists_the_split_files(served, api):
+    family, data, _, up, timings = served
+    assert "serving it in ComfyUI" in up.stdout + up.stderr
+    listed = api.get(BASE_URL + "/object_info/UNETLoader", timeout=60).json()
+    assert "base.safetensors" in listed["UNETLoader"]["input"]["required"]["unet_name"][0]
+    encoders = api.get(BASE_URL + "/object_info/CLIPLoader", timeout=60).json()
+    target = _target(data)
+    assert target.family == family and target.split.text_encoders[0] in \
+        encoders["CLIPLoader"]["input"]["required"]["clip_name"][0]
+    workflows = data / "comfyui" / "user" / "default" / "workflows"
+    assert (workflows / "fastsd - dog.json").is_file()
+    sys.stderr.write(f"comfyui {family}: train+export {timings['train+export']:.0f}s, ready {timings['ready']:.0f}s\n")
+
+
+def test_the_lora_is_applied_with_every_key_loaded(served, api):
+    family, data, elsewhere, _, _ = served
+    target = _target(data)
+    assert target.loras and target.split.clip_type == {"zimage": "lumina2", "qwenimage": "qwen_image"}[family]
+    if family == "zimage":
+        _zimage_generates_and_the_lora_changes_it(target, api)
+    else:
+        _qwenimage_merges_the_lora_and_decodes(target, data, api)
+    _no_unloaded_keys(data, elsewhere)
+
+
+def _zimage_generates_and_the_lora_changes_it(target, api):
+    from fastsd.webui.comfyui.workflows import txt2img
+
+    conditioned = replace(target, split=replace(target.split, text_encoders=(CLIP_L,), clip_type="stable_diffusion"))
+    ((lora, _),) = conditioned.loras
+    with_lora, seconds = _queue_and_fetch(api, BASE_URL, txt2img(replace(conditioned, loras=((lora, STRENGTH),)),
+                                                                 seed=3, steps=2, size=64))
+    without, _ = _queue_and_fetch(api, BASE_URL, txt2img(replace(conditioned, loras=()), seed=3, steps=2, size=64))
+    assert abs(with_lora - without).max() > 0, "the LoRA changed nothing: was it applied?"
+    sys.stderr.write(f"comfyui zimage: one 64x64 2-step generation with the LoRA {seconds:.1f}s\n")
+
+
+def _qwenimage_merges_the_lora_and_decodes(target, data, api):
+    import torch
+    from safetensors.torch import load_file
+
+    from fastsd.webui.comfyui.graph import Graph
+
+    ((lora_name, _),) = target.loras
+    graph = Graph()
+    model = graph.add("UNETLoader", unet_name=target.split.diffusion_model, weight_dtype="default")
+    patched = graph.add("LoraLoaderModelOnly", model=(model, 0), lora_name=lora_name, strength_model=STRENGTH)
+    graph.add("ModelSave", model=(patched, 0), filename_prefix="diffusion_models/merged")
+    latent = graph.add("EmptySD3LatentImage", width=64, height=64, batch_size=1)
+    decoded = graph.add("VAEDecode", samples=(latent, 0), vae=(graph.add("VAELoader", vae_name=target.split.vae), 0))
+    graph.add("SaveImage", images=(decoded, 0), filename_prefix="vae-check")
+    _queue_and_fetch(api, BASE_URL, graph)
+    (saved,) = (data / "outputs" / "comfyui" / "diffusion_models").glob("merged*.safetensors")
+    merged = load_file(str(saved))
+    base = load_file(str(data / "models" / "diffusion_models" / target.split.diffusion_model))
+    lora = load_file(str(data / "models" / "Lora" / lora_name))
+    modules = sorted({k.removeprefix("transformer.").removesuffix(".lora_A.weight") for k in lora
+                      if k.endswith(".lora_A.weight")})
+    assert modules
+    for module in modules:
+        (key,) = [k for k in merged if k.endswith(module + ".weight") and k.removesuffix(module + ".weight")
+                  in ("", "model.diffusion_model.", "diffusion_model.")]
+        delta = lora[f"transformer.{module}.lora_B.weight"] @ lora[f"transformer.{module}.lora_A.weight"]
+        expected = (base[module + ".weight"].float() + STRENGTH * delta).to(merged[key].dtype)
+        assert not torch.equal(merged[key], base[module + ".weight"].to(merged[key].dtype)), module
+        torch.testing.assert_close(merged[key].float(), expected.float(), rtol=2e-2, atol=2e-2)
+    untouched = [k for k in base if not any(k.startswith(m + ".") for m in modules)][:20]
+    for name in untouched:
+        (key,) = [k for k in merged if k.endswith(name) and k.removesuffix(name)
+                  in ("", "model.diffusion_model.", "diffusion_model.")]
+        assert torch.equal(merged[key].float(), base[name].float()), name
+    sys.stderr.write(f"comfyui qwenimage: {len(modules)} LoRA modules merged as expected\n")
+
+
+def test_down_stops_it(served):
+    _, data, elsewhere, _, _ = served
+    assert fastsd(data, "down", cwd=elsewhere, timeout=180).returncode == 0
+    assert project_containers() == []
