@@ -11,18 +11,28 @@ ENCODER_LAYERS = 28  # Flux2KleinPipeline stacks the Qwen3 hidden states of laye
 ENCODER_HIDDEN = 16
 
 
-def _vae():
+# InvokeAI's FLUX.2 nodes fix klein's latent geometry: 32 channels, 1/8 of the picture's size
+INVOKEAI_VAE = {"latent_channels": 32, "block_out_channels": (32, 32, 32, 32)}
+
+
+def _vae(latent_channels: int = 4, block_out_channels=(32, 64)):
     from diffusers import AutoencoderKLFlux2
 
+    blocks = len(block_out_channels)
     return AutoencoderKLFlux2(
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(32, 64), layers_per_block=1, latent_channels=4, norm_num_groups=32,
-        sample_size=TINY_RESOLUTION, use_quant_conv=False, use_post_quant_conv=False,
+        down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=tuple(block_out_channels), layers_per_block=1, latent_channels=latent_channels,
+        norm_num_groups=32, sample_size=TINY_RESOLUTION, use_quant_conv=False, use_post_quant_conv=False,
     )
 
 
-def build_tiny_flux2(folder: Path, seed: int = 0) -> Path:
+def build_invokeai_flux2(folder: Path, seed: int = 0) -> Path:
+    """A tiny klein InvokeAI generates with: its VAE has klein's 32 latent channels and 8x downsampling.
+    (InvokeAI files the folder as klein 4B: its transformer's joint_attention_dim is no width it knows.)"""
+    return build_tiny_flux2(folder, seed, vae=INVOKEAI_VAE)
+
+
+def build_tiny_flux2(folder: Path, seed: int = 0, vae: dict | None = None) -> Path:
     """Build a tiny random FLUX.2 klein (base, not distilled) model and save it as a diffusers folder."""
     import torch
     from diffusers import (
@@ -35,7 +45,7 @@ def build_tiny_flux2(folder: Path, seed: int = 0) -> Path:
     folder = Path(folder)
     vocab = write_qwen_tokenizer(folder / "tokenizer")
     torch.manual_seed(seed)
-    vae = _vae()
+    vae = _vae(**(vae or {}))
     with torch.no_grad():  # a trained VAE's batch-norm statistics are not the identity
         vae.bn.running_mean.uniform_(-0.2, 0.2)
         vae.bn.running_var.uniform_(0.5, 1.5)

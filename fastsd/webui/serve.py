@@ -21,9 +21,11 @@ from fastsd.webui.flags import (
 
 SIDECAR_TUNNELS = ("cloudflared", "ngrok", "localtunnel")
 UIS = ("a1111", "invokeai", "comfyui")  # the compose service of each: webui, invokeai, comfyui
-# Families only ComfyUI serves (A1111 v1.10 and fastsd's InvokeAI set-up load SD1/SD2/SDXL only).
-COMFYUI_ONLY = ("flux", "zimage", "flux2", "qwenimage")
+UI_NAMES = {"a1111": "AUTOMATIC1111 v1.10", "invokeai": "InvokeAI", "comfyui": "ComfyUI"}
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
+INVOKEAI_ONLY = ("flux2",)  # FLUX.2 klein: InvokeAI 6.14 loads it, ComfyUI v0.8.0 predates it
+UNSERVED_REASONS = {("flux2", "comfyui"): "ComfyUI v0.8.0, the comfyui image's, predates FLUX.2 klein: its FLUX.2 "
+                                          "is FLUX.2 dev, with 48 heads and a Mistral text encoder"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
         raise bad_input(f"unknown UI {ui!r}", "valid: " + ", ".join(UIS))
     names = tuple(n.strip() for n in (args.controlnet or "").split(",") if n.strip())
     family = check_ui_model(root, args.model)
-    ui = ui or ("comfyui" if family in COMFYUI_ONLY else "a1111")
+    ui = ui or default_ui(family)
     if ui != "a1111":
         check_not_a1111_options(args, ui)
     loras = tuple(n.strip() for n in (getattr(args, "lora", None) or "").split(",") if n.strip())
@@ -98,10 +100,11 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
     if family == "flux" and ui == "a1111":
         raise bad_input(f"{args.model} is a {family} model, which AUTOMATIC1111 v1.10 cannot load",
                         "serve it in ComfyUI: --ui comfyui")
-    from fastsd.webui.comfyui.served import check_servable
-
-    check_servable(args.model, family)  # a family no UI here loads, whichever was asked for
     check_served_family(args.model, family, ui)
+    if ui != "invokeai" or family not in INVOKEAI_ONLY:
+        from fastsd.webui.comfyui.served import check_servable
+
+        check_servable(args.model, family)  # a family no UI here loads (klein: not ComfyUI v0.8.0)
     if family is not None:
         check_controlnets(family, list(names), args.model)
     if ui == "comfyui":
@@ -115,14 +118,26 @@ def check_request(root: DataRoot, args, environ=os.environ) -> WebuiRequest:
                         args.attention, args.insecure_extension_access, server_name, args.device, ui, loras)
 
 
+def default_ui(family: str | None) -> str:
+    """The UI `fastsd webui` picks when --ui is not given: the one that loads the family."""
+    from fastsd.workloads.train.families import SERVING_UI
+
+    if family == "flux":
+        return "comfyui"
+    return SERVING_UI.get(family, "a1111")
+
+
 def check_served_family(model: str, family: str | None, ui: str) -> None:
     """Refuse a Z-Image, FLUX.2 klein or Qwen-Image model in a UI that cannot load it, naming the one that can."""
     from fastsd.workloads.train.families import FAMILY_TITLES, SERVING_UI
 
-    if family in FAMILY_TITLES and ui != SERVING_UI:
-        raise bad_input(f"{model} is a {FAMILY_TITLES[family]} model ({family}), which neither AUTOMATIC1111 v1.10 "
-                        "nor InvokeAI (as fastsd sets it up) loads; ComfyUI serves it",
-                        f"serve it with --ui {SERVING_UI}")
+    if family in FAMILY_TITLES and ui != SERVING_UI[family]:
+        serving = SERVING_UI[family]
+        why = (f" ({UNSERVED_REASONS[family, ui]})" if (family, ui) in UNSERVED_REASONS else "")
+        as_set_up = " (as fastsd sets it up)" if ui == "invokeai" else ""
+        raise bad_input(f"{model} is a {FAMILY_TITLES[family]} model ({family}), which {UI_NAMES[ui]}{as_set_up} "
+                        f"does not load{why}; {UI_NAMES[serving]} serves it",
+                        f"serve it with --ui {serving}" + (" (the default for it)" if serving != "a1111" else ""))
 
 
 def check_not_a1111_options(args, ui: str) -> None:

@@ -170,9 +170,14 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
 
 @pytest.mark.parametrize("argv, message", [
     (["--model", "flux-dev", "--ui", "a1111"], "AUTOMATIC1111 v1.10 cannot load"),
-    (["--model", "z-image", "--ui", "a1111"], "z-image is a Z-Image model (zimage), which neither AUTOMATIC1111 v1.10 nor InvokeAI"),
-    (["--model", "qwen-image", "--ui", "invokeai"], "qwen-image is a Qwen-Image model (qwenimage), which neither"),
-    (["--model", "flux2-klein-4b", "--ui", "a1111"], "ComfyUI v0.8.0 (the comfyui image's) predates FLUX.2 klein"),
+    (["--model", "z-image", "--ui", "a1111"], "z-image is a Z-Image model (zimage), which AUTOMATIC1111 v1.10 does "
+                                              "not load; ComfyUI serves it"),
+    (["--model", "qwen-image", "--ui", "invokeai"], "qwen-image is a Qwen-Image model (qwenimage), which InvokeAI (as "
+                                                    "fastsd sets it up) does not load; ComfyUI serves it"),
+    (["--model", "flux2-klein-4b", "--ui", "a1111"], "flux2-klein-4b is a FLUX.2 klein model (flux2), which "
+                                                     "AUTOMATIC1111 v1.10 does not load; InvokeAI serves it"),
+    (["--model", "flux2-klein-4b", "--ui", "comfyui"], "which ComfyUI does not load (ComfyUI v0.8.0, the comfyui "
+                                                       "image's, predates FLUX.2 klein"),
     (["--model", "sdxl", "--controlnet", "hed"], "exists only for sd2, flux"),
     (["--model", "sd15", "--controlnet", "canny-full"], "exists only for sdxl"),
     (["--tunnel", "frp"], "unknown tunnel 'frp'"),
@@ -410,12 +415,24 @@ def test_device_and_server_name_travel_to_the_container(cli, data_root):
     assert plan.env["FASTSD_WEBUI_DEVICE"] == "cpu" and plan.env["FASTSD_WEBUI_SERVER_NAME"] == "127.0.0.1"
 
 
-def test_a_session_of_a_2026_family_is_served_by_comfyui_only(cli, fake_docker):
+def test_a_session_of_a_2026_family_is_served_by_the_ui_that_loads_it(cli, fake_docker):
     assert cli("session", "create", "dog", "--model", "z-image").code == 0
     result = cli("webui", "--runtime", "docker", "--model", "dog", "--ui", "a1111")
     assert result.code == 2 and "dog is a Z-Image model (zimage)" in result.err and "--ui comfyui" in result.err
     assert fake_docker.calls() == []
     assert cli("session", "create", "cat", "--model", "flux2-klein-4b").code == 0
-    klein = cli("webui", "--model", "cat", "--runtime", "docker")  # no --ui: none here loads klein
-    assert klein.code == 2 and "predates FLUX.2 klein" in klein.err and "load_lora_weights" in klein.err
+    for ui in ("a1111", "comfyui"):
+        klein = cli("webui", "--model", "cat", "--runtime", "docker", "--ui", ui)
+        assert klein.code == 2 and "InvokeAI serves it" in klein.err and "--ui invokeai" in klein.err
     assert fake_docker.calls() == []
+
+
+def test_a_klein_session_is_served_in_invokeai_without_asking(cli, data_root):
+    assert cli("session", "create", "cat", "--model", "flux2-klein-4b").code == 0
+    runner = RecordingRunner()
+    result = cli("webui", "--model", "cat", "--cpu", "--auth", "bob:Pass-word-1", runner=runner)
+    assert result.code == 0, result.err
+    assert "cat is a model AUTOMATIC1111 cannot load: serving it in InvokeAI" in result.out + result.err
+    (plan,) = runner.plans
+    assert (plan.service, plan.profiles) == ("invokeai", ("invokeai",))
+    assert plan.command[:6] == ("fastsd", "webui", "--ui", "invokeai", "--model", "cat")

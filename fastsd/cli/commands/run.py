@@ -51,7 +51,8 @@ def register(commands) -> None:
     serve.add_argument("--auth", metavar="USER:PASS|generated", help="web UI login (with --serve)")
     serve.add_argument("--controlnet", metavar="NAMES", help="ControlNet models to pull for the web UI (with --serve)")
     serve.add_argument("--ui", choices=("a1111", "invokeai", "comfyui"),
-                       help="the UI that serves it (default: A1111, ComfyUI for a family A1111 cannot load)")
+                       help="the UI that serves it (default: A1111, or the UI that loads the family: "
+                            "InvokeAI for FLUX.2 klein, ComfyUI for Flux, Z-Image, Qwen-Image)")
     parser.add_argument("--runtime", choices=("auto", "local", "docker", "skypilot"), default="auto",
                         help="where each step runs (default auto); skypilot: the whole run as one managed job "
                              "on a rented GPU (see fastsd fleet)")

@@ -15,8 +15,9 @@ def _env(name: str, default: str) -> str:
 def add_webui_options(parser) -> None:
     """The options of `fastsd webui` (defaults from the FASTSD_WEBUI_* variables of compose/.env)."""
     parser.add_argument("--ui", default=os.environ.get("FASTSD_WEBUI_UI") or None, metavar="a1111|invokeai|comfyui",
-                        help="which UI serves the model: AUTOMATIC1111, InvokeAI, or ComfyUI (SD and "
-                             "Flux); default: A1111, or ComfyUI for a family A1111 cannot load")
+                        help="which UI serves the model: AUTOMATIC1111, InvokeAI, or ComfyUI; default: A1111, "
+                             "or the UI that loads the family (InvokeAI: FLUX.2 klein; ComfyUI: Flux, "
+                             "Z-Image, Qwen-Image)")
     parser.add_argument("--model", default=_env("FASTSD_WEBUI_MODEL", "sd15"), metavar="ID|NAME|PATH|URL",
                         help="registry id, session name (its latest export, or NAME@STEP), pulled "
                              "model, file in models/Stable-diffusion, path, or https:// / hf: URL")
@@ -71,8 +72,10 @@ def run_webui(args, ctx) -> int:
     from fastsd.webui.serve import check_request, start_on_host, webui_plan
 
     request = check_request(ctx.root, args)
-    if args.ui is None and request.ui == "comfyui":
-        ctx.say(f"note: {request.model} is a model AUTOMATIC1111 cannot load: serving it in ComfyUI")
+    if args.ui is None and request.ui != "a1111":
+        from fastsd.webui.serve import UI_NAMES
+
+        ctx.say(f"note: {request.model} is a model AUTOMATIC1111 cannot load: serving it in {UI_NAMES[request.ui]}")
     if args.in_process and request.ui == "comfyui":
         from fastsd.webui.comfyui.inside import prepare_and_launch_comfyui
 

@@ -154,9 +154,9 @@ def comfy_split_files(root: DataRoot, base: str, family: str) -> SplitFiles | No
 def check_servable(model: str, family: str | None) -> None:
     """Refuse, before anything starts, a family the comfyui image's ComfyUI cannot load."""
     if family in UNSERVABLE:
-        raise bad_input(f"{model} is a {family} model: {UNSERVABLE[family]}, so fastsd cannot serve it",
-                        "its LoRA export loads in diffusers (Flux2KleinPipeline.load_lora_weights) and in "
-                        "ComfyUI releases newer than v0.8.0, beside Black Forest Labs' klein files")
+        raise bad_input(f"{model} is a {family} model: {UNSERVABLE[family]}, so fastsd cannot serve it in ComfyUI",
+                        "serve it in InvokeAI: --ui invokeai (what `fastsd webui` picks for klein); its LoRA export "
+                        "also loads in diffusers (Flux2KleinPipeline.load_lora_weights)")
     if family not in (None, *SPLIT_PARTS, *CHECKPOINT_FAMILIES):
         raise bad_input(f"{model} is a {family} model, which fastsd does not serve",
                         "served families: " + ", ".join((*CHECKPOINT_FAMILIES, *SPLIT_PARTS)))

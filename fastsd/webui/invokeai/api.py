@@ -54,13 +54,20 @@ class InvokeClient:
     def models(self) -> list[dict]:
         return self.json("GET", "/api/v2/models/")["models"]
 
-    def install_in_place(self, path: str, name: str, description: str, prediction: str | None = None) -> dict:
-        """Start installing the file at `path` where it lies; returns the install job.
+    def install_in_place(self, path: str, name: str, description: str, prediction: str | None = None,
+                         variant: str | None = None) -> dict:
+        """Start installing the file (or folder) at `path` where it lies; returns the install job.
 
         `prediction` overrides InvokeAI's probe, which cannot tell an SD2 file's parameterisation
-        from its keys (InvokeAI's denoising takes the record's prediction type over the scheduler's)."""
-        config = {"name": name, "description": description, **({"prediction_type": prediction} if prediction else {})}
+        from its keys (InvokeAI's denoising takes the record's prediction type over the scheduler's);
+        `variant` a klein folder's, which InvokeAI tells from base by the name alone."""
+        config = {"name": name, "description": description, **({"prediction_type": prediction} if prediction else {}),
+                  **({"variant": variant} if variant else {})}
         return self.json("POST", "/api/v2/models/install", params={"source": path, "inplace": "true"}, json=config)
+
+    def update_model(self, key: str, changes: dict) -> dict:
+        """Change fields of a model's record (InvokeAI's model manager edit; may change its config class)."""
+        return self.json("PATCH", f"/api/v2/models/i/{key}", json=changes)
 
     def install_job(self, job_id: int) -> dict:
         return self.json("GET", f"/api/v2/models/install/{job_id}")

@@ -68,11 +68,12 @@ def prepare_and_launch_invokeai(root: DataRoot, request, say, environ=os.environ
     """Credentials, model, ControlNets, config, hub cache; then InvokeAI, supervised (its exit status)."""
     from fastsd.webui.hub_seed import hub_cache_dir
     from fastsd.webui.inside import start_checks
-    from fastsd.webui.models import ensure_controlnets, resolve_ui_model
+    from fastsd.webui.invokeai.models import served_model
+    from fastsd.webui.models import ensure_controlnets
 
     server_name, device, credentials = start_checks(root, request, say, environ, ", InvokeAI")
     python = invokeai_python(environ) if launch else None  # before any download
-    model = resolve_ui_model(root, request.model)
+    model = served_model(root, request.model)
     ensure_controlnets(root, model.family, list(request.controlnets), request.model)
     settings = InvokeSettings(server_name, request.port, credentials is not None, device,
                               request.attention, request.memory_preset)

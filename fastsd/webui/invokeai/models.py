@@ -6,12 +6,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastsd.errors import FastsdError
+from fastsd.errors import FastsdError, bad_input
 from fastsd.layout import DataRoot
 
 # volume folder -> the model kind InvokeAI files it as
 FOLDERS = {"Stable-diffusion": "main", "Lora": "lora", "ControlNet": "controlnet"}
 FAMILIES = ("sd1", "sd2", "sdxl")  # what InvokeAI loads from fastsd's files
+# FLUX.2 klein: its diffusers folder (models/diffusers/NAME) as a main model, its LoRAs from models/Lora
+KLEIN = "flux2"
+KLEIN_PIPELINE = "Flux2KleinPipeline"
+KLEIN_9B_CONTEXT = 12288  # 3 x Qwen3-8B's width (klein 4B: 3 x 2560)
+KLEIN_FILE_REASON = ("a FLUX.2 klein single file: fastsd registers klein's diffusers folder instead "
+                     "(models/diffusers/NAME, from `fastsd models pull` or training)")
 CONTROLNET_REASONS = {
     "sd2": "diffusers' single-file loader, which InvokeAI uses for ControlNets, builds every non-SDXL "
            "ControlNet with SD1's config, so an SD2 ControlNet does not load",
@@ -31,6 +37,7 @@ class Candidate:
     family: str | None
     refused: str | None = None
     prediction: str | None = None  # a main model's, where fastsd knows it (InvokeAI's probe may not: SD2)
+    variant: str | None = None  # a klein folder's: base (undistilled) or not, which InvokeAI guesses by name
 
     @property
     def name(self) -> str:
@@ -68,7 +75,40 @@ def candidates(root: DataRoot, hub: bool = False, skip: frozenset[str] = frozens
             family = detected.family if detected else None
             prediction = detected.prediction if detected and kind == "main" else None
             found.append(Candidate(path, kind, family, _refusal(family, kind, hub), prediction))
-    return found
+    return found + klein_folders(root, skip)
+
+
+def klein_folders(root: DataRoot, skip: frozenset[str] = frozenset()) -> list[Candidate]:
+    """The FLUX.2 klein diffusers folders on the volume (pulled, or downloaded for training), which
+    InvokeAI loads whole: transformer, Qwen3 encoder, VAE."""
+    base = root.diffusers_models
+    folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")) if base.is_dir() else []
+    return [Candidate(folder, "main", KLEIN, variant=klein_variant(folder)) for folder in folders
+            if os.path.realpath(folder) not in skip and is_klein_folder(folder)]
+
+
+def _json(path: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def is_klein_folder(folder: Path) -> bool:
+    return _json(folder / "model_index.json").get("_class_name") == KLEIN_PIPELINE
+
+
+def klein_variant(folder: Path) -> str:
+    """InvokeAI's variant of a klein folder: 9B by its Qwen3-8B context width (else 4B, as InvokeAI's probe
+    says), and `_base` when the pipeline is not distilled. InvokeAI reads "base" from the folder's name
+    only, and a base model served with the distilled one's 4 steps makes noise."""
+    width = _json(folder / "transformer" / "config.json").get("joint_attention_dim")
+    size = "klein_9b" if width == KLEIN_9B_CONTEXT else "klein_4b"
+    distilled = _json(folder / "model_index.json").get("is_distilled", True)
+    return size if distilled else f"{size}_base"
 
 
 def _refusal(family: str | None, kind: str, hub: bool) -> str | None:
@@ -76,6 +116,8 @@ def _refusal(family: str | None, kind: str, hub: bool) -> str | None:
         return CONTROLNET_REASONS[family]
     if family == "flux":
         return FLUX_REASON
+    if family == KLEIN:
+        return None if kind == "lora" else KLEIN_FILE_REASON
     if family is not None and family not in FAMILIES:
         return f"a {family} model, which fastsd does not register with InvokeAI (it does {', '.join(FAMILIES)})"
     return None
@@ -106,10 +148,12 @@ def register_new(client, root: DataRoot, say, reported: set[str], hub: bool = Fa
             outcomes.append(Outcome(candidate, error=candidate.refused))
             continue
         job = client.install_in_place(real, candidate.name, f"fastsd {candidate.kind} from {candidate.path}",
-                                      candidate.prediction)
+                                      candidate.prediction, candidate.variant)
         job = client.wait_for_install(job)
         if job.get("status") == "completed":
             key = (job.get("config_out") or {}).get("key")
+            if candidate.kind == "lora" and candidate.family == KLEIN:
+                file_as_klein(client, job.get("config_out") or {}, say)
             say(f"invokeai:    registered {candidate.kind} {candidate.name} ({candidate.family or 'probed'})")
             have.add(real)
             outcomes.append(Outcome(candidate, key=key))
@@ -120,3 +164,41 @@ def register_new(client, root: DataRoot, say, reported: set[str], hub: bool = Fa
                 reported.add(real)
             outcomes.append(Outcome(candidate, error=str(reason)))
     return outcomes
+
+
+def file_as_klein(client, config: dict, say) -> None:
+    """Correct the base of a klein LoRA that InvokeAI's probe filed as FLUX.1.
+
+    InvokeAI tells a klein 4B LoRA from a FLUX.1 one by txt_in/vector_in/img_mlp adapters; fastsd's adapts
+    attention and the single blocks only, whose widths klein 4B shares with FLUX.1 (hidden size 3072).
+    Its UI offers only FLUX.2 LoRAs for a klein model, so fastsd sets the base it knows (the file's
+    fastsd.family) as a user would in InvokeAI's model manager; InvokeAI's FLUX.2 denoise converts
+    Black Forest Labs' keys to klein's module names whatever the base."""
+    if not config.get("key") or config.get("base") in (None, KLEIN):
+        return
+    client.update_model(config["key"], {"base": KLEIN})
+    say(f"invokeai:    {config.get('name')}: InvokeAI filed it as a {config.get('base')} LoRA; set to {KLEIN} "
+        "(fastsd trained it on FLUX.2 klein)")
+
+
+def served_model(root: DataRoot, spec: str):
+    """The main model InvokeAI serves for `--model spec`: a klein session's (or model's) diffusers folder,
+    else the checkpoint the other families serve (fastsd.webui.models.resolve_ui_model)."""
+    from fastsd.webui.models import UiModel, family_hint, resolve_ui_model, session_name
+
+    if family_hint(root, spec) != KLEIN:
+        return resolve_ui_model(root, spec)
+    session = session_name(root, spec)
+    if session is not None:
+        from fastsd.session import load_session
+
+        base = load_session(root, session).model
+    else:
+        base = spec
+    from fastsd.models import resolve_model
+
+    folder = resolve_model(root, base).local_path
+    if folder is None or not is_klein_folder(folder):
+        raise bad_input(f"the FLUX.2 klein model {base} is not on the volume as a diffusers folder ({folder})",
+                        f"pull it first: fastsd models pull {base}")
+    return UiModel(spec, folder, KLEIN, f"session:{spec}" if session else f"diffusers:{base}")

@@ -12,8 +12,9 @@ import importlib
 LLM_FAMILIES = ("zimage", "flux2", "qwenimage")
 # What a person calls each family in messages.
 FAMILY_TITLES = {"zimage": "Z-Image", "flux2": "FLUX.2 klein", "qwenimage": "Qwen-Image"}
-# The UIs that load these families' LoRAs (A1111 v1.10 and InvokeAI, as fastsd registers it, do not).
-SERVING_UI = "comfyui"
+# The UI that serves each family with its LoRAs (A1111 v1.10 loads none of them; ComfyUI v0.8.0, the
+# comfyui image's, predates FLUX.2 klein, which InvokeAI 6.14 loads from its diffusers folder).
+SERVING_UI = {"zimage": "comfyui", "flux2": "invokeai", "qwenimage": "comfyui"}
 
 
 def is_llm_family(family: str) -> bool:
