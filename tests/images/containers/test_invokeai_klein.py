@@ -93,7 +93,7 @@ def _models(client) -> dict[str, dict]:
 
 
 def test_invokeai_was_chosen_and_registered_the_klein_folder_and_the_loras(served, client):
-    data, _, up, timings = served
+    data, elsewhere, up, timings = served
     assert "serving it in InvokeAI" in up.stdout + up.stderr
     models = _models(client)
     main, lora = models["base"], models["dog-step1-lora"]
@@ -101,7 +101,10 @@ def test_invokeai_was_chosen_and_registered_the_klein_folder_and_the_loras(serve
     assert main["path"] == "/data/models/diffusers/base"
     assert (lora["type"], lora["base"]) == ("lora", "flux2")
     assert lora["path"] == "/data/sessions/dog/exports/dog-step1-lora.safetensors"
-    assert models[WIDE_LORA]["base"] == "flux2"  # InvokeAI's probe said flux: fastsd set it
+    assert models[WIDE_LORA]["base"] == "flux2"
+    logs = fastsd(data, "logs", "invokeai", cwd=elsewhere, timeout=120)
+    assert f"{WIDE_LORA}: InvokeAI filed it as a flux LoRA; set to flux2" in logs.stdout + logs.stderr  # by fastsd
+    assert "dog-step1-lora: InvokeAI filed it" not in logs.stdout + logs.stderr  # its widths are no FLUX.1's
     copies = [p for p in (data / "invokeai").rglob("*.safetensors")]
     assert copies == [], f"InvokeAI copied models into its root: {copies}"
     sys.stderr.write(f"invokeai klein: train+export {timings['train+export']:.0f}s, ready {timings['ready']:.0f}s\n")
@@ -141,6 +144,7 @@ def test_a_generation_with_the_lora_differs_from_one_without(served, client):
     logs = fastsd(data, "logs", "invokeai", cwd=elsewhere, timeout=120)
     text = logs.stdout + logs.stderr
     assert not [line for line in text.splitlines() if any(w in line for w in LORA_WARNINGS)], text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
     sys.stderr.write(f"invokeai klein: {timings}, one 64x64 2-step generation with the LoRA {seconds:.1f}s\n")
 
 
