@@ -11,16 +11,14 @@ latent through the VAE file."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
 
-from tests.images.containers.fullsize import logged_in
+from tests.images.containers.fullsize import logged_in, train_and_serve
 from tests.images.containers.test_comfyui import PASSWORD, _queue_and_fetch, comfyui_image  # noqa: F401 - fixture
-from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
+from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(3000)
 PORT = 7876
@@ -48,22 +46,8 @@ def served(request, comfyui_image, tmp_path_factory):  # noqa: F811 - the fixtur
     family = request.param
     data = tmp_path_factory.mktemp(f"comfyui-{family}") / "data"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    timings = {}
     try:
-        done = subprocess.run([sys.executable, "-c", BUILD, family], capture_output=True, text=True, cwd=ROOT,
-                              env=cli_env(data), timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        started = time.monotonic()
-        trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", "base", "--mode", "lora",
-                         "--steps", "1", "--rank", "4", "--resolution", "64", "--captions", "token", "--no-caption",
-                         "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker",
-                         cwd=elsewhere, timeout=2400)
-        assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-        timings["train+export"] = time.monotonic() - started
-        started = time.monotonic()
-        up = fastsd(data, "webui", "--model", "dog", "--port", str(PORT), "--auth", f"admin:{PASSWORD}",
-                    "--runtime", "docker", "--cpu", "--wait", "900", cwd=elsewhere, timeout=1200)
-        timings["ready"] = time.monotonic() - started
+        up, timings = train_and_serve(data, elsewhere, [BUILD, family], "base", PORT, PASSWORD)
         yield family, data, elsewhere, up, timings
     finally:
         fastsd(data, "down", cwd=elsewhere, timeout=180)
