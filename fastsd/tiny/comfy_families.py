@@ -80,9 +80,14 @@ def write_clip_l(path: Path, seed: int = 0) -> Path:
     from safetensors.torch import save_file
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    from fastsd.workloads.convert.keymap_text import text_model_key
+
     torch.manual_seed(seed)
     model = CLIPTextModel(CLIPTextConfig(**CLIP_L)).to(torch.bfloat16)
-    weights = {k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith("position_ids")}
+    weights = {text_model_key(k): v.contiguous() for k, v in model.state_dict().items()
+               if not k.endswith("position_ids")}
+    # ComfyUI's CLIP-L module has the projection CLIPTextModel lacks: identity, so none of it is left unset
+    weights["text_projection.weight"] = torch.eye(CLIP_L["hidden_size"], dtype=torch.bfloat16)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(path))
     return path

@@ -22,6 +22,7 @@ NODE_TYPES: dict[str, tuple[tuple, tuple, tuple]] = {
     "EmptySD3LatentImage": ((), ("width", "height", "batch_size"), (("LATENT", "LATENT"),)),
     "ModelSamplingAuraFlow": ((("model", "MODEL"),), ("shift",), (("MODEL", "MODEL"),)),
     "ModelSave": ((("model", "MODEL"),), ("filename_prefix",), ()),
+    "EmptyHunyuanLatentVideo": ((), ("width", "height", "length", "batch_size"), (("LATENT", "LATENT"),)),
     "KSampler": ((("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
                   ("latent_image", "LATENT")),
                  ("seed", "steps", "cfg", "sampler_name", "scheduler", "denoise"), (("LATENT", "LATENT"),)),

@@ -97,3 +97,25 @@ def logged_in(served, password: str):
     session = requests.Session()
     session.auth = ("admin", password)
     return session
+
+
+def train_and_serve(data: Path, elsewhere: Path, build: list[str], base: str, port: int, password: str):
+    """Run `build` (python code making the base on the volume and photos/), train a 1-step LoRA
+    session `dog` on `base` with `fastsd run` in the trainer container, then `fastsd webui` it.
+    Returns (the webui process, {"train+export": s, "ready": s})."""
+    done = subprocess.run([sys.executable, "-c", *build], capture_output=True, text=True, cwd=ROOT,
+                          env=cli_env(data), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    timings = {}
+    started = time.monotonic()
+    trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", base, "--mode", "lora",
+                     "--steps", "1", "--rank", "4", "--resolution", "64", "--no-caption", "--captions", "token",
+                     "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker",
+                     cwd=elsewhere, timeout=2400)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    timings["train+export"] = time.monotonic() - started
+    started = time.monotonic()
+    up = fastsd(data, "webui", "--model", "dog", "--port", str(port), "--auth", f"admin:{password}",
+                "--runtime", "docker", "--cpu", "--wait", "900", cwd=elsewhere, timeout=1200)
+    timings["ready"] = time.monotonic() - started
+    return up, timings

@@ -11,16 +11,14 @@ latent through the VAE file."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
 
-from tests.images.containers.fullsize import logged_in
+from tests.images.containers.fullsize import logged_in, train_and_serve
 from tests.images.containers.test_comfyui import PASSWORD, _queue_and_fetch, comfyui_image  # noqa: F401 - fixture
-from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
+from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(3000)
 PORT = 7876
@@ -48,22 +46,8 @@ def served(request, comfyui_image, tmp_path_factory):  # noqa: F811 - the fixtur
     family = request.param
     data = tmp_path_factory.mktemp(f"comfyui-{family}") / "data"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    timings = {}
     try:
-        done = subprocess.run([sys.executable, "-c", BUILD, family], capture_output=True, text=True, cwd=ROOT,
-                              env=cli_env(data), timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        started = time.monotonic()
-        trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", "base", "--mode", "lora",
-                         "--steps", "1", "--rank", "4", "--resolution", "64", "--captions", "token", "--no-caption",
-                         "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker",
-                         cwd=elsewhere, timeout=2400)
-        assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-        timings["train+export"] = time.monotonic() - started
-        started = time.monotonic()
-        up = fastsd(data, "webui", "--model", "dog", "--port", str(PORT), "--auth", f"admin:{PASSWORD}",
-                    "--runtime", "docker", "--cpu", "--wait", "900", cwd=elsewhere, timeout=1200)
-        timings["ready"] = time.monotonic() - started
+        up, timings = train_and_serve(data, elsewhere, [BUILD, family], "base", PORT, PASSWORD)
         yield family, data, elsewhere, up, timings
     finally:
         fastsd(data, "down", cwd=elsewhere, timeout=180)
@@ -139,7 +123,8 @@ def _qwenimage_merges_the_lora_and_decodes(target, data, api):
     model = graph.add("UNETLoader", unet_name=target.split.diffusion_model, weight_dtype="default")
     patched = graph.add("LoraLoaderModelOnly", model=(model, 0), lora_name=lora_name, strength_model=STRENGTH)
     graph.add("ModelSave", model=(patched, 0), filename_prefix="diffusion_models/merged")
-    latent = graph.add("EmptySD3LatentImage", width=64, height=64, batch_size=1)
+    # Wan's VAE decodes video latents (batch, 16, frames, h, w): one frame (KSampler adds the axis itself)
+    latent = graph.add("EmptyHunyuanLatentVideo", width=64, height=64, length=1, batch_size=1)
     decoded = graph.add("VAEDecode", samples=(latent, 0), vae=(graph.add("VAELoader", vae_name=target.split.vae), 0))
     graph.add("SaveImage", images=(decoded, 0), filename_prefix="vae-check")
     _queue_and_fetch(api, BASE_URL, graph)
@@ -149,20 +134,21 @@ def _qwenimage_merges_the_lora_and_decodes(target, data, api):
     lora = load_file(str(data / "models" / "Lora" / lora_name))
     modules = sorted({k.removeprefix("transformer.").removesuffix(".lora_A.weight") for k in lora
                       if k.endswith(".lora_A.weight")})
-    assert modules
+    trained = 0
     for module in modules:
         (key,) = [k for k in merged if k.endswith(module + ".weight") and k.removesuffix(module + ".weight")
                   in ("", "model.diffusion_model.", "diffusion_model.")]
         delta = lora[f"transformer.{module}.lora_B.weight"] @ lora[f"transformer.{module}.lora_A.weight"]
-        expected = (base[module + ".weight"].float() + STRENGTH * delta).to(merged[key].dtype)
-        assert not torch.equal(merged[key], base[module + ".weight"].to(merged[key].dtype)), module
-        torch.testing.assert_close(merged[key].float(), expected.float(), rtol=2e-2, atol=2e-2)
+        expected = base[module + ".weight"].float() + STRENGTH * delta
+        torch.testing.assert_close(merged[key].float(), expected, rtol=1e-2, atol=1e-3, msg=module)
+        trained += bool(delta.abs().max() > 0)
+    assert trained >= len(modules) // 2, f"only {trained} of {len(modules)} adapted layers moved in training"
     untouched = [k for k in base if not any(k.startswith(m + ".") for m in modules)][:20]
     for name in untouched:
         (key,) = [k for k in merged if k.endswith(name) and k.removesuffix(name)
                   in ("", "model.diffusion_model.", "diffusion_model.")]
         assert torch.equal(merged[key].float(), base[name].float()), name
-    sys.stderr.write(f"comfyui qwenimage: {len(modules)} LoRA modules merged as expected\n")
+    sys.stderr.write(f"comfyui qwenimage: {len(modules)} LoRA layers merged as expected ({trained} moved)\n")
 
 
 def test_down_stops_it(served):

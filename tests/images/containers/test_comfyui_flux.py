@@ -6,15 +6,13 @@ the LoRA changes the picture and ComfyUI's log has no "lora key not loaded"."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.images.containers.fullsize import logged_in
+from tests.images.containers.fullsize import logged_in, train_and_serve
 from tests.images.containers.test_comfyui import PASSWORD, comfyui_image  # noqa: F401 - the fixture
-from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
+from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(2400)
 PORT = 7874
@@ -37,22 +35,8 @@ BUILD = ("import sys; sys.path.insert(0, 'scripts'); import demo\n"
 def served(comfyui_image, tmp_path_factory):  # noqa: F811 - the fixture imported above
     data = tmp_path_factory.mktemp("comfyui-flux") / "data"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    timings = {}
     try:
-        done = subprocess.run([sys.executable, "-c", BUILD], capture_output=True, text=True, cwd=ROOT,
-                              env=cli_env(data), timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        started = time.monotonic()
-        trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", "cflux", "--mode", "lora",
-                         "--steps", "1", "--rank", "4", "--resolution", "64", "--no-caption", "--captions", "token",
-                         "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker",
-                         cwd=elsewhere, timeout=1800)
-        assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-        timings["train+export"] = time.monotonic() - started
-        started = time.monotonic()
-        up = fastsd(data, "webui", "--model", "dog", "--port", str(PORT), "--auth", f"admin:{PASSWORD}",
-                    "--runtime", "docker", "--cpu", "--wait", "900", cwd=elsewhere, timeout=1200)
-        timings["ready"] = time.monotonic() - started
+        up, timings = train_and_serve(data, elsewhere, [BUILD], "cflux", PORT, PASSWORD)
         yield data, elsewhere, up, timings
     finally:
         fastsd(data, "down", cwd=elsewhere, timeout=180)
