@@ -24,8 +24,6 @@ UIS = ("a1111", "invokeai", "comfyui")  # the compose service of each: webui, in
 UI_NAMES = {"a1111": "AUTOMATIC1111 v1.10", "invokeai": "InvokeAI", "comfyui": "ComfyUI"}
 NGROK_API_PORT_ENV = "FASTSD_NGROK_API_PORT"
 INVOKEAI_ONLY = ("flux2",)  # FLUX.2 klein: InvokeAI 6.14 loads it, ComfyUI v0.8.0 predates it
-UNSERVED_REASONS = {("flux2", "comfyui"): "ComfyUI v0.8.0, the comfyui image's, predates FLUX.2 klein: its FLUX.2 "
-                                          "is FLUX.2 dev, with 48 heads and a Mistral text encoder"}
 
 
 @dataclass(frozen=True)
@@ -133,7 +131,9 @@ def check_served_family(model: str, family: str | None, ui: str) -> None:
 
     if family in FAMILY_TITLES and ui != SERVING_UI[family]:
         serving = SERVING_UI[family]
-        why = (f" ({UNSERVED_REASONS[family, ui]})" if (family, ui) in UNSERVED_REASONS else "")
+        from fastsd.webui.comfyui.served import UNSERVABLE
+
+        why = f" ({UNSERVABLE[family]})" if ui == "comfyui" and family in UNSERVABLE else ""
         as_set_up = " (as fastsd sets it up)" if ui == "invokeai" else ""
         raise bad_input(f"{model} is a {FAMILY_TITLES[family]} model ({family}), which {UI_NAMES[ui]}{as_set_up} "
                         f"does not load{why}; {UI_NAMES[serving]} serves it",

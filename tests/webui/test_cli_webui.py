@@ -176,8 +176,8 @@ def test_explicit_auth_is_stored_not_planned(cli, data_root):
                                                     "fastsd sets it up) does not load; ComfyUI serves it"),
     (["--model", "flux2-klein-4b", "--ui", "a1111"], "flux2-klein-4b is a FLUX.2 klein model (flux2), which "
                                                      "AUTOMATIC1111 v1.10 does not load; InvokeAI serves it"),
-    (["--model", "flux2-klein-4b", "--ui", "comfyui"], "which ComfyUI does not load (ComfyUI v0.8.0, the comfyui "
-                                                       "image's, predates FLUX.2 klein"),
+    (["--model", "flux2-klein-4b", "--ui", "comfyui"], "which ComfyUI does not load (ComfyUI v0.8.0 (the comfyui "
+                                                       "image's) predates FLUX.2 klein"),
     (["--model", "sdxl", "--controlnet", "hed"], "exists only for sd2, flux"),
     (["--model", "sd15", "--controlnet", "canny-full"], "exists only for sdxl"),
     (["--tunnel", "frp"], "unknown tunnel 'frp'"),
