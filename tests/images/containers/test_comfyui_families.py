@@ -3,6 +3,11 @@ model at the widths ComfyUI detects (one block), a LoRA trained by `fastsd run` 
 container, whose export writes the base's split files; `fastsd webui --model SESSION` picks ComfyUI by
 itself; ComfyUI loads the split files and applies every key of the LoRA.
 
+FLUX.2 klein: ComfyUI v0.8.0 predates it and cannot build a klein model (its FLUX.2 detection fixes
+FLUX.2 dev's 48 heads), so fastsd serves klein in InvokeAI; here a klein LoRA trained in the trainer
+container goes through ComfyUI's own LoRA loader against the FLUX.2 model it builds (on the meta device):
+every key must map.
+
 Z-Image generates through fastsd's workflow graph, conditioned from a full-size CLIP-L (ComfyUI's Qwen3
 encoder has a fixed 4B config, which a test cannot hold), and the LoRA changes the picture. Qwen-Image
 has no small text encoder ComfyUI loads: ComfyUI saves the diffusion model with the LoRA applied
@@ -11,6 +16,7 @@ latent through the VAE file."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from dataclasses import replace
 
@@ -18,7 +24,7 @@ import pytest
 
 from tests.images.containers.fullsize import logged_in, train_and_serve
 from tests.images.containers.test_comfyui import PASSWORD, _queue_and_fetch, comfyui_image  # noqa: F401 - fixture
-from tests.images.containers.test_pipeline import fastsd, project_containers
+from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(3000)
 PORT = 7876
@@ -149,6 +155,68 @@ def _qwenimage_merges_the_lora_and_decodes(target, data, api):
                   in ("", "model.diffusion_model.", "diffusion_model.")]
         assert torch.equal(merged[key].float(), base[name].float()), name
     sys.stderr.write(f"comfyui qwenimage: {len(modules)} LoRA layers merged as expected ({trained} moved)\n")
+
+
+# Inside the comfyui image: ComfyUI's FLUX.2 model as it detects one (FLUX.2 dev: 6144 wide, 8 double and
+# 48 single blocks; klein's blocks are a prefix of these, with the same names), built on the meta device,
+# and its own LoRA loader on the file; prints how many LoRA layers it patched and how many keys it left.
+KLEIN_KEYS_CHECK = r"""
+import logging, sys
+sys.argv += ["--cpu"]
+sys.path.insert(0, "/opt/comfyui")
+import comfy.options
+comfy.options.enable_args_parsing()
+import comfy.cli_args, comfy.lora, comfy.model_detection, torch
+from safetensors.torch import load_file
+left = []
+class Left(logging.Handler):
+    def emit(self, record):
+        left.extend([record.getMessage()] if "lora key not loaded" in record.getMessage() else [])
+logging.getLogger().addHandler(Left())
+meta = lambda *shape: torch.empty(*shape, device="meta")
+sd = {"img_in.weight": meta(6144, 128), "txt_in.weight": meta(6144, 15360),
+      "double_stream_modulation_img.lin.weight": meta(1), "double_blocks.0.img_attn.norm.key_norm.scale": meta(1)}
+sd.update({f"double_blocks.{i}.x": meta(1) for i in range(8)})
+sd.update({f"single_blocks.{i}.x": meta(1) for i in range(48)})
+config = comfy.model_detection.model_config_from_unet(sd, "")
+with torch.device("meta"):
+    model = config.get_model({}, device="meta")
+lora = load_file("/lora.safetensors")
+patched = comfy.lora.load_lora(lora, comfy.lora.model_lora_keys_unet(model, {}))
+print(type(model).__name__, len({k.rsplit(".lora_", 1)[0] for k in lora}), len(patched), len(left))
+"""
+KLEIN_BUILD = ("import sys; sys.path.insert(0, 'scripts'); import demo\n"
+               "from fastsd.layout import resolve_data_root\n"
+               "from fastsd.fsutil import atomic_path, tree_bytes\n"
+               "from fastsd.store.index import LocalModel, record_model\n"
+               "from fastsd.tiny.flux2 import build_tiny_flux2\n"
+               "root = resolve_data_root(); root.ensure()\n"
+               "with atomic_path(root.diffusers_model('klein'), directory=True) as tmp:\n"
+               "    build_tiny_flux2(tmp)\n"
+               "record_model(root, LocalModel(name='klein', kind='diffusers', source='random klein (test)',\n"
+               "    path='models/diffusers/klein', family='flux2', prediction='flow_matching', native_resolution=1024,\n"
+               "    training_resolutions=(64,), size=tree_bytes(root.diffusers_model('klein'))))\n"
+               "print(demo.write_photos(root.root / 'photos'))\n")
+
+
+def test_a_klein_lora_maps_every_key_in_comfyuis_flux2_model(comfyui_image, tmp_path):  # noqa: F811
+    from tests.images.containers.conftest import docker
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([sys.executable, "-c", KLEIN_BUILD], capture_output=True, text=True, cwd=ROOT,
+                          env=cli_env(data), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", "klein", "--mode", "lora",
+                     "--steps", "1", "--rank", "4", "--resolution", "64", "--no-caption", "--captions", "token",
+                     "--cpu", "--runtime", "docker", cwd=elsewhere, timeout=1800)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    (lora,) = (data / "sessions" / "dog" / "exports").glob("*-lora.safetensors")
+    checked = docker("run", "--rm", "--network", "host", "--entrypoint", "python", "-v",
+                     f"{lora}:/lora.safetensors:ro", comfyui_image, "-c", KLEIN_KEYS_CHECK, timeout=600)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    model, layers, patched, left = checked.stdout.split()[-4:]
+    assert (model, int(left)) == ("Flux2", 0) and int(patched) == int(layers) > 0, checked.stdout[-2000:]
 
 
 def test_down_stops_it(served):
