@@ -192,3 +192,31 @@ def test_many_clients_guessing_hit_the_global_budget(monkeypatch):
     assert brake.wait_for("10.0.0.9") > 0
     clock.now += 61
     assert brake.wait_for("10.0.0.9") == 0
+
+
+def test_the_brake_is_set_before_the_wrong_answer_reaches_the_client(monkeypatch):
+    """A client that gets its 400 can try again at once, while the app's own call is still winding down
+    (in A1111 it did: the next try got in 12 ms later): the brake must already hold it."""
+    import asyncio
+
+    clock = Clock(step=0.0)
+    started = load_extension(monkeypatch, "admin:s3cret-pass", clock)
+    seen_by_client = []
+
+    async def slow_to_finish(scope, receive, send):
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"Incorrect credentials."})
+        seen_by_client.append(started.module.brake.wait_for("127.0.0.1"))  # the answer is out; the app goes on
+
+    guard = started.module.LoginEverywhere(slow_to_finish, [("admin", "s3cret-pass")], dict)
+    scope = {"type": "http", "method": "POST", "path": "/login", "headers": [], "client": ("127.0.0.1", 5000)}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            seen_by_client.append(started.module.brake.wait_for("127.0.0.1"))
+
+    asyncio.run(guard(scope, receive, send))
+    assert seen_by_client == [1.0, 1.0]

@@ -133,20 +133,18 @@ class LoginEverywhere:
         if is_public(scope.get("path", "")) or _allowed(connection, self.logins, self.sessions()):
             if not attempt:
                 return await self.app(scope, receive, send)
-            answered = {}
 
             async def watch(message):
+                # The verdict is recorded before the answer leaves: a client that gets its 400 or 401
+                # can send its next try at once, and that try must find the brake already set.
                 if message["type"] == "http.response.start":
-                    answered["status"] = message["status"]
+                    if _wrong_login(scope, message["status"]):
+                        brake.failed(client)
+                    elif message["status"] < 400:
+                        brake.succeeded(client)
                 await send(message)
 
-            await self.app(scope, receive, watch)
-            status = answered.get("status", 500)
-            if _wrong_login(scope, status):
-                brake.failed(client)
-            elif status < 400:
-                brake.succeeded(client)
-            return None
+            return await self.app(scope, receive, watch)
         if attempt:
             brake.failed(client)
         if scope["type"] == "websocket":
