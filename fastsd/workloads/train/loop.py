@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from fastsd.workloads.train.memory import (
     frozen_text_encoders,
     move,
 )
+from fastsd.workloads.train.optim import ClippedStep, linear_schedule, make_optimizer
 from fastsd.workloads.train.prior import PriorTerm
 from fastsd.workloads.train.progress import Progress, trim_metrics
 from fastsd.workloads.train.record import data_record
@@ -54,8 +56,6 @@ from fastsd.workloads.train.samples import render_images, save_grid
 from fastsd.workloads.train.sampling import BatchSampler, image_bucket
 from fastsd.workloads.train.snr import training_loss
 from fastsd.workloads.train.tensorboard import TrainBoard
-
-MAX_GRAD_NORM = 1.0
 
 
 @dataclass
@@ -74,27 +74,6 @@ def make_accelerator(settings):
 
     return Accelerator(cpu=settings.cpu, mixed_precision=settings.mixed_precision,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-
-
-def make_optimizer(settings, params, lr: float):
-    """AdamW, or bitsandbytes' 8-bit AdamW."""
-    import torch
-
-    if settings.optimizer == "adamw8bit":
-        try:
-            import bitsandbytes
-        except ImportError:
-            raise FastsdError("8-bit Adam needs bitsandbytes, which is not installed here",
-                              "use the trainer image, or pass --optimizer adamw") from None
-        return bitsandbytes.optim.AdamW8bit(params, lr=lr)
-    return torch.optim.AdamW(params, lr=lr, fused=True)
-
-
-def linear_schedule(optimizer, steps: int):
-    """Linear decay from the base learning rate to 0 over `steps`, no warm-up."""
-    from torch.optim.lr_scheduler import LambdaLR
-
-    return LambdaLR(optimizer, lambda k: max(0.0, 1.0 - k / steps))
 
 
 class Trainer:
@@ -252,6 +231,8 @@ class Trainer:
                 output = predict(c, denoise_model, noisy, timesteps, cond, size)
                 return training_loss(s, c.noise_scheduler, output, target, timesteps)
 
+        clipped_step = ClippedStep(optimizer, raw_optimizer, params, acc)
+        unread = None  # the last step's loss, read once the next step is queued: no host sync per step
         for step in range(state.step, end):
             g = step_generator(s.seed, step, rank)
             indices = self.sampler.indices(step, rank)
@@ -261,21 +242,20 @@ class Trainer:
             if self.prior is not None:
                 loss = loss + self.prior.loss(step, rank, world, batch_loss, acc.device)
             acc.backward(loss)
-            if acc.sync_gradients:
-                acc.clip_grad_norm_(params, MAX_GRAD_NORM)
             lr = schedule.get_last_lr()[0]
-            optimizer.step()
+            clipped_step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             if ema is not None:
                 ema.update()
             state.step, state.stage = step + 1, name
-            loss_value = float(loss.detach().item())
-            self.progress.step(state.step, name, loss_value, lr)
-            self.board.step(state.step, name, loss_value, lr)
+            self._record(unread)
+            unread = (state.step, name, loss.detach(), lr, time.monotonic())
             kill_point("step", state.step)
             checkpoint = None
             if state.step in save_steps:
+                self._record(unread)  # a checkpoint's metrics are on disk with it
+                unread = None
                 state.elapsed_s = self.progress.elapsed_s
                 state.data_order = epoch_order(s.seed, (state.step * world * s.batch_size) // count, count)
                 if self.main:
@@ -288,9 +268,18 @@ class Trainer:
                 self.sample(state.step)
             if self.main:
                 self.on_progress(state.step, checkpoint)
+        self._record(unread)
         if ema is not None:
             ema.copy_to_params()  # the average is the stage's result
         self.ema = None
+
+    def _record(self, unread) -> None:
+        """Write a step's loss and learning rate to the metrics and TensorBoard (reads the loss: a sync)."""
+        if unread is not None:
+            step, stage, loss, lr, at = unread
+            value = float(loss.item())
+            self.progress.step(step, stage, value, lr, at)
+            self.board.step(step, stage, value, lr)
 
     def sample(self, step: int) -> Path:
         """Render every sample prompt with the current (EMA when on) weights into the grid samples/step-N.png."""

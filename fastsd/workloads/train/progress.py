@@ -52,14 +52,14 @@ class Progress:
     def elapsed_s(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
 
-    def step(self, step: int, stage: str, loss: float, lr: float) -> None:
-        """Record step `step` (1-based, global)."""
+    def step(self, step: int, stage: str, loss: float, lr: float, at: float | None = None) -> None:
+        """Record step `step` (1-based, global), which ended at monotonic time `at` (default: now)."""
         if not self.enabled:
             return
-        run = time.monotonic() - self.started
+        run = (at or time.monotonic()) - self.started
         rate = (step - self.start_step) / run if run > 0 else 0.0
         line = {"step": step, "stage": stage, "loss": round(loss, 6), "lr": lr, "it_s": round(rate, 4),
-                "elapsed_s": round(self.elapsed_s, 3)}
+                "elapsed_s": round(self.elapsed_before + run, 3)}
         vram = peak_vram_gib()
         if vram is not None:
             line["peak_vram_gib"] = vram
