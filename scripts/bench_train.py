@@ -10,7 +10,7 @@ out; a run's steps/s comes from its median step time; the two alternate for --ro
 the medians are compared. The ceiling column is the plain loop with its image loading and VAE/text
 encoding timed as zero: the most any cache can give.
 Usage: python scripts/bench_train.py [--models tiny,mid] [--stages unet,lora] [--steps 20] [--warmup 4]
-       [--rounds 3] [--threads 1] [--prior-preservation]
+       [--rounds 3] [--threads 1] [--compile] [--prior-preservation]
 
 --prior-preservation adds prior preservation's extra cost: fastsd's UNet stage of the tiny model with
 and without it (4 class images given with --class-data, so only the training steps are compared).
@@ -123,17 +123,19 @@ def plain_diffusers_loop(folder: Path, images: list[Path], captions: list[str], 
     return times, encoding
 
 
-def fastsd_trainer(root, steps: int, seed: int, stage: str) -> list[float]:
-    """fastsd's UNet stage or LoRA on the same model and photos; each step's seconds from its metrics."""
+def fastsd_trainer(root, steps: int, seed: int, stage: str, extra: tuple[str, ...] = ()) -> tuple[list[float], float | None]:
+    """fastsd's UNet stage or LoRA on the same model and photos, with `extra` train options: each
+    step's seconds from its metrics, and the compile's seconds (--compile's first step) or None."""
     from fastsd.cli.main import main
 
-    run = ["--text-encoder-steps", "0", "--unet-steps", str(steps)] if stage == "unet" else \
+    run = ["--mode", "full", "--text-encoder-steps", "0", "--unet-steps", str(steps)] if stage == "unet" else \
         ["--mode", "lora", "--steps", str(steps), "--rank", str(LORA_RANK)]
     code = main(["--data", str(root.root), "train", "s", "--cpu", *run, "--save-every", "0", "--seed", str(seed), "--no-export",
-                 "--overwrite", "--in-process"])
+                 "--overwrite", *extra, "--in-process"])
     assert code == 0
-    elapsed = [json.loads(line)["elapsed_s"] for line in root.session("s").metrics.read_text().splitlines()]
-    return [b - a for a, b in zip(elapsed, elapsed[1:], strict=False)]
+    lines = [json.loads(line) for line in root.session("s").metrics.read_text().splitlines()]
+    elapsed = [line["elapsed_s"] for line in lines]
+    return [b - a for a, b in zip(elapsed, elapsed[1:], strict=False)], lines[0].get("compile_s")
 
 
 def steps_per_s(times: list[float], warmup: int) -> float:
@@ -166,15 +168,8 @@ PRIOR_ARGV = ("--prior-preservation", "--class-prompt", "a photo of a person", "
 
 
 def fastsd_unet_steps(root, steps: int, seed: int, extra: tuple[str, ...] = ()) -> list[float]:
-    """Each step's seconds of fastsd's UNet stage with `extra` train options (no export)."""
-    from fastsd.cli.main import main
-
-    code = main(["--data", str(root.root), "train", "s", "--cpu", "--text-encoder-steps", "0", "--unet-steps",
-                 str(steps), "--save-every", "0", "--seed", str(seed), "--overwrite", "--no-export", *extra,
-                 "--in-process"])
-    assert code == 0
-    elapsed = [json.loads(line)["elapsed_s"] for line in root.session("s").metrics.read_text().splitlines()]
-    return [b - a for a, b in zip(elapsed, elapsed[1:], strict=False)]
+    """Each step's seconds of fastsd's UNet stage with `extra` train options."""
+    return fastsd_trainer(root, steps, seed, "unet", extra)[0]
 
 
 def prior_cost(root, args) -> None:
@@ -198,15 +193,21 @@ def bench(tmp: Path, model: str, stage: str, args) -> dict:
     root, folder = make_session(tmp, model) if not (tmp / model).exists() else _existing(tmp, model)
     images = sorted(root.session("s").instance_images.glob("*.png"))
     captions = [p.with_suffix(".txt").read_text().strip() for p in images]
-    plain, ours, ceiling = [], [], []
+    plain, ours, ceiling, compiled, compile_s = [], [], [], [], []
     for r in range(args.rounds):
         times, encoding = plain_diffusers_loop(folder, images, captions, args.steps, r, PX[model], stage)
         plain.append(steps_per_s(times, args.warmup))
         ceiling.append(steps_per_s([t - e for t, e in zip(times, encoding, strict=True)], args.warmup))
-        ours.append(steps_per_s(fastsd_trainer(root, args.steps, r, stage), args.warmup))
-        print(f"{model} {stage} round {r + 1}: plain {plain[-1]:.2f} steps/s, fastsd {ours[-1]:.2f} steps/s, "
-              f"{ours[-1] / plain[-1]:.2f}x", file=sys.stderr)
-    return {"plain": statistics.median(plain), "fastsd": statistics.median(ours), "ceiling": statistics.median(ceiling)}
+        ours.append(steps_per_s(fastsd_trainer(root, args.steps, r, stage)[0], args.warmup))
+        line = f"{model} {stage} round {r + 1}: plain {plain[-1]:.2f} steps/s, fastsd {ours[-1]:.2f} steps/s"
+        if args.compile:
+            times, seconds = fastsd_trainer(root, args.steps, r, stage, ("--compile",))
+            compiled.append(steps_per_s(times, args.warmup))
+            compile_s.append(seconds)
+            line += f", fastsd --compile {compiled[-1]:.2f} steps/s (first step {seconds:.1f} s)"
+        print(line, file=sys.stderr)
+    return {"plain": statistics.median(plain), "fastsd": statistics.median(ours), "ceiling": statistics.median(ceiling),
+            "compiled": statistics.median(compiled) if compiled else None, "compile_s": compile_s}
 
 
 def _existing(tmp: Path, model: str):
@@ -224,6 +225,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=4, help="steps left out at the start of every run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time fastsd with --compile (the first round compiles, later ones use the cache)")
     parser.add_argument("--prior-preservation", action="store_true",
                         help="also report prior preservation's extra cost (steps/s with and without)")
     args = parser.parse_args()
@@ -246,6 +249,9 @@ def main() -> int:
     for model, stage, r in rows:
         print(f"{model:6s} {stage:5s} {r['plain']:8.2f} st/s {r['fastsd']:8.2f} st/s {r['fastsd'] / r['plain']:8.2f}x "
               f"{r['ceiling'] / r['plain']:13.2f}x")
+        if r["compiled"] is not None:
+            print(f"{'':6s} {'':5s} {'--compile':>12s} {r['compiled']:8.2f} st/s {r['compiled'] / r['plain']:8.2f}x "
+                  f"(first step {r['compile_s'][0]:.1f} s cold, {min(r['compile_s'][1:] or [0]):.1f} s from the cache)")
     print("targets: >= 1.3x on tiny, >= 2x on mid")
     if args.prior_preservation:
         with tempfile.TemporaryDirectory() as tmp:

@@ -9,7 +9,8 @@ alone. Each row trains in its own process; s/step is the median after the warm-u
 Reference points (REFERENCE.md): SimpleTuner Z-Image LoRA 1.11 s/step on an H100, 9.7 GiB peak;
 musubi-tuner Qwen-Image LoRA 24 GB with fp8 and block swap.
 Usage: python scripts/gpu_family_matrix.py [--families zimage,flux2,qwenimage] [--steps 20] [--px 1024]
-       [--json OUT] [--list] [--tiny (the tiny random models: a CPU dry run of this script)]
+       [--json OUT] [--list] [--compile (each row eager and compiled)]
+       [--tiny (the tiny random models: a CPU dry run of this script)]
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ FLUX_VAE = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlo
                 shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
 
 
-def matrix(families, presets=None) -> list[dict]:
-    """Every row: a family on each memory preset its tier table says it fits."""
+def matrix(families, presets=None, compile_too: bool = False) -> list[dict]:
+    """Every row: a family on each memory preset its tier table says it fits (eager, then with
+    --compile when `compile_too`)."""
     from fastsd.workloads.train.choices import PRESET_ORDER
     from fastsd.workloads.train.families.memory import TIERS, variant
 
@@ -49,8 +51,9 @@ def matrix(families, presets=None) -> list[dict]:
         for preset in presets or PRESET_ORDER:
             if tiers[preset] is not None:
                 quantize, optimizer = tiers[preset]
-                rows.append({"family": family, "model": MODEL_IDS[family], "preset": preset, "quantize": quantize,
-                             "optimizer": optimizer, "flags": ["--memory-preset", preset]})
+                row = {"family": family, "model": MODEL_IDS[family], "preset": preset, "quantize": quantize,
+                       "optimizer": optimizer, "compile": False, "flags": ["--memory-preset", preset]}
+                rows += [row, {**row, "compile": True, "flags": [*row["flags"], "--compile"]}] if compile_too else [row]
     return rows
 
 
@@ -120,10 +123,11 @@ def measure(root, row: dict, steps: int, tiny: bool) -> dict:
     lines = [json.loads(line) for line in root.session(row["family"]).metrics.read_text().splitlines()]
     elapsed = [line["elapsed_s"] for line in lines]
     step_times = [b - a for a, b in zip(elapsed[WARM_UP:], elapsed[WARM_UP + 1:], strict=False)] or [elapsed[-1]]
-    return {**result, "s_step": round(statistics.median(step_times), 3), "peak_vram_gib": lines[-1].get("peak_vram_gib")}
+    return {**result, "s_step": round(statistics.median(step_times), 3), "peak_vram_gib": lines[-1].get("peak_vram_gib"),
+            "compile_s": lines[0].get("compile_s")}
 
 
-def run(families, steps: int, px: int, tiny: bool, presets=None) -> list[dict]:
+def run(families, steps: int, px: int, tiny: bool, presets=None, compile_too: bool = False) -> list[dict]:
     """Build each family's model once, then measure every row."""
     from fastsd.layout import DataRoot
     from fastsd.tiny.families import build_tiny_family
@@ -136,7 +140,7 @@ def run(families, steps: int, px: int, tiny: bool, presets=None) -> list[dict]:
             folder = root.diffusers_model(model)
             build_tiny_family(folder, family) if tiny else build_full(family, folder)
             add_session(root, family, model, px, tiny)
-            for row in matrix([family], presets):
+            for row in matrix([family], presets, compile_too):
                 results.append(measure(root, {**row, "model": model}, steps, tiny))
                 print(json.dumps(results[-1]), flush=True)
     return results
@@ -151,14 +155,16 @@ def main() -> int:
     parser.add_argument("--json", metavar="OUT")
     parser.add_argument("--list", action="store_true", help="print the rows and exit (no GPU needed)")
     parser.add_argument("--tiny", action="store_true", help="the tiny random models on CPU (a dry run)")
+    parser.add_argument("--compile", action="store_true",
+                        help="each row also with --compile (regional torch.compile; compile_s: its first step)")
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
     presets = args.presets.split(",") if args.presets else None
     if args.list:
-        for row in matrix(families, presets):
+        for row in matrix(families, presets, args.compile):
             print(json.dumps(row))
         return 0
-    results = run(families, args.steps, 64 if args.tiny else args.px, args.tiny, presets)
+    results = run(families, args.steps, 64 if args.tiny else args.px, args.tiny, presets, args.compile)
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results}, indent=2))
     return 0 if all("error" not in r for r in results) else 1

@@ -37,6 +37,8 @@ OPTIONS = (
     ("optimizer", "--optimizer", str, "adamw or adamw8bit (default: adamw8bit on GPU, adamw on CPU)"),
     ("gradient_checkpointing", "--gradient-checkpointing", str, "auto (by resolution), on or off"),
     ("attention", "--attention", str, "sdpa (default) or xformers"),
+    ("compile", "--compile", bool, "torch.compile the denoiser's repeated blocks (kernels cached in "
+                                   "cache/torch-compile; the first step carries the compile)"),
     ("save_every", "--save-every", int, "checkpoint every N steps (default 500; 0 = never)"),
     ("save_from", "--save-from", int, "first step that may be checkpointed (default 500)"),
     ("keep", "--keep", int, "checkpoints to keep (default 2)"),

@@ -15,6 +15,7 @@ from fastsd.workloads.train.checkpoint import (
     prune_checkpoints,
     write_trained_folder,
 )
+from fastsd.workloads.train.compiled import compile_blocks
 from fastsd.workloads.train.components import (
     encode_text,
     load_components,
@@ -167,6 +168,8 @@ class Trainer:
             c.denoiser.enable_gradient_checkpointing()
             for encoder in c.text_encoders[: 2 if s.lora_text_encoder else 1]:
                 (getattr(encoder, "activation_checkpointing_enable", None) or encoder.gradient_checkpointing_enable)()
+        if s.compile:
+            compile_blocks(c.denoiser)
         second = c.text_encoders[1] if (s.lora_text_encoder and s.family == "sdxl") else None
         self.trainables = Trainables(c.denoiser, c.text_encoders[0] if c.text_encoders else None, second)
 
@@ -233,6 +236,7 @@ class Trainer:
 
         clipped_step = ClippedStep(optimizer, raw_optimizer, params, acc)
         unread = None  # the last step's loss, read once the next step is queued: no host sync per step
+        first, began = state.step, time.monotonic()
         for step in range(state.step, end):
             g = step_generator(s.seed, step, rank)
             indices = self.sampler.indices(step, rank)
@@ -251,6 +255,8 @@ class Trainer:
             state.step, state.stage = step + 1, name
             self._record(unread)
             unread = (state.step, name, loss.detach(), lr, time.monotonic())
+            if s.compile and step == first:  # this run's first step of the stage compiled its graphs
+                self.progress.compiled(state.step, unread[-1], unread[-1] - began)
             kill_point("step", state.step)
             checkpoint = None
             if state.step in save_steps:

@@ -42,6 +42,8 @@ class Progress:
         self.metrics, self.enabled = metrics, enabled
         self.start_step, self.elapsed_before = start_step, elapsed_s
         self.started = time.monotonic()
+        self.rate_from = (start_step, self.started)  # the steps/s counts from here
+        self.extra: dict[int, dict] = {}  # step -> more fields for its metrics line
         self.bar = tqdm(total=total, initial=start_step, unit="step", file=sys.stderr, disable=not enabled,
                         dynamic_ncols=True, desc="train")
         if enabled:
@@ -56,10 +58,11 @@ class Progress:
         """Record step `step` (1-based, global), which ended at monotonic time `at` (default: now)."""
         if not self.enabled:
             return
-        run = (at or time.monotonic()) - self.started
-        rate = (step - self.start_step) / run if run > 0 else 0.0
+        at = at or time.monotonic()
+        rate_step, rate_at = self.rate_from if step > self.rate_from[0] else (self.start_step, self.started)
+        rate = (step - rate_step) / (at - rate_at) if at > rate_at else 0.0
         line = {"step": step, "stage": stage, "loss": round(loss, 6), "lr": lr, "it_s": round(rate, 4),
-                "elapsed_s": round(self.elapsed_before + run, 3)}
+                "elapsed_s": round(self.elapsed_before + at - self.started, 3), **self.extra.pop(step, {})}
         vram = peak_vram_gib()
         if vram is not None:
             line["peak_vram_gib"] = vram
@@ -73,6 +76,14 @@ class Progress:
             self.bar.close()
             return
         self.bar.update(1)
+
+    def compiled(self, step: int, at: float, seconds: float) -> None:
+        """Step `step` (ended at `at`, took `seconds`) carried the compile: reported apart, out of the rate."""
+        self.rate_from = (step, at)
+        self.extra[step] = {"compile_s": round(seconds, 3)}
+        if self.enabled:
+            self.bar.write(f"compiled the repeated blocks: the first step took {seconds:.1f} s "
+                           "(left out of the steps/s)")
 
     def close(self) -> None:
         self.bar.close()

@@ -14,6 +14,7 @@ from fastsd.fsutil import atomic_write_json
 from fastsd.models import resolve_model
 from fastsd.session import load_session, save_session, session_lock
 from fastsd.workloads.train.checkpoint import complete_checkpoints, newest_checkpoint
+from fastsd.workloads.train.compiled import check_compile, use_volume_cache
 from fastsd.workloads.train.inputs import check_disk_space, list_examples, require_base_model
 from fastsd.workloads.train.prior import check_class_inputs, class_folder, ensure_class_images
 from fastsd.workloads.train.record import data_changes, require_prepared
@@ -159,6 +160,9 @@ def train(root, settings, *, resume: bool = False, overwrite: bool = False, say=
     if not settings.cpu and not torch.cuda.is_available():
         raise FastsdError("no CUDA GPU is visible to the trainer",
                           "run it on a GPU machine (trainer image), or pass --cpu to train on the CPU (slow)")
+    check_compile(settings)
+    if settings.compile:
+        use_volume_cache(root.cache)
     from fastsd.workloads.train.loop import Trainer, make_accelerator
 
     accelerator = make_accelerator(settings)

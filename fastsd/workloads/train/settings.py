@@ -103,6 +103,7 @@ class TrainSettings:
     buckets: bool = True
     repeats: int = 1
     quantize: str = "none"  # the frozen transformer's weights: none, int8 (torchao) or nf4 (bitsandbytes)
+    compile: bool = False  # regional torch.compile of the denoiser's repeated blocks (compiled.py)
 
     @property
     def stages(self) -> tuple[tuple[str, int], ...]:

@@ -101,6 +101,26 @@ def test_an_empty_folder_in_the_image_is_no_volume(engine, name):
     assert "/data is not a mounted volume" in done.stderr
 
 
+COMPILE_CHECK = r"""
+import os, pathlib, tempfile, torch
+from fastsd.workloads.train.compiled import compiler_problem
+assert compiler_problem() is None, compiler_problem()
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache = tempfile.mkdtemp()
+def block(x, w):
+    return torch.nn.functional.gelu(x @ w).sum(dim=-1)
+x, w = torch.randn(8, 16), torch.randn(16, 16)
+assert torch.allclose(torch.compile(block)(x, w), block(x, w), atol=1e-5)
+print(sum(1 for _ in pathlib.Path(cache).rglob("*.so")))
+"""
+
+
+@pytest.mark.parametrize("name", ["trainer", "pod"])
+def test_torch_compile_builds_its_kernels_where_training_runs(engine, name):
+    """`fastsd train --compile`: Inductor compiles C++ kernels here (a GPU's Triton needs the same compiler)."""
+    done = docker("run", "--rm", "--network", "host", "--entrypoint", "python", image(name), "-c", COMPILE_CHECK)
+    assert int(done.stdout.split()[-1]) > 0, f"{name}: no compiled kernel\n{done.stderr[-2000:]}"
+
+
 def test_bitsandbytes_has_the_kernels_of_torchs_cuda(engine):
     code = ("import torch, pathlib, bitsandbytes as b; v = torch.version.cuda.replace('.', '');"
             "print(v, (pathlib.Path(b.__file__).parent / f'libbitsandbytes_cuda{v}.so').is_file())")

@@ -10,13 +10,13 @@ probe files it as FLUX.1, and fastsd sets its base to FLUX.2 (what the file's me
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.images.containers.test_pipeline import ROOT, cli_env, fastsd, project_containers
+from tests.images.containers.fullsize import train_and_serve
+from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(3000)
 PORT = 7877
@@ -51,22 +51,8 @@ BUILD = ("import sys; sys.path.insert(0, 'scripts'); import demo\n"
 def served(engine, tmp_path_factory):
     data = tmp_path_factory.mktemp("invokeai-klein") / "data"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    timings = {}
     try:
-        done = subprocess.run([sys.executable, "-c", BUILD], capture_output=True, text=True, cwd=ROOT,
-                              env=cli_env(data), timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        started = time.monotonic()
-        trained = fastsd(data, "run", "dog", "--photos", str(data / "photos"), "--model", "tiny-klein", "--mode", "lora",
-                         "--steps", "1", "--rank", "4", "--resolution", "64", "--captions", "token", "--no-caption",
-                         "--save-every", "1", "--save-from", "1", "--cpu", "--runtime", "docker",
-                         cwd=elsewhere, timeout=2400)
-        assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-        timings["train+export"] = time.monotonic() - started
-        started = time.monotonic()
-        up = fastsd(data, "webui", "--model", "dog", "--port", str(PORT), "--auth", f"admin:{PASSWORD}",
-                    "--runtime", "docker", "--cpu", "--wait", "900", cwd=elsewhere, timeout=1200)
-        timings["ready"] = time.monotonic() - started
+        up, timings = train_and_serve(data, elsewhere, [BUILD], "tiny-klein", PORT, PASSWORD)
         yield data, elsewhere, up, timings
     finally:
         fastsd(data, "down", cwd=elsewhere, timeout=180)

@@ -127,3 +127,17 @@ def test_containers_run_as_the_volumes_owner(engine, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert len(list((data / "sessions" / "owned" / "instance_images").glob("*.png"))) >= 1
     assert owners(data / "sessions") == {(4321, 4321)}
+
+
+def test_compile_trains_in_the_trainer_container_and_caches_on_the_volume(demo_run):
+    """`fastsd train --compile` through the host CLI: Inductor builds its kernels in the trainer image
+    (its compiler) and keeps them on the volume, owned by the volume's user. Last: it retrains the demo."""
+    data, elsewhere, _ = demo_run
+    done = fastsd(data, "train", "demo", "--mode", "lora", "--steps", "3", "--rank", "2", "--cpu", "--compile",
+                  "--save-every", "0", "--overwrite", "--no-export", "--runtime", "docker", cwd=elsewhere)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    first = json.loads((data / "sessions" / "demo" / "logs" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["compile_s"] > 0
+    kernels = data / "cache" / "torch-compile" / "inductor"
+    assert any(kernels.rglob("*.so")), "no compiled kernel on the volume"
+    assert owners(kernels) == {(data.stat().st_uid, data.stat().st_gid)}
