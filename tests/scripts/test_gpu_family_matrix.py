@@ -28,3 +28,11 @@ def test_dry_run_on_the_tiny_models_measures_each_row(tmp_path):
     runs = json.loads(out.read_text())["runs"]
     assert [(r["preset"], r["quantize"]) for r in runs] == [("24gb", "none"), ("16gb", "int8")]
     assert all(r["s_step"] > 0 for r in runs)
+
+
+def test_compile_adds_a_compiled_run_after_each_eager_one():
+    import runpy
+
+    rows = runpy.run_path(str(ROOT / "scripts" / "gpu_family_matrix.py"))["matrix"](["zimage"], ["24gb", "16gb"], True)
+    assert [(r["preset"], r["compile"], "--compile" in r["flags"]) for r in rows] == [
+        ("24gb", False, False), ("24gb", True, True), ("16gb", False, False), ("16gb", True, True)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastsd.cli.context import table
+from fastsd.errors import bad_input
 
 PULL_KINDS = ("checkpoint", "diffusers", "controlnet", "lora", "vae")
 
@@ -25,6 +26,9 @@ def register(commands) -> None:
     pull.add_argument("--header", action="append", default=[], metavar='"NAME: VALUE"',
                       help="HTTP header for URL downloads; $VAR in the value is read from the environment")
     pull.add_argument("--link", action="store_true", help="link a local path instead of copying it")
+    pull.add_argument("--distilled", action="store_true",
+                      help="the registry model's few-step distilled model, which its LoRAs are served on "
+                           "(filed as ID-distilled: z-image, flux2-klein-4b, flux2-klein-9b)")
     pull.add_argument("--trust-pickle", action="store_true",
                       help="accept .ckpt/.pt/.pth/.bin pickles (still scanned; code is always refused)")
     pull.set_defaults(handler=pull_model, data_root_use="new")
@@ -99,14 +103,26 @@ def pull_model(args, ctx) -> int:
     """Pull one model onto the volume and say what it is."""
     from fastsd.registry import load_registry
     from fastsd.store.pull import pull
+    from fastsd.webui.comfyui.served import DISTILLED_FAMILIES
+    from fastsd.webui.distilled import distilled_source
 
+    source, name = args.source, args.name
+    if args.distilled:
+        if name is not None:
+            raise bad_input("--distilled files the model as ID-distilled, where serving looks for it",
+                            "drop --name")
+        source, name = distilled_source(args.source)
     entry = load_registry().models.get(args.source)
     if entry is not None:  # the licence is shown before any byte is fetched
         ctx.say(f"{entry.id}: licence {entry.licence} <{entry.licence_url}>"
                 + (" (gated: accept it there first)" if entry.gated else ""))
-    model = pull(ctx.root, args.source, kind=args.kind, name=args.name, sha256=args.sha256,
+    model = pull(ctx.root, source, kind=args.kind, name=name, sha256=args.sha256,
                  headers=tuple(args.header), link=args.link, trust_pickle=args.trust_pickle)
     ctx.emit(model.model_dump(mode="json"), "pulled " + describe(model))
+    if args.distilled:
+        ctx.say(f"LoRA sessions on {args.source} are now served on {name}"
+                + (f" (ComfyUI: write its files once: fastsd convert {name} --format comfyui)"
+                   if model.family in DISTILLED_FAMILIES else ""))
     return 0
 
 

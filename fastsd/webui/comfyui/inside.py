@@ -89,7 +89,8 @@ def prepare(root: DataRoot, request, say, environ=os.environ):
     """Checks, folders, the served model and its workflows: (address, device, credentials, folders, served)."""
     from fastsd.webui.comfyui.folders import prepare_folders
     from fastsd.webui.comfyui.served import resolve_served
-    from fastsd.webui.comfyui.workflows import write_workflows
+    from fastsd.webui.comfyui.workflows import sampling, write_workflows
+    from fastsd.webui.distilled import pull_hint
     from fastsd.webui.inside import start_checks
     from fastsd.webui.models import ensure_controlnets
 
@@ -103,7 +104,9 @@ def prepare(root: DataRoot, request, say, environ=os.environ):
         served = replace(served, controlnets=tuple(path.name for path in controlnets))
     workflows = write_workflows(folders.user, folders.input, served)
     model = served.checkpoint or served.split.diffusion_model
-    say(f"model:       {model} ({served.family})")
+    say(f"model:       {model} ({served.family}{', distilled: ' + str(sampling(served).steps) + ' steps' if served.distilled else ''})")
+    if served.base and not served.distilled and (hint := pull_hint(served.base)):
+        say(f"note:        served on the base {served.base}, {sampling(served).steps} steps; {hint}")
     for name, strength in served.loras:
         say(f"lora:        {name} (strength {strength:g})")
     for name in served.controlnets:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from fastsd.errors import bad_input
 from fastsd.layout import SPLIT_PARTS, DataRoot
+from fastsd.webui.distilled import distilled_of
 
 CHECKPOINT_FAMILIES = ("sd1", "sd2", "sdxl")
 # CLIPLoader's type for a DiT family's text encoder file (Flux picks its own: see comfy_split_files)
 CLIP_TYPES = {"zimage": "lumina2", "qwenimage": "qwen_image"}
+DISTILLED_FAMILIES = ("zimage",)  # served on their distilled model in ComfyUI when it is on the volume
 UNSERVABLE = {"flux2": "ComfyUI v0.8.0 (the comfyui image's) predates FLUX.2 klein: its FLUX.2 is FLUX.2 dev "
                        "(48 heads, a Mistral text encoder), which klein's transformer and Qwen3 encoder do not fit"}
 # kohya's ss_base_model_version (what fastsd and most trainers write) -> fastsd family
@@ -41,6 +43,8 @@ class Served:
     loras: tuple[tuple[str, float], ...] = ()
     controlnets: tuple[str, ...] = ()
     prompt: str = "a photo"
+    base: str | None = None  # the model a LoRA session trained on
+    distilled: bool = False  # served on that base's few-step distilled model (fastsd.webui.distilled)
 
 
 def lora_family(path: Path) -> str | None:
@@ -208,7 +212,7 @@ def resolve_served(root: DataRoot, spec: str, lora_specs=(), controlnets=()) -> 
     else:
         family = family_hint(root, spec)
     loras += [resolve_lora(root, item) for item in lora_specs]
-    checkpoint = split = None
+    checkpoint = split = on = None
     if family in CHECKPOINT_FAMILIES or family is None:
         if base != spec:  # a LoRA session: its base's single file
             path = base_checkpoint(root, base)
@@ -217,19 +221,29 @@ def resolve_served(root: DataRoot, spec: str, lora_specs=(), controlnets=()) -> 
             path, family = model.path, family or model.family
         checkpoint = _name_in(root.webui_models("Stable-diffusion"), path)
     else:
-        split = split_files(root, base, family)
+        on = distilled_of(root, base) if base != spec and family in DISTILLED_FAMILIES else None
+        split = split_files(root, on or base, family)
     for path, _ in loras:
         check_lora_family(path, family, spec)
     lora_folder = root.webui_models("Lora")
     return Served(label=Path(spec.replace("@", "-step")).name.removesuffix(".safetensors"), family=family or "sd1", checkpoint=checkpoint, split=split,
                   loras=tuple((_name_in(lora_folder, in_folder(lora_folder, path)), weight)
                               for path, weight in loras),
-                  controlnets=tuple(controlnets), prompt=prompt)
+                  controlnets=tuple(controlnets), prompt=prompt,
+                  base=base if base != spec else None, distilled=on is not None)
 
 
 def check_host_loras(root: DataRoot, model: str, family: str | None, specs) -> None:
-    """Before any container starts: the family is servable, each `--lora` exists and is for it."""
+    """Before any container starts: the family is servable, each `--lora` exists and is for it, and a
+    LoRA session's distilled model, when on the volume, has its ComfyUI files."""
+    from fastsd.session import load_session
+    from fastsd.webui.models import session_name
+
     check_servable(model, family)
+    if family in DISTILLED_FAMILIES and (name := session_name(root, model)) is not None:
+        session = load_session(root, name)
+        if session.training.mode == "lora" and (on := distilled_of(root, session.model)) is not None:
+            split_files(root, on, family)
     for spec in specs:
         path, _ = resolve_lora(root, spec)
         check_lora_family(path, family, model)

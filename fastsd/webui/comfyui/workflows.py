@@ -24,7 +24,7 @@ class Sampling(NamedTuple):
     shift: float | None = None  # the flow shift ModelSamplingAuraFlow sets (Z-Image, Qwen-Image)
 
 
-# Z-Image and Qwen-Image: their base models' settings (fastsd serves the model a session trained on)
+# Z-Image and Qwen-Image: their base models' settings
 SAMPLING = {
     "sd1": Sampling(20, 7.0, "euler", "normal", 512),
     "sd2": Sampling(20, 7.0, "euler", "normal", 768),
@@ -33,14 +33,23 @@ SAMPLING = {
     "zimage": Sampling(28, 4.0, "euler", "simple", 1024, shift=3.0),
     "qwenimage": Sampling(30, 4.0, "euler", "simple", 1024, shift=3.1),
 }
+# The few-step distilled models a LoRA is served on when they are on the volume (Z-Image-Turbo: 8 NFEs, no CFG)
+DISTILLED_SAMPLING = {"zimage": Sampling(9, 1.0, "euler", "simple", 1024, shift=3.0)}
 CONTROL_IMAGE = "fastsd-control.png"
 NEGATIVE = "blurry, low quality"
+
+
+def sampling(served: Served) -> Sampling:
+    """The settings `served` draws with: its distilled model's few steps, else its family's."""
+    if served.distilled:
+        return DISTILLED_SAMPLING[served.family]
+    return SAMPLING.get(served.family, SAMPLING["sd1"])
 
 
 def txt2img(served: Served, *, seed: int = 0, steps: int | None = None, size: int | None = None,
             control_image: str | None = None, prefix: str = "fastsd") -> Graph:
     """The txt2img graph of `served` (a ControlNet unit when `control_image` and a ControlNet are given)."""
-    settings = SAMPLING.get(served.family, SAMPLING["sd1"])
+    settings = sampling(served)
     guidance = settings.guidance
     graph = Graph()
     if served.checkpoint is not None:

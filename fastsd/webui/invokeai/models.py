@@ -182,8 +182,9 @@ def file_as_klein(client, config: dict, say) -> None:
 
 
 def served_model(root: DataRoot, spec: str):
-    """The main model InvokeAI serves for `--model spec`: a klein session's (or model's) diffusers folder,
-    else the checkpoint the other families serve (fastsd.webui.models.resolve_ui_model)."""
+    """The main model InvokeAI serves for `--model spec`: a klein session's (or model's) diffusers folder
+    (a session's base's distilled one when on the volume), else the checkpoint the other families serve
+    (fastsd.webui.models.resolve_ui_model)."""
     from fastsd.webui.models import UiModel, family_hint, resolve_ui_model, session_name
 
     if family_hint(root, spec) != KLEIN:
@@ -191,8 +192,10 @@ def served_model(root: DataRoot, spec: str):
     session = session_name(root, spec)
     if session is not None:
         from fastsd.session import load_session
+        from fastsd.webui.distilled import distilled_of
 
-        base = load_session(root, session).model
+        trained_on = load_session(root, session).model
+        base = distilled_of(root, trained_on) or trained_on  # its LoRA serves on the 4-step model when pulled
     else:
         base = spec
     from fastsd.models import resolve_model

@@ -223,3 +223,41 @@ def test_down_stops_it(served):
     _, data, elsewhere, _, _ = served
     assert fastsd(data, "down", cwd=elsewhere, timeout=180).returncode == 0
     assert project_containers() == []
+
+
+DISTILLED_BUILD = ("from fastsd.layout import resolve_data_root\n"
+                   "from fastsd.fsutil import atomic_path, tree_bytes\n"
+                   "from fastsd.store.index import LocalModel, record_model\n"
+                   "from fastsd.tiny import comfy_families\n"
+                   "root = resolve_data_root()\n"
+                   "with atomic_path(root.diffusers_model('base-distilled'), directory=True) as tmp:\n"
+                   "    comfy_families.build_comfy_zimage(tmp, seed=1)\n"
+                   "record_model(root, LocalModel(name='base-distilled', kind='diffusers', source='random zimage (test)',\n"
+                   "    path='models/diffusers/base-distilled', family='zimage', prediction='flow_matching',\n"
+                   "    native_resolution=1024, training_resolutions=(64,), size=tree_bytes(root.diffusers_model('base-distilled'))))\n")
+
+
+def test_a_zimage_lora_moves_to_the_distilled_model_once_it_is_on_the_volume(served, api):
+    """As after `fastsd models pull z-image --distilled`: the webui refuses until ComfyUI's files are written,
+    then serves the session's LoRA on the distilled transformer with its few steps, every key loaded."""
+    family, data, elsewhere, _, _ = served
+    if family != "zimage":
+        pytest.skip("Qwen-Image has no distilled model")
+    built = subprocess.run([sys.executable, "-c", DISTILLED_BUILD], capture_output=True, text=True, cwd=ROOT,
+                           env=cli_env(data), timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    fastsd(data, "down", cwd=elsewhere, timeout=180)
+    serve = ("webui", "--model", "dog", "--port", str(PORT), "--auth", f"admin:{PASSWORD}", "--runtime", "docker",
+             "--cpu", "--wait", "900")
+    refused = fastsd(data, *serve, cwd=elsewhere, timeout=300)
+    assert refused.returncode == 2 and "fastsd convert base-distilled --format comfyui" in refused.stderr
+    converted = fastsd(data, "convert", "base-distilled", "--format", "comfyui", "--runtime", "docker", cwd=elsewhere)
+    assert converted.returncode == 0, converted.stdout[-3000:] + converted.stderr[-3000:]
+    up = fastsd(data, *serve, cwd=elsewhere, timeout=1200)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    target = _target(data)
+    assert target.distilled and target.split.diffusion_model == "base-distilled.safetensors"
+    logs = fastsd(data, "logs", "comfyui", cwd=elsewhere, timeout=120)
+    assert "distilled: 9 steps" in logs.stdout + logs.stderr
+    _zimage_generates_and_the_lora_changes_it(target, api)
+    _no_unloaded_keys(data, elsewhere)

@@ -156,3 +156,35 @@ def test_lora_session_on_a_diffusers_base_asks_for_its_single_file(cli, root):
     converted = root.webui_models("Stable-diffusion") / "mybase.safetensors"
     converted.write_bytes(b"x")
     assert resolve_served(root, "alice").checkpoint == "mybase.safetensors"
+
+
+def _zimage_files(root, name):
+    for path in root.split_files(name, "zimage").values():
+        write_tensors(path, {"w": (1,)})
+
+
+def test_a_zimage_lora_is_served_on_the_distilled_model_once_it_is_on_the_volume(cli, root):
+    from fastsd.store.index import LocalModel, record_model
+    from fastsd.webui.comfyui.workflows import txt2img
+
+    lora_session(cli, root, model="z-image", family_version=None)
+    _zimage_files(root, "z-image")
+    served = resolve_served(root, "alice")
+    assert (served.split.diffusion_model, served.base, served.distilled) == ("z-image.safetensors", "z-image", False)
+    assert txt2img(served).api_prompt() and served.loras == (("alice-step2-lora.safetensors", 1.0),)
+    folder = root.diffusers_model("z-image-distilled")
+    folder.mkdir(parents=True)
+    record_model(root, LocalModel(name="z-image-distilled", kind="diffusers", source="hf:Tongyi-MAI/Z-Image-Turbo",
+                                  family="zimage", path=str(folder.relative_to(root.root)),
+                                  prediction="flow_matching", native_resolution=1024, training_resolutions=(1024,)))
+    with pytest.raises(FastsdError) as error:  # on the volume, but not yet in ComfyUI's files: said on the host
+        check_host_loras(root, "alice", "zimage", ())
+    assert "z-image-distilled has no ComfyUI files" in error.value.message
+    assert "fastsd convert z-image-distilled --format comfyui" in error.value.hint
+    _zimage_files(root, "z-image-distilled")
+    check_host_loras(root, "alice", "zimage", ())
+    served = resolve_served(root, "alice")
+    assert (served.split.diffusion_model, served.distilled) == ("z-image-distilled.safetensors", True)
+    sampler = next(n for n in txt2img(served).api_prompt().values() if n["class_type"] == "KSampler")
+    assert (sampler["inputs"]["steps"], sampler["inputs"]["cfg"]) == (9, 1.0)  # Turbo's few steps, no CFG
+    assert served.loras == (("alice-step2-lora.safetensors", 1.0),)

@@ -90,3 +90,17 @@ def test_a_klein_session_is_served_from_its_base_folder(cli, data_root):
     folder = klein_folder(data_root, "flux2-klein-4b")
     model = served_model(data_root, "dog")
     assert (model.name, model.path, model.family, model.source) == ("dog", folder, "flux2", "session:dog")
+
+
+def test_a_klein_session_is_served_on_the_distilled_model_once_pulled(cli, data_root):
+    from fastsd.store.index import LocalModel, record_model
+
+    assert cli("session", "create", "dog", "--model", "flux2-klein-4b").code == 0
+    klein_folder(data_root, "flux2-klein-4b")
+    distilled = klein_folder(data_root, "flux2-klein-4b-distilled", distilled=True)
+    record_model(data_root, LocalModel(name="flux2-klein-4b-distilled", kind="diffusers",
+                                       source="hf:black-forest-labs/FLUX.2-klein-4B", family="flux2",
+                                       path=str(distilled.relative_to(data_root.root)), prediction="flow_matching",
+                                       native_resolution=1024, training_resolutions=(1024,)))
+    model = served_model(data_root, "dog")
+    assert (model.path, model.family) == (distilled, "flux2")
