@@ -264,9 +264,9 @@ def test_webui_image_keeps_the_pinned_torch():
     check = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/fastsd/bin/python", tag,
                             "-m", "fastsd.webui.pins", "/opt/venv/bin/python"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    script = ("import json, torch, torchvision, setuptools, pkg_resources, clip, open_clip; "
+    script = ("import json, importlib.metadata, torch, torchvision, setuptools, pkg_resources, clip, open_clip; "
               "print(json.dumps([torch.__version__, torchvision.__version__, setuptools.__version__, "
-              "open_clip.__version__]))")
+              "importlib.metadata.version('open_clip_torch')]))")
     done = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/opt/venv/bin/python", tag, "-c", script],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
