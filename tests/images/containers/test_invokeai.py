@@ -79,7 +79,12 @@ def test_the_export_and_the_lora_are_registered_in_place(served, client):
 def _generate(client, main, loras=()) -> bytes:
     from fastsd.webui.invokeai.graph import txt2img_graph
 
-    item = client.enqueue(txt2img_graph(main, "a photo of sks person", loras=loras, steps=2, seed=7))
+    return run_graph(client, txt2img_graph(main, "a photo of sks person", loras=loras, steps=2, seed=7))
+
+
+def run_graph(client, graph) -> bytes:
+    """Queue `graph` in InvokeAI, wait for it (15 minutes at most) and return the picture it made."""
+    item = client.enqueue(graph)
     deadline = time.monotonic() + 900
     while (state := client.queue_item(item))["status"] not in ("completed", "failed", "canceled"):
         assert time.monotonic() < deadline, "the generation did not finish in 15 minutes"

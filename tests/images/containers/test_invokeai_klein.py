@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.images.containers.fullsize import train_and_serve
+from tests.images.containers.test_invokeai import run_graph
 from tests.images.containers.test_pipeline import fastsd, project_containers
 
 pytestmark = pytest.mark.timeout(3000)
@@ -102,14 +103,7 @@ def _generate(client, main, loras=()) -> tuple[bytes, float]:
 
     started = time.monotonic()
     graph = klein_txt2img_graph(main, "a photo of sks dog", loras=loras, steps=2, seed=7, max_seq_len=256)
-    item = client.enqueue(graph)
-    deadline = time.monotonic() + 900
-    while (state := client.queue_item(item))["status"] not in ("completed", "failed", "canceled"):
-        assert time.monotonic() < deadline, "the generation did not finish in 15 minutes"
-        time.sleep(1)
-    assert state["status"] == "completed", f"{state.get('error_type')}: {state.get('error_message')}"
-    [name] = [r["image"]["image_name"] for r in state["session"]["results"].values() if r.get("type") == "image_output"]
-    return client.image_bytes(name), time.monotonic() - started
+    return run_graph(client, graph), time.monotonic() - started
 
 
 # what InvokeAI logs for LoRA layers it could not place or convert
