@@ -104,7 +104,8 @@ def prepare(root: DataRoot, request, say, environ=os.environ):
         served = replace(served, controlnets=tuple(path.name for path in controlnets))
     workflows = write_workflows(folders.user, folders.input, served)
     model = served.checkpoint or served.split.diffusion_model
-    say(f"model:       {model} ({served.family}{', distilled: ' + str(sampling(served).steps) + ' steps' if served.distilled else ''})")
+    distilled = f", distilled: {sampling(served).steps} steps" if served.distilled else ""
+    say(f"model:       {model} ({served.family}{distilled})")
     if served.base and not served.distilled and (hint := pull_hint(served.base)):
         say(f"note:        served on the base {served.base}, {sampling(served).steps} steps; {hint}")
     for name, strength in served.loras:

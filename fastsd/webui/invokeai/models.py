@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError, bad_input
 from fastsd.layout import DataRoot
+from fastsd.webui.distilled import SUFFIX, distilled_of
 
 # volume folder -> the model kind InvokeAI files it as
 FOLDERS = {"Stable-diffusion": "main", "Lora": "lora", "ControlNet": "controlnet"}
@@ -192,7 +193,6 @@ def served_model(root: DataRoot, spec: str):
     session = session_name(root, spec)
     if session is not None:
         from fastsd.session import load_session
-        from fastsd.webui.distilled import distilled_of
 
         trained_on = load_session(root, session).model
         base = distilled_of(root, trained_on) or trained_on  # its LoRA serves on the 4-step model when pulled
@@ -202,6 +202,7 @@ def served_model(root: DataRoot, spec: str):
 
     folder = resolve_model(root, base).local_path
     if folder is None or not is_klein_folder(folder):
+        pull = f"{base.removesuffix(SUFFIX)} --distilled" if base.endswith(SUFFIX) else base
         raise bad_input(f"the FLUX.2 klein model {base} is not on the volume as a diffusers folder ({folder})",
-                        f"pull it first: fastsd models pull {base}")
+                        f"pull it first: fastsd models pull {pull}")
     return UiModel(spec, folder, KLEIN, f"session:{spec}" if session else f"diffusers:{base}")

@@ -35,8 +35,8 @@ def check_compile(settings) -> None:
     """Refuse --compile before any work starts where its kernels cannot be built."""
     if settings.compile and (problem := compiler_problem()) is not None:
         raise bad_input(f"--compile needs a C compiler to build its kernels, but {problem}",
-                          "train in the trainer image (it has both), install g++ and python3-dev, "
-                          "or drop --compile")
+                        "train in the trainer image (it has both), install g++ and python3-dev, "
+                        "or drop --compile")
 
 
 def use_volume_cache(cache: Path) -> Path:
@@ -50,11 +50,9 @@ def use_volume_cache(cache: Path) -> Path:
     return folder
 
 
-def compile_blocks(model) -> int:
-    """Compile each repeated block of `model` in place; returns how many were wrapped."""
-    names = tuple(getattr(model, "_repeated_blocks", None) or ())
-    if not names:
+def compile_blocks(model) -> None:
+    """Compile each repeated block of `model` in place."""
+    if not getattr(model, "_repeated_blocks", None):
         raise FastsdError(f"--compile: {type(model).__name__} names no repeated blocks to compile",
                           "drop --compile for this model")
     model.compile_repeated_blocks()
-    return sum(1 for module in model.modules() if type(module).__name__ in names)

@@ -37,12 +37,18 @@ def linear_schedule(optimizer, steps: int):
     return LambdaLR(optimizer, lambda k: max(0.0, 1.0 - k / steps))
 
 
+# Runs where each process holds every gradient whole (alone, or DDP after its all-reduce); FSDP,
+# DeepSpeed and the like shard them, and only accelerate's clip_grad_norm_ measures their norm right.
+WHOLE_GRADIENTS = ("NO", "MULTI_CPU", "MULTI_GPU")
+
+
 def folds_clipping(optimizer, accelerator) -> bool:
     """Whether `optimizer` (the unwrapped one) can clip inside its step in this run."""
     import torch
 
     fused = isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults.get("fused")
-    return bool(fused) and getattr(accelerator, "scaler", None) is None
+    kind = getattr(getattr(accelerator, "distributed_type", None), "value", "NO")
+    return bool(fused) and getattr(accelerator, "scaler", None) is None and kind in WHOLE_GRADIENTS
 
 
 def grad_norm(params):
@@ -69,7 +75,7 @@ class ClippedStep:
             return
         if self.folded:
             norm = grad_norm(self.params)
-            self.raw.grad_scale = ((norm + 1e-6) / self.max_norm).clamp(min=1.0).to(norm.device)
+            self.raw.grad_scale = ((norm + 1e-6) / self.max_norm).clamp(min=1.0)
             try:
                 self.optimizer.step()
             finally:

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from fastsd.workloads.train.compiled import compiler_problem
-from tests.workloads.train.conftest import assert_same_weights
-from tests.workloads.train.test_resume import _train
+from tests.workloads.train.test_resume import _train, assert_resumes_exactly
 
 needs_compiler = pytest.mark.skipif(compiler_problem() is not None, reason=f"torch.compile: {compiler_problem()}")
 COMMON = ("--mode", "lora", "--steps", "5", "--rank", "2", "--lora-lr", "1e-2", "--cpu", "--seed", "3", "--save-every", "2",
@@ -26,12 +25,7 @@ def test_a_compiled_run_caches_its_kernels_on_the_volume_and_resumes_exactly(mak
     assert lines[1]["it_s"] > 1 / lines[0]["compile_s"]  # the compile is left out of the rate
     kernels = data_root.root / "cache" / "torch-compile" / "inductor"
     assert any(kernels.rglob("*.py")), "Inductor wrote no kernel on the volume"
-    interrupted = make_session("cut")
-    assert _train(data_root, "cut", COMMON, kill="step:3").returncode != 0
-    resumed = _train(data_root, "cut", COMMON, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert_same_weights(reference.final, interrupted.final)
-    assert_same_weights(reference.checkpoint(4), interrupted.checkpoint(4))
+    assert_resumes_exactly(make_session, data_root, reference, COMMON)
 
 
 def test_compile_without_a_compiler_is_refused_before_any_work(make_session, cli, monkeypatch):

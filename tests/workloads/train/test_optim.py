@@ -73,6 +73,10 @@ def test_clipping_stays_apart_where_it_cannot_fold():
     fused = make_optimizer(ADAMW, params, 1e-2)
     with_scaler = SimpleNamespace(scaler=object())
     assert not folds_clipping(fused, with_scaler)  # fp16: the GradScaler owns grad_scale
+    sharded = SimpleNamespace(scaler=None, distributed_type=SimpleNamespace(value="FSDP"))
+    assert not folds_clipping(fused, sharded)  # each process holds a shard: accelerate measures the norm
+    ddp = SimpleNamespace(scaler=None, distributed_type=SimpleNamespace(value="MULTI_GPU"))
+    assert folds_clipping(fused, ddp)
     reference = _twin(params)
     torch.nn.utils.clip_grad_norm_(reference, 1.0)
     torch.optim.AdamW(reference, lr=1e-2).step()

@@ -27,6 +27,17 @@ def _reference(make_session, cli, model, settings):
     return paths
 
 
+def assert_resumes_exactly(make_session, data_root, reference, settings, model="tiny-sd"):
+    """Session `cut` on `model`, killed by SIGKILL after step 3 and resumed, ends (and checkpoints step 4)
+    with `reference`'s weights."""
+    interrupted = make_session("cut", model=model)
+    assert _train(data_root, "cut", settings, kill="step:3").returncode != 0
+    resumed = _train(data_root, "cut", settings, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(reference.final, interrupted.final)
+    assert_same_weights(reference.checkpoint(4), interrupted.checkpoint(4))
+
+
 def test_full_mode_killed_three_times_resumes_to_identical_weights(make_session, data_root, cli):
     common = ("--text-encoder-steps", "3", "--unet-steps", "4", "--flip", "--offset-noise", "0.05",
               "--unet-lr", "1e-3", "--text-encoder-lr", "1e-3", "--cpu", "--seed", "7", "--save-every", "2",
@@ -55,11 +66,7 @@ def test_lora_mode_killed_resumes_to_identical_weights(make_session, data_root, 
     common = ("--steps", "5", "--rank", "2", "--lora-lr", "1e-2", "--cpu", "--seed", "3", "--save-every", "2",
               "--save-from", "2", *extra)
     reference = _reference(make_session, cli, "tiny-sdxl", common)
-    interrupted = make_session("cut", model="tiny-sdxl")
-    assert _train(data_root, "cut", common, kill="step:3").returncode != 0
-    resumed = _train(data_root, "cut", common, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert_same_weights(reference.final, interrupted.final)
+    assert_resumes_exactly(make_session, data_root, reference, common, model="tiny-sdxl")
 
 
 def test_resume_refuses_changed_settings_naming_them(make_session, cli):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.workloads.train.conftest import assert_same_weights
-from tests.workloads.train.test_resume import _reference, _train
+from tests.workloads.train.test_resume import _reference, _train, assert_resumes_exactly
 
 
 @pytest.mark.parametrize("kind", ["loha", "dora"])  # lokr keeps its tensors as loha does
@@ -14,12 +14,7 @@ def test_lora_types_with_ema_and_min_snr_resume_exactly(make_session, data_root,
               "--steps", "5", "--rank", "2", "--lora-lr", "1e-2", "--cpu", "--seed", "3", "--save-every", "2",
               "--save-from", "2")
     reference = _reference(make_session, cli, "tiny-sd", common)
-    interrupted = make_session("cut")
-    assert _train(data_root, "cut", common, kill="step:3").returncode != 0
-    resumed = _train(data_root, "cut", common, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert_same_weights(reference.final, interrupted.final)
-    assert_same_weights(reference.checkpoint(4), interrupted.checkpoint(4))
+    assert_resumes_exactly(make_session, data_root, reference, common)
 
 
 def test_full_mode_with_ema_resumes_exactly_across_the_stage_boundary(make_session, data_root, cli):
