@@ -83,3 +83,23 @@ def test_clipping_stays_apart_where_it_cannot_fold():
     ClippedStep(plain, plain, params, _Accelerator())()
     for p, q in zip(params, reference, strict=True):
         assert torch.equal(p, q)
+
+
+def test_the_folded_step_under_accelerate_skips_its_package_probes(monkeypatch):
+    import accelerate
+    import accelerate.optimizer
+
+    probes = []
+    monkeypatch.setattr(accelerate.optimizer, "is_lomo_available", lambda: probes.append(1) or False)
+    ours = _params(4, 10.0)
+    reference = _twin(ours)
+    torch.nn.utils.clip_grad_norm_(reference, 1.0)
+    make_optimizer(ADAMW, reference, 1e-2).step()
+    acc = accelerate.Accelerator(cpu=True)
+    raw = make_optimizer(ADAMW, ours, 1e-2)
+    step = ClippedStep(acc.prepare(raw), raw, ours, acc)
+    assert step.folded
+    step()
+    assert probes == []  # accelerate's own step probes for LOMO twice per call
+    for p, q in zip(ours, reference, strict=True):
+        assert torch.allclose(p, q, rtol=0, atol=1e-6)
