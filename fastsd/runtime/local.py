@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastsd.errors import FastsdError
 from fastsd.plan import Plan
+from fastsd.runtime.signals import stops_held
 from fastsd.secrets import SECRET_ENV_VARS
 
 
@@ -44,13 +45,15 @@ class LocalRunner:
 
     def run(self, plan: Plan) -> int:
         """Run the plan and wait; returns the child's exit status."""
+        process = None
         try:
-            process = subprocess.Popen(local_argv(plan), env=local_env(plan))
+            with stops_held():  # a stop while the child starts is raised once `process` holds it
+                process = subprocess.Popen(local_argv(plan), env=local_env(plan))
+            return process.wait()
         except FileNotFoundError as exc:
             raise FastsdError(f"cannot start {plan.command[0]}: {exc.strerror}") from None
-        try:
-            return process.wait()
         except KeyboardInterrupt:
-            process.terminate()
-            process.wait()
+            if process is not None:
+                process.terminate()
+                process.wait()
             raise

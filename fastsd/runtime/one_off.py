@@ -16,9 +16,10 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 import uuid
+
+from fastsd.runtime.signals import signals_ignored, sigterm_interrupts, stops_held
 
 RUN_LABEL = "fastsd.run"
 INTERRUPT_GRACE_S = 30.0  # after SIGINT: time to leave the training loop (checkpoints are atomic)
@@ -120,48 +121,20 @@ class _Stopper:
             _docker("rm", "--force", container, timeout=60)
 
 
-@contextlib.contextmanager
-def sigterm_interrupts():
-    """While the block runs, SIGTERM raises KeyboardInterrupt as SIGINT does (the studio's Stop
-    escalates with SIGTERM), so the stop runs for either."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum, _frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def signals_ignored():
-    """SIGINT and SIGTERM ignored for the block (in the main thread, the only one that has them)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def run_one_off(argv: list[str], env: dict[str, str], run_id: str, say) -> int:
     """Run `docker compose ... run` (its container labelled `fastsd.run=RUN_ID`) and wait; on an
     interrupt stop the container, and return 130 once it is gone."""
     with sigterm_interrupts():
-        # Its own session: a Ctrl-C or the studio's group signal reaches fastsd only.
-        process = subprocess.Popen(argv, env=env, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = None
         try:
+            with stops_held():  # a stop while compose starts is raised once `process` holds it
+                # Its own session: a Ctrl-C or the studio's group signal reaches fastsd only.
+                process = subprocess.Popen(argv, env=env, text=True, stdin=subprocess.DEVNULL,
+                                           start_new_session=True)
             return process.wait()
         except KeyboardInterrupt:
-            pass
+            if process is None:  # stopped before compose started: nothing to stop
+                raise
         stopper = _Stopper(run_id, process, say)
         try:
             stopper.politely()

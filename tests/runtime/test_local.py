@@ -45,3 +45,15 @@ def test_secrets_reach_the_child_only_when_the_plan_names_them(data_root):
     assert env["HF_TOKEN"] == "hf_secret" and "NGROK_AUTHTOKEN" not in env
     assert env["FASTSD_DATA"] == str(data_root.root) and env["X"] == "1"
     assert env["HF_HOME"] == str(data_root.hf_home)
+
+
+def test_a_stop_while_the_child_starts_still_stops_it(data_root, stop_while_starting):
+    import sys
+
+    import pytest
+
+    plan = plan_for(data_root, (sys.executable, "-c", "import time; time.sleep(60)"))
+    with pytest.raises(KeyboardInterrupt):
+        LocalRunner().run(plan)
+    [child] = stop_while_starting
+    assert child.poll() is not None  # stopped, not left running with nobody to stop it

@@ -129,3 +129,12 @@ def test_a_run_that_ends_by_itself_returns_its_status(fake_docker, monkeypatch):
 
     monkeypatch.setenv("FAKE_DOCKER_EXIT", "3")
     assert run_one_off(["docker", "compose", "run", "trainer"], None, RUN_ID, say=print) == 3
+
+
+def test_a_stop_while_compose_starts_still_reaches_the_container(box, stop_while_starting, monkeypatch):
+    from fastsd.runtime import one_off
+
+    monkeypatch.setattr(one_off, "INTERRUPT_GRACE_S", 30.0)
+    argv = ["docker", "compose", "run", "--rm", "--no-TTY", "--label", f"fastsd.run={RUN_ID}", "trainer"]
+    assert one_off.run_one_off(argv, None, RUN_ID, say=print) == one_off.INTERRUPTED
+    assert not (box / f"{RUN_ID}.running").exists() and signals_sent(box) == ["SIGINT"]
