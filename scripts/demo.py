@@ -28,7 +28,7 @@ from fastsd.store.index import LocalModel, read_index, record_model  # noqa: E40
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 SESSION = "demo"
-NOISE_NOTE = ("note: tiny-sd and tiny-blip have random weights, so the captions below (\"sks, ein ein ...\") and "
+NOISE_NOTE = ("note: {model} and tiny-blip have random weights, so the captions below (\"sks, ein ein ...\") and "
               "the trained model's pictures are noise: the demo shows every step works, not what they look like")
 TRAINING = ["--text-encoder-steps", "30", "--unet-steps", "40", "--save-every", "20", "--save-from", "20",
             "--keep", "2", "--sample-every", "35", "--sample-steps", "4",
@@ -112,20 +112,22 @@ def run_argv(photos: Path, runtime: str = "local", model: str = "tiny-sd", sessi
             "--preview", *training, "--runtime", runtime]
 
 
-def models_stage(root) -> None:
-    """The tiny models, built quietly (the libraries' own code: no fallback warnings, no bars), and what they are."""
+def models_stage(root, family: str | None) -> str:
+    """The tiny models, built quietly (the libraries' own code: no fallback warnings, no bars), and
+    what they are; returns the name of the model to train."""
     quiet_libraries()
     stage(f"models (data root {root.root})")
     build_models(root)
-    print(NOISE_NOTE, flush=True)
+    model = build_family_model(root, family) if family else "tiny-sd"
+    print(NOISE_NOTE.format(model=model), flush=True)
+    return model
 
 
 def main_demo(runtime: str = "local", family: str | None = None) -> int:
     root = resolve_data_root()
     root.ensure()
     started = time.monotonic()
-    models_stage(root)
-    model = build_family_model(root, family) if family else "tiny-sd"
+    model = models_stage(root, family)
     session = f"demo-{family}" if family else SESSION
     photos = write_photos(root.root / "demo-photos")
     stage("fastsd run: prepare, caption, train, export")
@@ -142,7 +144,7 @@ def main_demo(runtime: str = "local", family: str | None = None) -> int:
                         ("captions", paths.captions_jsonl), ("heatmaps", paths.heatmaps),
                         ("checkpoints", paths.checkpoints), ("samples", paths.samples),
                         ("metrics", paths.metrics), ("exports", paths.exports),
-                        ("web UI models", root.webui_models("Stable-diffusion")), ("report", paths.report)]:
+                        ("web UI models", root.webui_models("Lora" if family else "Stable-diffusion")), ("report", paths.report)]:
         print(f"  {label:16} {path}")
     print("\nOpen the report in a browser; `make demo` again skips every finished step.")
     return 0
