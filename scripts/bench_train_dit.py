@@ -1,18 +1,19 @@
 """Where a LoRA step of the 2026 families goes on CPU: fastsd eager and with --compile against the model's floor.
 
-For each family (Z-Image, FLUX.2 klein, Qwen-Image), on its tiny random model and on a mid-size one
+For each family (Flux.1, Z-Image, FLUX.2 klein, Qwen-Image), on its tiny random model and on a mid-size one
 (the tiny VAE and text encoder, whose outputs are cached before training, with a transformer of
 512 width and 6-8 blocks: 20-40 M parameters, 256 image tokens at 64 px), three runs alternate
 for --rounds rounds:
 - floor: the transformer alone in a bare loop: cached latents and captions, fastsd's own family
   adapter for the forward, rank-16 LoRA, loss, backward, clip, fused AdamW. No sampler, no
   metrics, no progress: what any trainer must spend per step.
-- fastsd: `fastsd train --mode lora` in its own process (preset 48gb: no quantization, AdamW).
+- fastsd: `fastsd train --mode lora` in its own process (the 2026 families on preset 48gb: no
+  quantization, AdamW; Flux.1 with AdamW).
 - fastsd --compile: the same with regional torch.compile (the first round compiles, later rounds
   find the kernels in the volume's cache).
 A run's s/step is the median after the warm-up; the table gives the medians over rounds, fastsd's
 overhead over the floor and what --compile gains.
-Usage: python scripts/bench_train_dit.py [--families zimage,flux2,qwenimage] [--sizes tiny,mid]
+Usage: python scripts/bench_train_dit.py [--families flux,zimage,flux2,qwenimage] [--sizes tiny,mid]
        [--steps 12] [--rounds 3] [--threads 1]
 """
 
@@ -29,7 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_family_matrix import FAMILIES, MODEL_IDS, WARM_UP, add_session, matrix, measure  # noqa: E402
+from gpu_family_matrix import FAMILIES as LLM_FAMILIES  # noqa: E402
+from gpu_family_matrix import MODEL_IDS as LLM_MODEL_IDS  # noqa: E402
+from gpu_family_matrix import WARM_UP, add_session, matrix, measure  # noqa: E402
+
+FAMILIES = ("flux", *LLM_FAMILIES)
+MODEL_IDS = {"flux": "flux-dev", **LLM_MODEL_IDS}
 
 PX = 64  # the tiny VAEs down-sample 2x: 32 x 32 latents, 256 tokens of 2 x 2 patches
 LORA_RANK = 16
@@ -37,6 +43,8 @@ LR = 1e-4
 MAX_GRAD_NORM = 1.0
 # The transformer of the mid size: 512 wide, 8 heads of 64; the conditioning widths match the tiny encoders.
 MID = {
+    "flux": dict(num_layers=2, num_single_layers=6, attention_head_dim=64, num_attention_heads=8,
+                 axes_dims_rope=(16, 24, 24)),
     "zimage": dict(dim=512, n_layers=6, n_refiner_layers=1, n_heads=8, n_kv_heads=8, axes_dims=[16, 24, 24],
                    axes_lens=[1024, 64, 64]),
     "flux2": dict(num_layers=2, num_single_layers=6, attention_head_dim=64, num_attention_heads=8,
@@ -50,8 +58,9 @@ def build(folder: Path, family: str, size: str) -> Path:
     import torch
 
     from fastsd.tiny.families import build_tiny_family
+    from fastsd.tiny.flux import build_tiny_flux
 
-    build_tiny_family(folder, family)
+    build_tiny_flux(folder) if family == "flux" else build_tiny_family(folder, family)
     if size == "mid":
         tiny = _transformer_class(family).from_pretrained(folder / "transformer")
         torch.manual_seed(1)
@@ -63,7 +72,7 @@ def build(folder: Path, family: str, size: str) -> Path:
 def _transformer_class(family: str):
     import diffusers
 
-    return {"zimage": diffusers.ZImageTransformer2DModel, "flux2": diffusers.Flux2Transformer2DModel,
+    return {"flux": diffusers.FluxTransformer2DModel, "zimage": diffusers.ZImageTransformer2DModel, "flux2": diffusers.Flux2Transformer2DModel,
             "qwenimage": diffusers.QwenImageTransformer2DModel}[family]
 
 
@@ -82,8 +91,8 @@ def floor_loop(folder: Path, family: str, photos: list[Path], steps: int, seed: 
     from fastsd.workloads.train.data import load_pixels
     from fastsd.workloads.train.families import lora_targets
     from fastsd.workloads.train.families.common import release_text_encoders
-    from fastsd.workloads.train.lora import add_lora
-    from fastsd.workloads.train.losses import mse
+    from fastsd.workloads.train.lora import DENOISER_TARGETS, add_lora
+    from fastsd.workloads.train.losses import mse, noisy_input
 
     c = load_components(folder, family, "flow_matching")
     with torch.no_grad():
@@ -92,18 +101,19 @@ def floor_loop(folder: Path, family: str, photos: list[Path], steps: int, seed: 
     release_text_encoders(c)
     denoiser = c.denoiser.float()
     torch.manual_seed(seed)
-    params = add_lora(denoiser, LORA_RANK, lora_targets(family, denoiser, []))
+    params = add_lora(denoiser, LORA_RANK, lora_targets(family, denoiser, DENOISER_TARGETS))
     for p in params:
         p.requires_grad_(True)
     denoiser.train()
     optimizer = torch.optim.AdamW(params, lr=LR, fused=True)
     g = torch.Generator().manual_seed(seed)
+    make_input = c.extra.get("noisy_input") or noisy_input  # as the trainer: the 2026 families shift theirs
     times = []
     for step in range(steps):
         start = time.perf_counter()
         i = step % len(photos)
         noise = torch.randn(latents[i].shape, generator=g)
-        noisy, sigmas, target = c.extra["noisy_input"]("flow_matching", c.noise_scheduler, latents[i], noise, g)
+        noisy, sigmas, target = make_input("flow_matching", c.noise_scheduler, latents[i], noise, g)
         loss = mse(predict(c, denoiser, noisy, sigmas, conds[i], PX), target)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
@@ -134,7 +144,7 @@ def bench(tmp: Path, family: str, size: str, args) -> dict:
     folder = build(root.diffusers_model(model), family, size)
     add_session(root, family, model, PX, tiny=True)
     photos = sorted(root.session(family).instance_images.glob("*.png"))
-    [eager_row, compiled_row] = [{**row, "model": model} for row in matrix([family], ["48gb"], compile_too=True)]
+    [eager_row, compiled_row] = fastsd_rows(family, model)
     floor, eager, compiled, compile_s = [], [], [], []
     for r in range(args.rounds):
         floor.append(statistics.median(floor_loop(folder, family, photos, args.steps, r)[WARM_UP:]))
@@ -146,6 +156,15 @@ def bench(tmp: Path, family: str, size: str, args) -> dict:
               f"--compile {compiled[-1]:.3f} (first step {compile_s[-1]:.1f} s)", file=sys.stderr, flush=True)
     return {"family": family, "size": size, "params_m": parameters(folder), "floor": statistics.median(floor),
             "fastsd": statistics.median(eager), "compiled": statistics.median(compiled), "compile_s": compile_s}
+
+
+def fastsd_rows(family: str, model: str) -> list[dict]:
+    """The eager and --compile runs of `fastsd train` (Flux.1 has no memory presets: LoRA with AdamW)."""
+    if family in LLM_FAMILIES:
+        return [{**row, "model": model} for row in matrix([family], ["48gb"], compile_too=True)]
+    row = {"family": family, "model": model, "preset": None, "quantize": "none", "optimizer": "adamw",
+           "compile": False, "flags": ["--mode", "lora"]}
+    return [row, {**row, "compile": True, "flags": [*row["flags"], "--compile"]}]
 
 
 def _s_step(result: dict) -> float:

@@ -6,7 +6,7 @@
 #
 #   scripts/gpu_check.sh                # everything
 #   PRESETS=12gb,24gb scripts/gpu_check.sh
-#   scripts/gpu_train_matrix.py --list     # the trainer rows it measures (optimizers, batches, checkpointing, SDXL)
+#   scripts/gpu_train_matrix.py --list     # the trainer rows it measures (optimizers, batches, checkpointing, SDXL, compile)
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +36,7 @@ fi
 status=0
 echo "== trainer: full-size SD1.5 architecture, 512 px, $STEPS steps per preset ($PRESETS)"
 "$PY" scripts/gpu_train.py --steps "$STEPS" --presets "$PRESETS" --json "$OUT/gpu_train.json" || status=1
-echo "== trainer matrix: 8-bit vs 32-bit Adam per preset, batch 1/4/8, checkpointing on/off, SDXL LoRA 1024 px"
+echo "== trainer matrix: 8-bit vs 32-bit Adam per preset, batch 1/4/8, checkpointing on/off, SDXL LoRA 1024 px, eager vs --compile"
 "$PY" scripts/gpu_train_matrix.py --steps "$STEPS" --json "$OUT/gpu_train_matrix.json" || status=1
 echo "== captioner: blip-base architecture, batch 1 and 32"
 "$PY" scripts/gpu_caption.py --batches 1,32 --images 64 || status=1

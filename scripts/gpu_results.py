@@ -17,11 +17,16 @@ def rows(out: Path) -> list[str]:
     matrix = out / "gpu_train_matrix.json"
     data = json.loads(matrix.read_text()) if matrix.exists() else {"runs": []}
     for r in data["runs"]:
-        setting = ", ".join(f"{k} {r[k]}" for k in ("preset", "optimizer", "batch", "checkpointing", "px") if k in r)
+        setting = ", ".join(f"{k} {r[k]}" for k in ("run", "preset", "optimizer", "batch", "checkpointing", "px",
+                                                    "compile") if k in r)
         figure = r.get("error") or f"{r['it_s']:.2f} it/s, peak VRAM {r['peak_vram_gib'] or 0:.1f} GiB"
+        if r.get("compile") and r.get("compile_s") is not None:
+            figure += f", compile {r['compile_s']:.0f} s"
         lines.append(f"| trainer matrix: {r['check']} ({r['model']}) | {setting} | {figure} |")
     if data.get("checkpointing"):
         lines.append(f"| gradient checkpointing, SD1.5 512 px | measured | {data['checkpointing']} |")
+    if data.get("compile"):
+        lines.append(f"| regional torch.compile vs eager | measured | {data['compile']} |")
     caption = out / "gpu_caption.json"
     for r in json.loads(caption.read_text())["runs"] if caption.exists() else []:
         lines.append(f"| captioner, blip-base architecture | batch {r['batch_size']} | "

@@ -2,9 +2,10 @@
 
 Rows: 8-bit vs 32-bit AdamW under each memory preset (SD1.5, 512 px, UNet stage); batch 1/4/8;
 gradient checkpointing on vs off (the figures that decide the `auto` rule); SDXL LoRA at 1024 px
-(base stored in fp16, as downloads are). Each row trains in its own process, so no memory carries
+(base stored in fp16, as downloads are); eager vs `--compile` (regional torch.compile) for the SD1.5
+UNet stage, the SD1.5 LoRA and the SDXL LoRA, with the compile's seconds (the first step). Each row trains in its own process, so no memory carries
 over; steps/s comes from the median step time after the warm-up, peak VRAM from the trainer's log.
-Usage: python scripts/gpu_train_matrix.py [--steps 30] [--only optimizers,batches,checkpointing,sdxl]
+Usage: python scripts/gpu_train_matrix.py [--steps 30] [--only optimizers,batches,checkpointing,sdxl,compile]
        [--json OUT] [--list]
 """
 
@@ -59,6 +60,12 @@ def matrix(only: set[str]) -> list[dict]:
         for preset in ("24gb", "12gb"):
             rows.append({"check": "sdxl-lora", "model": "sdxl", "preset": preset, "px": 1024,
                          "flags": ["--mode", "lora", "--rank", "16", "--memory-preset", preset]})
+    if "compile" in only:
+        for name, model, flags in (("sd15-unet", "sd15", []), ("sd15-lora", "sd15", ["--mode", "lora", "--rank", "16"]),
+                                   ("sdxl-lora", "sdxl", ["--mode", "lora", "--rank", "16", "--memory-preset", "24gb"])):
+            for compiled in (False, True):
+                rows.append({"check": "compile", "run": name, "model": model, "compile": compiled,
+                             "flags": [*flags, *(["--compile"] if compiled else [])]})
     return rows
 
 
@@ -111,7 +118,8 @@ def measure(root, session: str, row: dict, steps: int) -> dict:
     lines = [json.loads(line) for line in root.session(session).metrics.read_text().splitlines()]
     elapsed = [line["elapsed_s"] for line in lines]
     step_times = [b - a for a, b in zip(elapsed[WARM_UP:], elapsed[WARM_UP + 1:], strict=False)]
-    return {**result, "it_s": round(1 / statistics.median(step_times), 3), "peak_vram_gib": lines[-1].get("peak_vram_gib")}
+    return {**result, "it_s": round(1 / statistics.median(step_times), 3), "peak_vram_gib": lines[-1].get("peak_vram_gib"),
+            "compile_s": lines[0].get("compile_s")}
 
 
 def checkpointing_decision(results: list[dict]) -> str:
@@ -127,6 +135,17 @@ def checkpointing_decision(results: list[dict]) -> str:
             saved = (p["off"]["peak_vram_gib"] or 0) - (p["on"]["peak_vram_gib"] or 0)
             lines.append(f"batch {batch}: off is {speed:.2f}x the speed of on and uses {saved:.1f} GiB more")
     return "; ".join(lines) or "no complete on/off pair measured"
+
+
+def compile_gains(results: list[dict]) -> str:
+    """What --compile gained over eager on each measured pair, with its compile time."""
+    pairs = {}
+    for r in results:
+        if r["check"] == "compile" and "error" not in r:
+            pairs.setdefault(r["run"], {})[r["compile"]] = r
+    lines = [f"{run}: {p[True]['it_s'] / p[False]['it_s']:.2f}x eager (compile {p[True]['compile_s'] or 0:.0f} s)"
+             for run, p in pairs.items() if {True, False} <= set(p)]
+    return "; ".join(lines) or "no complete eager/compiled pair measured"
 
 
 def add_session(root, name: str, model: str, px: int) -> None:
@@ -167,7 +186,7 @@ def run(steps: int, only: set[str]) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--only", default="optimizers,batches,checkpointing,sdxl")
+    parser.add_argument("--only", default="optimizers,batches,checkpointing,sdxl,compile")
     parser.add_argument("--json", metavar="OUT")
     parser.add_argument("--list", action="store_true", help="print the rows and exit (no GPU needed)")
     args = parser.parse_args()
@@ -178,9 +197,12 @@ def main() -> int:
         return 0
     results = run(args.steps, only)
     decision = checkpointing_decision(results)
+    gains = compile_gains(results)
     print(f"gradient checkpointing at 512 px: {decision}")
+    print(f"--compile: {gains}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": results, "checkpointing": decision}, indent=2))
+        Path(args.json).write_text(json.dumps({"runs": results, "checkpointing": decision, "compile": gains},
+                                              indent=2))
     return 0 if all("error" not in r for r in results) else 1
 
 

@@ -16,7 +16,7 @@ def bench():
     return runpy.run_path(str(ROOT / "scripts" / "bench_train_dit.py"))
 
 
-@pytest.mark.parametrize("family", ["zimage", "flux2", "qwenimage"])
+@pytest.mark.parametrize("family", ["flux", "zimage", "flux2", "qwenimage"])
 def test_the_mid_size_replaces_the_tiny_transformer_with_a_512_wide_one(bench, tmp_path, family):
     tiny = bench["build"](tmp_path / "tiny", family, "tiny")
     mid = bench["build"](tmp_path / "mid", family, "mid")
@@ -27,12 +27,19 @@ def test_the_mid_size_replaces_the_tiny_transformer_with_a_512_wide_one(bench, t
     assert (mid / "vae").is_dir() and (mid / "text_encoder").is_dir()
 
 
-def test_the_floor_loop_times_each_step_of_the_tiny_model(bench, tmp_path):
+@pytest.mark.parametrize("family", ["flux", "qwenimage"])  # Flux.1 takes the older families' noisy input
+def test_the_floor_loop_times_each_step_of_the_tiny_model(bench, tmp_path, family):
     from fastsd.layout import DataRoot
 
     root = DataRoot(tmp_path)
-    folder = bench["build"](root.diffusers_model("qwen-image-tiny"), "qwenimage", "tiny")
-    bench["add_session"](root, "qwenimage", "qwen-image-tiny", bench["PX"], tiny=True)
-    photos = sorted(root.session("qwenimage").instance_images.glob("*.png"))
-    times = bench["floor_loop"](folder, "qwenimage", photos, 3, 0)
+    folder = bench["build"](root.diffusers_model("tiny"), family, "tiny")
+    bench["add_session"](root, family, "tiny", bench["PX"], tiny=True)
+    photos = sorted(root.session(family).instance_images.glob("*.png"))
+    times = bench["floor_loop"](folder, family, photos, 3, 0)
     assert len(times) == 3 and all(t > 0 and math.isfinite(t) for t in times)
+
+
+def test_flux_trains_through_the_cli_rows_without_memory_presets(bench):
+    eager, compiled = bench["fastsd_rows"]("flux", "flux-dev-tiny")
+    assert eager["flags"] == ["--mode", "lora"] and compiled["flags"] == ["--mode", "lora", "--compile"]
+    assert [row["flags"][:2] for row in bench["fastsd_rows"]("zimage", "z")] == [["--memory-preset", "48gb"]] * 2
