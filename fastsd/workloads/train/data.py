@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastsd.workloads.train.components import encode_caption, encode_images, scale_latents, tokenize
+from fastsd.workloads.train.losses import to_device
 
 ORDER_STREAM = 0xFFFF  # the generator stream of data orders, apart from every process rank
 
@@ -77,7 +78,7 @@ class LatentCache:
         means = torch.cat([self.entries[(i, bool(f))][0] for i, f in zip(indices, flips, strict=True)])
         stds = torch.cat([self.entries[(i, bool(f))][1] for i, f in zip(indices, flips, strict=True)])
         latents = means + stds * torch.randn(means.shape, generator=generator)
-        return scale_latents(self.comps, latents).to(device, dtype)
+        return to_device(scale_latents(self.comps, latents), device, dtype)
 
 
 class TextCache:

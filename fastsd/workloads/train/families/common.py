@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from fastsd.workloads.train.losses import to_device
+
 
 def image_seq_len(latents, patch: int = 2) -> int:
     """How many image tokens the transformer sees for `latents` (B, C, H, W) with `patch` x `patch` patches."""
@@ -33,7 +35,7 @@ def flow_noisy_input(prediction: str, scheduler, latents, noise, generator, patc
 
     b = latents.shape[0]
     u = torch.rand(b, generator=generator).clamp(1e-5, 1 - 1e-5)  # the shift divides by u
-    sigmas = shift_sigmas(scheduler.config, u, image_seq_len(latents, patch)).to(latents.device, latents.dtype)
+    sigmas = to_device(shift_sigmas(scheduler.config, u, image_seq_len(latents, patch)), latents.device, latents.dtype)
     s = sigmas.view(b, *([1] * (latents.dim() - 1)))
     return (1.0 - s) * latents + s * noise, sigmas, noise - latents
 

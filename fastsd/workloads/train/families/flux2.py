@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastsd.workloads.train.families.common import flow_noisy_input
+from fastsd.workloads.train.losses import to_device
 
 # double blocks: image and text attention; single blocks: the fused qkv+mlp input and the output projection
 DOUBLE_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]
@@ -80,8 +81,8 @@ def predict(c, denoiser, noisy, sigmas, cond: dict):
     b, ch, h, w = noisy.shape
     embeds = cond["prompt_embeds"].to(noisy.dtype)
     packed = noisy.reshape(b, ch, h * w).permute(0, 2, 1)
-    img_ids = Flux2KleinPipeline._prepare_latent_ids(noisy).to(noisy.device)
-    txt_ids = Flux2KleinPipeline._prepare_text_ids(embeds).to(noisy.device)
+    img_ids = to_device(Flux2KleinPipeline._prepare_latent_ids(noisy), noisy.device)  # built on the CPU
+    txt_ids = to_device(Flux2KleinPipeline._prepare_text_ids(embeds), noisy.device)
     out = denoiser(hidden_states=packed, timestep=sigmas, guidance=None, encoder_hidden_states=embeds,
                    txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
     return out.permute(0, 2, 1).reshape(b, ch, h, w)
