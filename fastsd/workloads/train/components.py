@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastsd.fsutil import require_readable
 from fastsd.workloads.train.families import family_module
+from fastsd.workloads.train.losses import to_device
 
 
 @dataclass
@@ -95,7 +96,7 @@ def encode_text(c: Components, ids: list, encoders: list | None = None) -> dict:
 
     encoders = encoders or c.text_encoders
     device = next(c.denoiser.parameters()).device
-    ids = [t.to(device) for t in ids]
+    ids = [to_device(t, device) for t in ids]  # a step's tokens, when the text encoder trains
     if c.family == "flux":
         pooled = encoders[0](ids[0]).pooler_output
         return {"encoder_hidden_states": encoders[1](ids[1])[0], "pooled_projections": pooled}
