@@ -38,6 +38,8 @@ echo "== trainer: full-size SD1.5 architecture, 512 px, $STEPS steps per preset 
 "$PY" scripts/gpu_train.py --steps "$STEPS" --presets "$PRESETS" --json "$OUT/gpu_train.json" || status=1
 echo "== trainer matrix: 8-bit vs 32-bit Adam per preset, batch 1/4/8, checkpointing on/off, SDXL LoRA 1024 px, eager vs --compile"
 "$PY" scripts/gpu_train_matrix.py --steps "$STEPS" --json "$OUT/gpu_train_matrix.json" || status=1
+echo "== trainer: a step's inputs sent without a host wait vs a plain copy (SD1.5 UNet, 512 px, bf16)"
+"$PY" scripts/gpu_step_overlap.py | tee "$OUT/gpu_step_overlap.txt" || status=1
 echo "== captioner: blip-base architecture, batch 1 and 32"
 "$PY" scripts/gpu_caption.py --batches 1,32 --images 64 || status=1
 echo "== converter: full-size SD1.5 to fp16 (CPU work, timed on this machine)"

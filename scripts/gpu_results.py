@@ -27,6 +27,10 @@ def rows(out: Path) -> list[str]:
         lines.append(f"| gradient checkpointing, SD1.5 512 px | measured | {data['checkpointing']} |")
     if data.get("compile"):
         lines.append(f"| regional torch.compile vs eager | measured | {data['compile']} |")
+    overlap = out / "gpu_step_overlap.txt"
+    for line in overlap.read_text().splitlines() if overlap.exists() else []:
+        if line.startswith(("plain copy", "pinned", "pinned / plain")):
+            lines.append(f"| trainer, a step's inputs to the GPU | | {' '.join(line.split())} |")
     caption = out / "gpu_caption.json"
     for r in json.loads(caption.read_text())["runs"] if caption.exists() else []:
         lines.append(f"| captioner, blip-base architecture | batch {r['batch_size']} | "

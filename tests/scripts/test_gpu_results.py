@@ -13,11 +13,18 @@ def test_gpu_results_table_from_the_check_outputs(tmp_path):
     (tmp_path / "gpu_caption.json").write_text(json.dumps({"runs": [
         {"batch_size": 32, "images_per_second": 310.5, "peak_gpu_gib": 3.2}]}))
     (tmp_path / "tests.txt").write_text("2 passed in 80.00s\n")
+    (tmp_path / "gpu_step_overlap.txt").write_text(
+        "sd15 UNet, 512 px, batch 1, bf16, NVIDIA H200, 40 steps after 10 warm-up, median of 3 alternating rounds\n"
+        "plain copy                 9.10 steps/s   host waits per step: 4\n"
+        "pinned, non_blocking       9.80 steps/s   host waits per step: 0\n"
+        "pinned / plain: 1.077x\n")
     rows = runpy.run_path(str(ROOT / "scripts" / "gpu_results.py"))["rows"](tmp_path)
     text = "\n".join(rows)
     assert rows[0] == "GPU: NVIDIA H200, 143771 MiB, 570.1"
     assert "| preset 12gb | 4.25 it/s, peak VRAM 9.5 GiB (adamw8bit) |" in text and "| preset 8gb | exit 1 |" in text
     assert "| batch 32 | 310.5 images/s, peak 3.2 GiB |" in text and "2 passed" in text
+    assert "| trainer, a step's inputs to the GPU | | pinned, non_blocking 9.80 steps/s host waits per step: 0 |" in text
+    assert "| pinned / plain: 1.077x |" in text
 
 
 def test_trainer_matrix_rows_and_their_table(tmp_path):
