@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def to_device(tensor, device, dtype=None):
-    """`tensor`, drawn on the CPU from the step's generator (so a resume draws the same), on `device`.
+    """`tensor`, made on the CPU (a step's draws come from its seeded generator, so a resume draws
+    the same), on `device`.
 
     On a CUDA device it goes from pinned memory without waiting: a copy from ordinary (pageable)
     memory makes the host wait until the GPU has run everything queued, once per copy, so the
