@@ -1,14 +1,16 @@
-"""LoRA training of the 2026 families on a CUDA GPU: s/step and peak VRAM at 1024 px on each memory preset.
+"""LoRA training of the DiT families on a CUDA GPU: s/step and peak VRAM at 1024 px on each memory preset.
 
-Full-size transformers and VAEs with random weights (diffusers' defaults are Z-Image's and
-Qwen-Image's published configs; FLUX.2 klein's are written below from its model card: check them
-against the repo's transformer/config.json when one is at hand). The LLM text encoder is a 2-layer
+Full-size transformers and VAEs with random weights (diffusers' defaults are Z-Image's, Qwen-Image's
+and Flux.1's published configs; FLUX.2 klein's are written below from its model card: check them
+against the repo's transformer/config.json when one is at hand). Flux.1 [dev] (`--families flux`,
+not in the default set: its 12 B transformer takes minutes to build and load) has no quantization,
+so it runs on the 48gb preset only, with a 2-layer T5 of the real width. The LLM text encoder is a 2-layer
 one of the real width (28 layers for klein, which stacks layers 9/18/27): the trainer caches its
 outputs and frees it before the transformer trains, so it leaves the training step's time and peak
 alone. Each row trains in its own process; s/step is the median after the warm-up.
 Reference points (REFERENCE.md): SimpleTuner Z-Image LoRA 1.11 s/step on an H100, 9.7 GiB peak;
 musubi-tuner Qwen-Image LoRA 24 GB with fp8 and block swap.
-Usage: python scripts/gpu_family_matrix.py [--families zimage,flux2,qwenimage] [--steps 20] [--px 1024]
+Usage: python scripts/gpu_family_matrix.py [--families zimage,flux2,qwenimage,flux] [--steps 20] [--px 1024]
        [--json OUT] [--list] [--compile (each row eager and compiled)]
        [--tiny (the tiny random models: a CPU dry run of this script)]
 """
@@ -27,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "workloads" / "train"))
 
 WARM_UP = 3
-FAMILIES = ("zimage", "flux2", "qwenimage")
-MODEL_IDS = {"zimage": "z-image", "flux2": "flux2-klein-4b", "qwenimage": "qwen-image"}
+FAMILIES = ("zimage", "flux2", "qwenimage")  # the 2026 families, with their memory tiers
+FLUX1 = "flux"
+MODEL_IDS = {"zimage": "z-image", "flux2": "flux2-klein-4b", "qwenimage": "qwen-image", FLUX1: "flux-dev"}
 # FLUX.2 klein 4B (black-forest-labs/FLUX.2-klein-base-4B): 5 double + 20 single blocks, 24 x 128 heads,
 # Qwen3-4B (hidden 2560) layers 9/18/27 stacked: 7680 context features, 32 latent channels x 2x2 patches.
 KLEIN_4B = dict(in_channels=128, num_layers=5, num_single_layers=20, attention_head_dim=128, num_attention_heads=24,
@@ -47,14 +50,70 @@ def matrix(families, presets=None, compile_too: bool = False) -> list[dict]:
 
     rows = []
     for family in families:
-        tiers = TIERS[variant(family, MODEL_IDS[family])]
+        tiers = FLUX1_TIERS if family == FLUX1 else TIERS[variant(family, MODEL_IDS[family])]
         for preset in presets or PRESET_ORDER:
             if tiers[preset] is not None:
                 quantize, optimizer = tiers[preset]
+                mode = ["--mode", "lora"] if family == FLUX1 else []  # the 2026 families train LoRAs only
                 row = {"family": family, "model": MODEL_IDS[family], "preset": preset, "quantize": quantize,
-                       "optimizer": optimizer, "compile": False, "flags": ["--memory-preset", preset]}
+                       "optimizer": optimizer, "compile": False, "flags": [*mode, "--memory-preset", preset]}
                 rows += [row, {**row, "compile": True, "flags": [*row["flags"], "--compile"]}] if compile_too else [row]
     return rows
+
+
+# Flux.1 has no quantization or 8-bit tier here: its bf16 transformer alone is 24 GB
+FLUX1_TIERS = {"48gb": ("none", "adamw8bit"), "24gb": None, "16gb": None, "12gb": None, "8gb": None}
+
+
+# Flux.1 [dev]'s text encoders: CLIP-L, and T5-XXL's width in 2 layers; `shrunk` sizes check the builder on CPU
+FLUX1_CLIP = dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12)
+FLUX1_T5 = dict(d_model=4096, d_kv=64, d_ff=10240, num_heads=64)
+
+
+def build_flux1(folder: Path, shrunk: dict | None = None) -> Path:
+    """Flux.1 [dev] of the real architecture (diffusers' defaults, guidance-distilled), random, bf16, with
+    CLIP-L and a 2-layer T5 of the real width (their outputs are cached before the transformer trains).
+    Made in bf16 (on the GPU when there is one): the transformer alone is 24 GB so."""
+    import diffusers
+    import torch
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        PreTrainedTokenizerFast,
+        T5Config,
+        T5EncoderModel,
+    )
+
+    from fastsd.tiny.flux import write_t5_tokenizer
+    from fastsd.tiny.tokenizer import write_clip_tokenizer
+
+    sizes = shrunk or {}
+    clip_size, t5_size = {**FLUX1_CLIP, **sizes.get("clip", {})}, {**FLUX1_T5, **sizes.get("t5", {})}
+    clip_vocab, t5_vocab = write_clip_tokenizer(folder / "tokenizer"), write_t5_tokenizer(folder / "tokenizer_2", 512)
+    torch.manual_seed(0)
+    clip = CLIPTextModel(CLIPTextConfig(vocab_size=clip_vocab, max_position_embeddings=77, hidden_act="quick_gelu",
+                                        projection_dim=clip_size["hidden_size"], bos_token_id=clip_vocab - 2,
+                                        eos_token_id=clip_vocab - 1, pad_token_id=clip_vocab - 1, **clip_size))
+    t5 = T5EncoderModel(T5Config(vocab_size=t5_vocab, num_layers=2, feed_forward_proj="gated-gelu", pad_token_id=0,
+                                 eos_token_id=1, **t5_size))
+    transformer = dict(guidance_embeds=True, joint_attention_dim=t5_size["d_model"],
+                       pooled_projection_dim=clip_size["hidden_size"], **sizes.get("transformer", {}))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+            flux = diffusers.FluxTransformer2DModel(**transformer)
+    finally:
+        torch.set_default_dtype(default)
+    pipe = diffusers.FluxPipeline(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
+                                                            max_shift=1.15),
+        vae=diffusers.AutoencoderKL(**FLUX_VAE), text_encoder=clip,
+        tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"), text_encoder_2=t5,
+        tokenizer_2=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer_2"), transformer=flux)
+    pipe.to("cpu", torch.bfloat16).save_pretrained(folder, safe_serialization=True)
+    return folder
 
 
 def _tokenizer(folder: Path):
@@ -131,6 +190,7 @@ def run(families, steps: int, px: int, tiny: bool, presets=None, compile_too: bo
     """Build each family's model once, then measure every row."""
     from fastsd.layout import DataRoot
     from fastsd.tiny.families import build_tiny_family
+    from fastsd.tiny.flux import build_tiny_flux
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +198,10 @@ def run(families, steps: int, px: int, tiny: bool, presets=None, compile_too: bo
         for family in families:
             model = MODEL_IDS[family] + ("-tiny" if tiny else "-random")
             folder = root.diffusers_model(model)
-            build_tiny_family(folder, family) if tiny else build_full(family, folder)
+            if family == FLUX1:
+                build_tiny_flux(folder) if tiny else build_flux1(folder)
+            else:
+                build_tiny_family(folder, family) if tiny else build_full(family, folder)
             add_session(root, family, model, px, tiny)
             for row in matrix([family], presets, compile_too):
                 results.append(measure(root, {**row, "model": model}, steps, tiny))
@@ -159,6 +222,8 @@ def main() -> int:
                         help="each row also with --compile (regional torch.compile; compile_s: its first step)")
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
+    if not families or not set(families) <= {*FAMILIES, FLUX1}:
+        parser.error(f"--families takes {','.join((*FAMILIES, FLUX1))} (comma-separated)")
     presets = args.presets.split(",") if args.presets else None
     if args.list:
         for row in matrix(families, presets, args.compile):

@@ -36,3 +36,30 @@ def test_compile_adds_a_compiled_run_after_each_eager_one():
     rows = runpy.run_path(str(ROOT / "scripts" / "gpu_family_matrix.py"))["matrix"](["zimage"], ["24gb", "16gb"], True)
     assert [(r["preset"], r["compile"], "--compile" in r["flags"]) for r in rows] == [
         ("24gb", False, False), ("24gb", True, True), ("16gb", False, False), ("16gb", True, True)]
+
+
+def test_flux1_runs_on_the_48gb_preset_only_as_a_lora():
+    import runpy
+
+    rows = runpy.run_path(str(ROOT / "scripts" / "gpu_family_matrix.py"))["matrix"](["flux"])
+    assert [(r["preset"], r["quantize"], r["flags"]) for r in rows] == [
+        ("48gb", "none", ["--mode", "lora", "--memory-preset", "48gb"])]
+
+
+def test_the_flux1_builder_makes_a_folder_the_trainer_trains(tmp_path):
+    import runpy
+
+    from fastsd.layout import DataRoot
+
+    script = runpy.run_path(str(ROOT / "scripts" / "gpu_family_matrix.py"))
+    root = DataRoot(tmp_path / "data")
+    shrunk = {"clip": dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2),
+              "t5": dict(d_model=32, d_kv=8, d_ff=64, num_heads=4),
+              "transformer": dict(num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+                                  axes_dims_rope=(4, 6, 6))}
+    script["build_flux1"](root.diffusers_model("flux-dev-random"), shrunk)
+    sys.path.insert(0, str(ROOT / "tests" / "workloads" / "train"))  # the session's photos come from its conftest
+    script["add_session"](root, "flux", "flux-dev-random", 64, tiny=True)
+    [row] = script["matrix"](["flux"])
+    result = script["measure"](root, {**row, "model": "flux-dev-random"}, 5, tiny=True)
+    assert "error" not in result and result["s_step"] > 0, result
