@@ -76,14 +76,7 @@ def build_flux1(folder: Path, shrunk: dict | None = None) -> Path:
     Made in bf16 (on the GPU when there is one): the transformer alone is 24 GB so."""
     import diffusers
     import torch
-    from transformers import (
-        CLIPTextConfig,
-        CLIPTextModel,
-        CLIPTokenizer,
-        PreTrainedTokenizerFast,
-        T5Config,
-        T5EncoderModel,
-    )
+    import transformers as tf
 
     from fastsd.tiny.flux import write_t5_tokenizer
     from fastsd.tiny.tokenizer import write_clip_tokenizer
@@ -92,11 +85,12 @@ def build_flux1(folder: Path, shrunk: dict | None = None) -> Path:
     clip_size, t5_size = {**FLUX1_CLIP, **sizes.get("clip", {})}, {**FLUX1_T5, **sizes.get("t5", {})}
     clip_vocab, t5_vocab = write_clip_tokenizer(folder / "tokenizer"), write_t5_tokenizer(folder / "tokenizer_2", 512)
     torch.manual_seed(0)
-    clip = CLIPTextModel(CLIPTextConfig(vocab_size=clip_vocab, max_position_embeddings=77, hidden_act="quick_gelu",
-                                        projection_dim=clip_size["hidden_size"], bos_token_id=clip_vocab - 2,
-                                        eos_token_id=clip_vocab - 1, pad_token_id=clip_vocab - 1, **clip_size))
-    t5 = T5EncoderModel(T5Config(vocab_size=t5_vocab, num_layers=2, feed_forward_proj="gated-gelu", pad_token_id=0,
-                                 eos_token_id=1, **t5_size))
+    clip = tf.CLIPTextModel(tf.CLIPTextConfig(
+        vocab_size=clip_vocab, max_position_embeddings=77, hidden_act="quick_gelu",
+        projection_dim=clip_size["hidden_size"], bos_token_id=clip_vocab - 2, eos_token_id=clip_vocab - 1,
+        pad_token_id=clip_vocab - 1, **clip_size))
+    t5 = tf.T5EncoderModel(tf.T5Config(vocab_size=t5_vocab, num_layers=2, feed_forward_proj="gated-gelu",
+                                       pad_token_id=0, eos_token_id=1, **t5_size))
     transformer = dict(guidance_embeds=True, joint_attention_dim=t5_size["d_model"],
                        pooled_projection_dim=clip_size["hidden_size"], **sizes.get("transformer", {}))
     default = torch.get_default_dtype()
@@ -110,8 +104,8 @@ def build_flux1(folder: Path, shrunk: dict | None = None) -> Path:
         scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
                                                             max_shift=1.15),
         vae=diffusers.AutoencoderKL(**FLUX_VAE), text_encoder=clip,
-        tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"), text_encoder_2=t5,
-        tokenizer_2=PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer_2"), transformer=flux)
+        tokenizer=tf.CLIPTokenizer.from_pretrained(folder / "tokenizer"), text_encoder_2=t5,
+        tokenizer_2=tf.PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer_2"), transformer=flux)
     pipe.to("cpu", torch.bfloat16).save_pretrained(folder, safe_serialization=True)
     return folder
 
