@@ -1,4 +1,4 @@
-"""Where a LoRA step of the 2026 families goes on CPU: fastsd eager and with --compile against the model's floor.
+"""Where a LoRA step of the DiT families goes on CPU: fastsd eager and with --compile against the model's floor.
 
 For each family (Flux.1, Z-Image, FLUX.2 klein, Qwen-Image), on its tiny random model and on a mid-size one
 (the tiny VAE and text encoder, whose outputs are cached before training, with a transformer of
@@ -7,8 +7,7 @@ for --rounds rounds:
 - floor: the transformer alone in a bare loop: cached latents and captions, fastsd's own family
   adapter for the forward, rank-16 LoRA, loss, backward, clip, fused AdamW. No sampler, no
   metrics, no progress: what any trainer must spend per step.
-- fastsd: `fastsd train --mode lora` in its own process (the 2026 families on preset 48gb: no
-  quantization, AdamW; Flux.1 with AdamW).
+- fastsd: `fastsd train` (a LoRA) in its own process, on preset 48gb: no quantization, AdamW.
 - fastsd --compile: the same with regional torch.compile (the first round compiles, later rounds
   find the kernels in the volume's cache).
 A run's s/step is the median after the warm-up; the table gives the medians over rounds, fastsd's
@@ -70,8 +69,8 @@ def build(folder: Path, family: str, size: str) -> Path:
 def _transformer_class(family: str):
     import diffusers
 
-    return {"flux": diffusers.FluxTransformer2DModel, "zimage": diffusers.ZImageTransformer2DModel, "flux2": diffusers.Flux2Transformer2DModel,
-            "qwenimage": diffusers.QwenImageTransformer2DModel}[family]
+    return {"flux": diffusers.FluxTransformer2DModel, "zimage": diffusers.ZImageTransformer2DModel,
+            "flux2": diffusers.Flux2Transformer2DModel, "qwenimage": diffusers.QwenImageTransformer2DModel}[family]
 
 
 def floor_loop(folder: Path, family: str, photos: list[Path], steps: int, seed: int) -> list[float]:

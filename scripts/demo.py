@@ -144,7 +144,8 @@ def main_demo(runtime: str = "local", family: str | None = None) -> int:
                         ("captions", paths.captions_jsonl), ("heatmaps", paths.heatmaps),
                         ("checkpoints", paths.checkpoints), ("samples", paths.samples),
                         ("metrics", paths.metrics), ("exports", paths.exports),
-                        ("web UI models", root.webui_models("Lora" if family else "Stable-diffusion")), ("report", paths.report)]:
+                        ("web UI models", root.webui_models("Lora" if family else "Stable-diffusion")),
+                        ("report", paths.report)]:
         print(f"  {label:16} {path}")
     print("\nOpen the report in a browser; `make demo` again skips every finished step.")
     return 0

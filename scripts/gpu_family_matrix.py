@@ -4,8 +4,8 @@ Full-size transformers and VAEs with random weights (diffusers' defaults are Z-I
 and Flux.1's published configs; FLUX.2 klein's are written below from its model card: check them
 against the repo's transformer/config.json when one is at hand). Flux.1 [dev] (`--families flux`,
 not in the default set: its 12 B transformer takes minutes to build and load) has no quantization,
-so it runs on the 48gb preset only, with a 2-layer T5 of the real width. The LLM text encoder is a 2-layer
-one of the real width (28 layers for klein, which stacks layers 9/18/27): the trainer caches its
+so it runs on the 48gb preset only, with a 2-layer T5 of the real width. The LLM text encoder is a
+2-layer one of the real width (28 layers for klein, which stacks layers 9/18/27): the trainer caches its
 outputs and frees it before the transformer trains, so it leaves the training step's time and peak
 alone. Each row trains in its own process; s/step is the median after the warm-up.
 Reference points (REFERENCE.md): SimpleTuner Z-Image LoRA 1.11 s/step on an H100, 9.7 GiB peak;
@@ -42,6 +42,10 @@ FLUX_VAE = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlo
                 shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
 
 
+# Flux.1 has no quantization or 8-bit tier here: its bf16 transformer alone is 24 GB
+FLUX1_TIERS = {"48gb": ("none", "adamw8bit"), "24gb": None, "16gb": None, "12gb": None, "8gb": None}
+
+
 def matrix(families, presets=None, compile_too: bool = False) -> list[dict]:
     """Every row: a family on each memory preset its tier table says it fits (eager, then with
     --compile when `compile_too`)."""
@@ -59,10 +63,6 @@ def matrix(families, presets=None, compile_too: bool = False) -> list[dict]:
                        "optimizer": optimizer, "compile": False, "flags": [*mode, "--memory-preset", preset]}
                 rows += [row, {**row, "compile": True, "flags": [*row["flags"], "--compile"]}] if compile_too else [row]
     return rows
-
-
-# Flux.1 has no quantization or 8-bit tier here: its bf16 transformer alone is 24 GB
-FLUX1_TIERS = {"48gb": ("none", "adamw8bit"), "24gb": None, "16gb": None, "12gb": None, "8gb": None}
 
 
 # Flux.1 [dev]'s text encoders: CLIP-L, and T5-XXL's width in 2 layers; `shrunk` sizes check the builder on CPU
@@ -219,6 +219,14 @@ def main() -> int:
     if not families or not set(families) <= {*FAMILIES, FLUX1}:
         parser.error(f"--families takes {','.join((*FAMILIES, FLUX1))} (comma-separated)")
     presets = args.presets.split(",") if args.presets else None
+    from fastsd.workloads.train.choices import PRESET_ORDER
+
+    if presets is not None and not (presets and set(presets) <= set(PRESET_ORDER)):
+        parser.error(f"--presets takes {','.join(PRESET_ORDER)} (comma-separated)")
+    idle = [f for f in families if not matrix([f], presets)]
+    if idle:  # checked before a model is built: Flux.1's takes minutes
+        parser.error(f"{', '.join(idle)} fit{'s' * (len(idle) == 1)} none of --presets {args.presets}; "
+                     f"e.g. --presets 48gb")
     if args.list:
         for row in matrix(families, presets, args.compile):
             print(json.dumps(row))

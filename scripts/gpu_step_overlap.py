@@ -60,7 +60,7 @@ class Step:
         g = torch.Generator().manual_seed(0)
         self.means = torch.randn(4, 4, size, size, generator=g)  # the latent cache lives on the CPU
         self.stds = torch.rand(4, 4, size, size, generator=g) * 0.1
-        self.text = torch.randn(batch, 77, unet.config.cross_attention_dim, device=device)  # the text cache: on the GPU
+        self.text = torch.randn(batch, 77, unet.config.cross_attention_dim, device=device)  # cached text: on the GPU
         self.scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
         self.optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-6, fused=self.device.type == "cuda")
         self.unread = None
@@ -110,7 +110,8 @@ def steps_per_s(step: Step, send, start: int, steps: int, warmup: int) -> float:
 
 
 def host_waits(step: Step, send, n: int) -> int | None:
-    """How many times one step made the host wait for the GPU (CUDA only: torch's sync debug mode)."""
+    """How many times one step made the host wait for the GPU (CUDA only: torch's sync debug mode).
+    One of them is meant: the last step's loss, read once this step is queued, as the trainer does."""
     import torch
 
     if step.device.type != "cuda":
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ways:
         wait = "n/a" if waits[name] is None else waits[name]
         print(f"{name:22s} {statistics.median(rates[name]):8.2f} steps/s   host waits per step: {wait}")
+    print("(one wait per step is the loss read one step late, as in the trainer)")
     base, ours = (statistics.median(rates[name]) for name in ways)
     print(f"pinned / plain: {ours / base:.3f}x")
     return 0

@@ -3,8 +3,9 @@
 Rows: 8-bit vs 32-bit AdamW under each memory preset (SD1.5, 512 px, UNet stage); batch 1/4/8;
 gradient checkpointing on vs off (the figures that decide the `auto` rule); SDXL LoRA at 1024 px
 (base stored in fp16, as downloads are); eager vs `--compile` (regional torch.compile) for the SD1.5
-UNet stage, the SD1.5 LoRA and the SDXL LoRA, with the compile's seconds (the first step). Each row trains in its own process, so no memory carries
-over; steps/s comes from the median step time after the warm-up, peak VRAM from the trainer's log.
+UNet stage, the SD1.5 LoRA and the SDXL LoRA, with the compile's seconds (the first step). Each row
+trains in its own process, so no memory carries over; steps/s comes from the median step time after
+the warm-up, peak VRAM from the trainer's log.
 Usage: python scripts/gpu_train_matrix.py [--steps 30] [--only optimizers,batches,checkpointing,sdxl,compile]
        [--json OUT] [--list]
 """
@@ -61,8 +62,9 @@ def matrix(only: set[str]) -> list[dict]:
             rows.append({"check": "sdxl-lora", "model": "sdxl", "preset": preset, "px": 1024,
                          "flags": ["--mode", "lora", "--rank", "16", "--memory-preset", preset]})
     if "compile" in only:
-        for name, model, flags in (("sd15-unet", "sd15", []), ("sd15-lora", "sd15", ["--mode", "lora", "--rank", "16"]),
-                                   ("sdxl-lora", "sdxl", ["--mode", "lora", "--rank", "16", "--memory-preset", "24gb"])):
+        lora = ["--mode", "lora", "--rank", "16"]
+        for name, model, flags in (("sd15-unet", "sd15", []), ("sd15-lora", "sd15", lora),
+                                   ("sdxl-lora", "sdxl", [*lora, "--memory-preset", "24gb"])):
             for compiled in (False, True):
                 rows.append({"check": "compile", "run": name, "model": model, "compile": compiled,
                              "flags": [*flags, *(["--compile"] if compiled else [])]})
@@ -118,8 +120,8 @@ def measure(root, session: str, row: dict, steps: int) -> dict:
     lines = [json.loads(line) for line in root.session(session).metrics.read_text().splitlines()]
     elapsed = [line["elapsed_s"] for line in lines]
     step_times = [b - a for a, b in zip(elapsed[WARM_UP:], elapsed[WARM_UP + 1:], strict=False)]
-    return {**result, "it_s": round(1 / statistics.median(step_times), 3), "peak_vram_gib": lines[-1].get("peak_vram_gib"),
-            "compile_s": lines[0].get("compile_s")}
+    return {**result, "it_s": round(1 / statistics.median(step_times), 3),
+            "peak_vram_gib": lines[-1].get("peak_vram_gib"), "compile_s": lines[0].get("compile_s")}
 
 
 def checkpointing_decision(results: list[dict]) -> str:

@@ -63,3 +63,16 @@ def test_the_flux1_builder_makes_a_folder_the_trainer_trains(tmp_path):
     [row] = script["matrix"](["flux"])
     result = script["measure"](root, {**row, "model": "flux-dev-random"}, 5, tiny=True)
     assert "error" not in result and result["s_step"] > 0, result
+
+
+def test_presets_that_leave_a_family_nothing_are_refused_before_any_model_is_built(tmp_path):
+    def run(*argv):
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_family_matrix.py"), *argv],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+
+    done = run("--families", "flux,zimage", "--presets", "24gb")
+    assert done.returncode == 2 and "flux fits none of --presets 24gb; e.g. --presets 48gb" in done.stderr
+    done = run("--presets", "40gb")
+    assert done.returncode == 2 and "--presets takes 48gb,24gb,16gb,12gb,8gb" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was built or written

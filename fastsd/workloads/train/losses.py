@@ -14,7 +14,7 @@ def to_device(tensor, device, dtype=None):
     import torch
 
     tensor = tensor if dtype is None else tensor.to(dtype)  # converted here: the copy itself stays a plain one
-    if torch.device(device).type != "cuda":
+    if torch.device(device).type != "cuda" or tensor.device.type != "cpu":  # only CPU memory can be pinned
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
 

@@ -32,6 +32,7 @@ def test_on_cuda_the_copy_does_not_make_the_host_wait():
         with pytest.raises(RuntimeError):  # the check sees a plain copy's wait, so it can fail
             drawn.to(cuda)
         moved = to_device(drawn, cuda, torch.float32)
+        assert to_device(moved, cuda) is moved  # already there: nothing to pin (and no value read: no wait)
         latents = torch.zeros(1, 4, 64, 64, device=cuda)
         noise = make_noise(latents, torch.Generator().manual_seed(0), offset_noise=0.05)
         noisy_input("flow_matching", None, latents, noise, torch.Generator().manual_seed(1))
